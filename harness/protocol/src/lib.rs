@@ -1,0 +1,293 @@
+//! What crosses the VM boundary: the [`Plan`] the host writes for the guest harness, and the
+//! [`Record`]s the harness appends, one JSON object per line, to the results file.
+//!
+//! Both sides compile this crate, so the guest and the host can never disagree on a field name.
+//! The host never trusts the records beyond their shape: names in them are data, never paths.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the plan inside the run directory.
+pub const PLAN_FILE: &str = "plan.json";
+/// File name of the results inside the run directory (JSON lines, one [`Record`] each).
+pub const RESULTS_FILE: &str = "results.jsonl";
+/// The sysfs file whose 64-byte read fires `bpf_testmod_test_writable_bare`.
+pub const TESTMOD_SYSFS: &str = "/sys/kernel/bpf_testmod";
+/// The read length at which bpf_testmod fires its writable tracepoint.
+pub const TESTMOD_WRITABLE_READ_LEN: usize = 64;
+
+/// Everything the guest needs to run; written by the host, read once by the harness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Kernel modules to load before the first case, in order (paths as the guest sees them).
+    pub modules: Vec<PathBuf>,
+    /// What this kernel calls a tracepoint the programs know by another name
+    /// (e.g. 6.16+ suffixes bare tracepoints with `_tp`).
+    #[serde(default)]
+    pub tracepoint_names: BTreeMap<String, String>,
+    pub cases: Vec<CasePlan>,
+}
+
+/// One case: a BPF object, the program in it, and the steps to run after loading it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CasePlan {
+    pub name: String,
+    /// Compiled BPF object (path as the guest sees it).
+    pub object: PathBuf,
+    /// Function name of the program inside the object.
+    pub program: String,
+    /// Globals patched into `.data`/`.bss` before the maps are created (like aya's `override_global`).
+    #[serde(default)]
+    pub globals: BTreeMap<String, u64>,
+    pub steps: Vec<Step>,
+}
+
+/// An action the harness performs after the program is loaded. Each yields one [`Outcome`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+pub enum Step {
+    /// BPF_RAW_TRACEPOINT_OPEN; the link stays open until `detach`. Without a name, the
+    /// tracepoint in the program's section name (`raw_tp.w/<name>`), as libbpf would do.
+    /// Either way the name goes through [`Plan::tracepoint_names`]. The value is the name used.
+    Attach {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracepoint: Option<String>,
+    },
+    /// Close the link opened by the last `attach`.
+    Detach,
+    /// Write a global in the program's `.data`/`.bss` map while it is loaded.
+    SetGlobal { name: String, value: u64 },
+    /// Read a global from the program's `.data`/`.bss` map; the value is an unsigned integer.
+    ReadGlobal { name: String },
+    /// Read [`TESTMOD_WRITABLE_READ_LEN`] bytes from [`TESTMOD_SYSFS`]; the value is
+    /// `{"len": <bytes returned>, "text": <what was read>}`.
+    TestmodRead,
+}
+
+impl Step {
+    /// Whether the step makes the kernel run the tracepoint (for the "triggered" phase).
+    pub fn is_trigger(&self) -> bool {
+        matches!(self, Step::TestmodRead)
+    }
+}
+
+/// One line of the results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// The harness is up: what kernel it runs on and which modules it loaded.
+    Boot(BootInfo),
+    /// A case is about to run (so a hang can be pinned on it).
+    Started { case: String },
+    /// A case ran to its end, whatever the kernel said.
+    Finished(CaseResult),
+    /// The harness finished every case; a results file without it is incomplete.
+    End { cases: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootInfo {
+    pub kernel_release: String,
+    pub modules: Vec<ModuleLoad>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleLoad {
+    pub path: PathBuf,
+    pub outcome: Outcome,
+}
+
+/// How far a case got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The object exists but the kernel did not accept the program.
+    Compiled,
+    Loaded,
+    Attached,
+    /// The tracepoint was fired at least once while the program was attached.
+    Triggered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub case: String,
+    pub phase: Phase,
+    pub load: LoadReport,
+    pub steps: Vec<StepRecord>,
+}
+
+/// What BPF_PROG_LOAD said, with the verifier log whether it accepted the program or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub outcome: Outcome,
+    /// BPF program type number used for the load (24 = RAW_TRACEPOINT_WRITABLE).
+    pub prog_type: u32,
+    pub insn_count: usize,
+    pub verifier_log: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: Step,
+    pub outcome: Outcome,
+}
+
+/// The result of one kernel interaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<serde_json::Value>,
+    },
+    /// The kernel returned an error number.
+    Errno { errno: i32, name: String },
+    /// Something the harness itself could not do (bad plan, missing map, ...).
+    Error { message: String },
+}
+
+impl Outcome {
+    pub fn ok() -> Self {
+        Outcome::Ok { value: None }
+    }
+
+    pub fn value(value: serde_json::Value) -> Self {
+        Outcome::Ok { value: Some(value) }
+    }
+
+    pub fn errno(errno: i32) -> Self {
+        Outcome::Errno {
+            errno,
+            name: errno_name(errno).to_owned(),
+        }
+    }
+
+    /// An I/O error as the kernel reported it: its errno if it has one.
+    pub fn from_io(error: &std::io::Error) -> Self {
+        match error.raw_os_error() {
+            Some(errno) => Outcome::errno(errno),
+            None => Outcome::Error {
+                message: error.to_string(),
+            },
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok { .. })
+    }
+}
+
+/// Symbolic name of an errno as the kernel spells it; `E<number>` for ones outside the table.
+pub fn errno_name(errno: i32) -> &'static str {
+    ERRNO_NAMES
+        .iter()
+        .find(|(number, _)| *number == errno)
+        .map_or("EUNKNOWN", |(_, name)| name)
+}
+
+/// Errno number for a symbolic name, if it is one this project knows.
+pub fn errno_number(name: &str) -> Option<i32> {
+    ERRNO_NAMES
+        .iter()
+        .find(|(_, known)| *known == name)
+        .map(|(number, _)| *number)
+}
+
+/// The errnos the BPF syscall and the triggers are known to return (asm-generic numbering,
+/// plus the kernel-internal ENOTSUPP that BPF_PROG_TEST_RUN leaks).
+const ERRNO_NAMES: &[(i32, &str)] = &[
+    (1, "EPERM"),
+    (2, "ENOENT"),
+    (3, "ESRCH"),
+    (4, "EINTR"),
+    (5, "EIO"),
+    (6, "ENXIO"),
+    (7, "E2BIG"),
+    (9, "EBADF"),
+    (11, "EAGAIN"),
+    (12, "ENOMEM"),
+    (13, "EACCES"),
+    (14, "EFAULT"),
+    (16, "EBUSY"),
+    (17, "EEXIST"),
+    (19, "ENODEV"),
+    (22, "EINVAL"),
+    (24, "EMFILE"),
+    (28, "ENOSPC"),
+    (34, "ERANGE"),
+    (38, "ENOSYS"),
+    (62, "ETIME"),
+    (95, "EOPNOTSUPP"),
+    (110, "ETIMEDOUT"),
+    (524, "ENOTSUPP"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_json_lines() {
+        let records = vec![
+            Record::Boot(BootInfo {
+                kernel_release: "6.12.117".into(),
+                modules: vec![ModuleLoad {
+                    path: "/cache/bpf_testmod.ko".into(),
+                    outcome: Outcome::ok(),
+                }],
+            }),
+            Record::Started { case: "bare".into() },
+            Record::Finished(CaseResult {
+                case: "bare".into(),
+                phase: Phase::Triggered,
+                load: LoadReport {
+                    outcome: Outcome::ok(),
+                    prog_type: 24,
+                    insn_count: 7,
+                    verifier_log: "processed 7 insns".into(),
+                },
+                steps: vec![
+                    StepRecord {
+                        step: Step::Attach {
+                            tracepoint: Some("bpf_testmod_test_writable_bare".into()),
+                        },
+                        outcome: Outcome::ok(),
+                    },
+                    StepRecord {
+                        step: Step::TestmodRead,
+                        outcome: Outcome::errno(5),
+                    },
+                    StepRecord {
+                        step: Step::ReadGlobal {
+                            name: "seen_val".into(),
+                        },
+                        outcome: Outcome::value(1024.into()),
+                    },
+                ],
+            }),
+            Record::End { cases: 1 },
+        ];
+        let text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        let back: Vec<Record> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(back, records);
+        assert!(text.contains(r#""result":"errno","errno":5,"name":"EIO""#));
+    }
+
+    #[test]
+    fn errno_names_cover_the_bpf_answers_both_ways() {
+        for name in ["EACCES", "EINVAL", "ENOENT", "EIO", "ENOTSUPP"] {
+            let number = errno_number(name).unwrap();
+            assert_eq!(errno_name(number), name);
+        }
+        assert_eq!(errno_name(4242), "EUNKNOWN");
+    }
+}

@@ -1,0 +1,175 @@
+//! The BPF syscalls aya does not expose for this program type, built on aya-obj's generated
+//! `bpf_attr`. Every call zeroes the whole attribute union first: older kernels reject an attr
+//! whose bytes past the fields they know are not zero.
+
+use std::ffi::CStr;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_insn};
+
+/// BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE.
+pub const PROG_TYPE_RAW_TRACEPOINT_WRITABLE: u32 = 24;
+/// BPF_PROG_TYPE_RAW_TRACEPOINT.
+pub const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+
+/// Verifier log level 1: the instructions as verified plus the statistics line.
+const LOG_LEVEL: u32 = 1;
+/// Start small; grow on ENOSPC up to the kernel's own cap (UINT_MAX >> 2 in 6.x, 16 MiB in 5.x).
+const LOG_START_SIZE: usize = 64 * 1024;
+const LOG_MAX_SIZE: usize = 16 * 1024 * 1024 - 1;
+
+/// Result of one BPF_PROG_LOAD: the fd (or errno) and the full verifier log either way.
+pub struct ProgLoad {
+    pub result: Result<OwnedFd, io::Error>,
+    pub verifier_log: String,
+}
+
+pub struct ProgLoadRequest<'a> {
+    pub prog_type: u32,
+    pub name: &'a str,
+    pub insns: &'a [bpf_insn],
+    pub license: &'a CStr,
+}
+
+/// BPF_PROG_LOAD with our own log buffer, grown until the whole log fits.
+pub fn prog_load(request: &ProgLoadRequest<'_>) -> ProgLoad {
+    let mut log_size = LOG_START_SIZE;
+    loop {
+        let mut log = vec![0u8; log_size];
+        let result = prog_load_once(request, &mut log);
+        let log_truncated = matches!(&result, Err(e) if e.raw_os_error() == Some(libc::ENOSPC));
+        if log_truncated && log_size < LOG_MAX_SIZE {
+            log_size = (log_size * 4).min(LOG_MAX_SIZE);
+            continue;
+        }
+        return ProgLoad {
+            result,
+            verifier_log: c_buffer_to_string(&log),
+        };
+    }
+}
+
+fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: writing plain integer fields of the zeroed union member used by BPF_PROG_LOAD.
+    let load = unsafe { &mut attr.__bindgen_anon_3 };
+    load.prog_type = request.prog_type;
+    load.insn_cnt = request.insns.len() as u32;
+    load.insns = request.insns.as_ptr() as u64;
+    load.license = request.license.as_ptr() as u64;
+    load.log_level = LOG_LEVEL;
+    load.log_size = log.len() as u32;
+    load.log_buf = log.as_mut_ptr() as u64;
+    copy_prog_name(&mut load.prog_name, request.name);
+    bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN: attaches `prog` to the named tracepoint; closing the fd detaches.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, tracepoint: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_RAW_TRACEPOINT_OPEN.
+    let open = unsafe { &mut attr.raw_tracepoint };
+    open.name = tracepoint.as_ptr() as u64;
+    open.prog_fd = prog.as_raw_fd() as u32;
+    bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// BPF_MAP_LOOKUP_ELEM of key 0 in a single-entry array map whose values are `value.len()` bytes.
+pub fn array_lookup(map: BorrowedFd<'_>, value: &mut [u8]) -> io::Result<()> {
+    let key = 0u32;
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by the map element commands.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    elem.key = &key as *const u32 as u64;
+    elem.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_UPDATE_ELEM of key 0 in a single-entry array map.
+pub fn array_update(map: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
+    let key = 0u32;
+    let mut attr = zeroed_attr();
+    // SAFETY: as in `array_lookup`.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    elem.key = &key as *const u32 as u64;
+    elem.__bindgen_anon_1.value = value.as_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_FREEZE, for `.rodata`: the verifier may then treat its contents as constants.
+pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as in `array_lookup`.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr).map(drop)
+}
+
+fn zeroed_attr() -> bpf_attr {
+    // SAFETY: bpf_attr is a plain C union of integers; all-zero is its documented empty state.
+    unsafe { mem::zeroed() }
+}
+
+fn copy_prog_name(dest: &mut [libc::c_char; 16], name: &str) {
+    // The kernel accepts [A-Za-z0-9_.] and at most 15 bytes plus the NUL.
+    let safe = name
+        .bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.');
+    for (slot, byte) in dest.iter_mut().take(15).zip(safe) {
+        *slot = byte as libc::c_char;
+    }
+}
+
+fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
+    // SAFETY: attr is a valid, fully initialised bpf_attr that outlives the call; every pointer
+    // stored in it points at memory the caller keeps alive for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_int,
+            attr as *mut bpf_attr,
+            mem::size_of::<bpf_attr>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
+    let fd = bpf(cmd, attr)?;
+    // SAFETY: these commands return a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The log up to its first NUL, lossily decoded (the kernel writes ASCII).
+fn c_buffer_to_string(buffer: &[u8]) -> String {
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prog_name_keeps_only_what_the_kernel_accepts() {
+        let mut name = [0 as libc::c_char; 16];
+        copy_prog_name(&mut name, "writable-bare/read_val_long_name");
+        let bytes: Vec<u8> = name.iter().map(|c| *c as u8).collect();
+        assert_eq!(&bytes[..15], b"writablebareread_val_long_name"[..15].as_ref());
+        assert_eq!(bytes[15], 0);
+    }
+
+    #[test]
+    fn log_is_cut_at_the_first_nul() {
+        assert_eq!(c_buffer_to_string(b"processed 3 insns\n\0junk"), "processed 3 insns\n");
+        assert_eq!(c_buffer_to_string(b"no nul"), "no nul");
+    }
+}

@@ -1,0 +1,126 @@
+//! Runs one case: load the program, then every step in order, recording what the kernel said.
+//! The harness never judges outcomes; the host compares them with the case's expectation.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+use protocol::{CasePlan, CaseResult, LoadReport, Outcome, Phase, Step, StepRecord};
+
+use crate::bpf_sys;
+use crate::loader::{self, LoadedProgram};
+use crate::triggers::testmod;
+
+pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> CaseResult {
+    let (load, program) = load(plan);
+    let mut run = CaseRun {
+        program,
+        tracepoint_names,
+        link: None,
+        phase: if load.outcome.is_ok() {
+            Phase::Loaded
+        } else {
+            Phase::Compiled
+        },
+    };
+    let steps = plan
+        .steps
+        .iter()
+        .map(|step| StepRecord {
+            step: step.clone(),
+            outcome: run.step(step),
+        })
+        .collect();
+    CaseResult {
+        case: plan.name.clone(),
+        phase: run.phase,
+        load,
+        steps,
+    }
+}
+
+fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
+    let failed = |message: String| LoadReport {
+        outcome: Outcome::Error { message },
+        prog_type: 0,
+        insn_count: 0,
+        verifier_log: String::new(),
+    };
+    let object = match std::fs::read(&plan.object) {
+        Ok(bytes) => bytes,
+        Err(error) => return (failed(format!("reading {}: {error}", plan.object.display())), None),
+    };
+    match loader::load(&object, &plan.program, &plan.globals) {
+        Ok((attempt, program)) => {
+            let report = LoadReport {
+                outcome: attempt.result.map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
+                prog_type: attempt.prog_type,
+                insn_count: attempt.insn_count,
+                verifier_log: attempt.verifier_log,
+            };
+            (report, program)
+        }
+        Err(error) => (failed(error.to_string()), None),
+    }
+}
+
+/// State carried from step to step within one case.
+struct CaseRun<'a> {
+    program: Option<LoadedProgram>,
+    tracepoint_names: &'a BTreeMap<String, String>,
+    /// The raw tracepoint link; dropping it detaches the program.
+    link: Option<OwnedFd>,
+    phase: Phase,
+}
+
+impl CaseRun<'_> {
+    fn step(&mut self, step: &Step) -> Outcome {
+        let Some(program) = &self.program else {
+            return harness_error("skipped: the program did not load");
+        };
+        let outcome = match step {
+            Step::Attach { tracepoint } => {
+                let name = tracepoint.as_ref().or(program.section_tracepoint.as_ref());
+                let Some(name) = name else {
+                    return harness_error("attach: no tracepoint named and none in the section name");
+                };
+                let name = self.tracepoint_names.get(name).unwrap_or(name);
+                match attach(program, name) {
+                    Ok(link) => {
+                        self.link = Some(link);
+                        self.phase = self.phase.max(Phase::Attached);
+                        Outcome::value(name.as_str().into())
+                    }
+                    Err(outcome) => outcome,
+                }
+            }
+            Step::Detach => match self.link.take() {
+                Some(_closed_on_drop) => Outcome::ok(),
+                None => harness_error("detach without an attached link"),
+            },
+            Step::SetGlobal { name, value } => program
+                .write_global(name, *value)
+                .map_or_else(|e| harness_error(&e.to_string()), |()| Outcome::ok()),
+            Step::ReadGlobal { name } => program
+                .read_global(name)
+                .map_or_else(|e| harness_error(&e.to_string()), |v| Outcome::value(v.into())),
+            Step::TestmodRead => testmod::read_writable(),
+        };
+        if step.is_trigger() && self.link.is_some() {
+            self.phase = self.phase.max(Phase::Triggered);
+        }
+        outcome
+    }
+}
+
+fn attach(program: &LoadedProgram, tracepoint: &str) -> Result<OwnedFd, Outcome> {
+    let name = CString::new(tracepoint)
+        .map_err(|_| harness_error(&format!("tracepoint name {tracepoint:?} has a NUL byte")))?;
+    bpf_sys::raw_tracepoint_open(program.fd.as_fd(), &name).map_err(|e| Outcome::from_io(&e))
+}
+
+fn harness_error(message: &str) -> Outcome {
+    Outcome::Error {
+        message: message.to_owned(),
+    }
+}

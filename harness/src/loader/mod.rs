@@ -1,0 +1,239 @@
+//! The writable loader: the one place that turns a BPF object into a loaded program of type
+//! RAW_TRACEPOINT_WRITABLE (24) or RAW_TRACEPOINT (17).
+//!
+//! aya cannot do this (it rejects `raw_tp.w` objects, aya issue #218, and never returns the log
+//! of a successful load), so the path is: [`sections`] hides the writable marker, aya-obj
+//! parses and patches globals, aya creates the maps, aya-obj relocates map references and
+//! calls, and [`bpf_sys::prog_load`] loads with our own log buffer and the type chosen from
+//! the original section name.
+
+pub mod sections;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use aya::maps::MapData;
+use aya_obj::EbpfSectionKind;
+
+use crate::bpf_sys::{self, ProgLoadRequest};
+pub use sections::GlobalSymbol;
+
+/// A program the kernel accepted, with the maps that back its globals.
+pub struct LoadedProgram {
+    pub fd: OwnedFd,
+    /// Default attach target from the section name (`raw_tp.w/<tracepoint>`).
+    pub section_tracepoint: Option<String>,
+    object: Vec<u8>,
+    maps: HashMap<String, MapData>,
+}
+
+/// What one load attempt produced: always the verifier's answer, a program only on success.
+pub struct LoadAttempt {
+    pub prog_type: u32,
+    pub insn_count: usize,
+    pub result: std::io::Result<()>,
+    pub verifier_log: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoaderError {
+    #[error(transparent)]
+    Section(#[from] sections::SectionError),
+    #[error("aya-obj could not parse the object: {0}")]
+    Parse(#[from] aya_obj::ParseError),
+    #[error("no raw_tp/raw_tp.w program named `{0}` in the object (found: {1})")]
+    NoSuchProgram(String, String),
+    #[error("global `{0}` is not defined in the object")]
+    NoSuchGlobal(String),
+    #[error("global `{name}` is {size} bytes; only 1, 2, 4 and 8 byte integers are supported")]
+    GlobalSize { name: String, size: usize },
+    #[error("global `{name}` lives in {section}, which has no map")]
+    GlobalWithoutMap { name: String, section: String },
+    #[error("creating map {0}: {1}")]
+    Map(String, aya::maps::MapError),
+    #[error("initialising map {0}: {1}")]
+    MapInit(String, std::io::Error),
+    #[error("relocating: {0}")]
+    Relocation(#[from] aya_obj::relocation::EbpfRelocationError),
+    #[error("reading global `{0}`: {1}")]
+    GlobalIo(String, std::io::Error),
+}
+
+/// Loads function `program` from `object`, after patching `globals` into its data sections.
+/// Returns the attempt (log included) and the program if the kernel accepted it.
+pub fn load(
+    object: &[u8],
+    program: &str,
+    globals: &BTreeMap<String, u64>,
+) -> Result<(LoadAttempt, Option<LoadedProgram>), LoaderError> {
+    let program_sections = sections::program_sections(object)?;
+    let mut obj = aya_obj::Object::parse(&sections::hide_writable_marker(object)?)?;
+    let section = find_program_section(&obj, &program_sections, program)?;
+
+    let encoded = encode_globals(object, globals)?;
+    let overrides = encoded
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), (bytes.as_slice(), true)))
+        .collect();
+    obj.patch_map_data(overrides)?;
+
+    let maps = create_maps(&obj)?;
+    let text_sections: HashSet<usize> = obj.functions.keys().map(|(index, _)| *index).collect();
+    let map_objects: Vec<(&str, i32, &aya_obj::Map)> = maps
+        .iter()
+        .map(|(name, (map_obj, data))| (name.as_str(), data.fd().as_fd().as_raw_fd(), map_obj))
+        .collect();
+    obj.relocate_maps(map_objects.into_iter(), &text_sections)?;
+    obj.relocate_calls(&text_sections)?;
+
+    let function = &obj.functions[&obj.programs[program].function_key()];
+    let license = CString::new(obj.license.as_bytes()).unwrap_or_else(|_| c"GPL".into());
+    let bpf_sys::ProgLoad {
+        result,
+        verifier_log,
+    } = bpf_sys::prog_load(&ProgLoadRequest {
+        prog_type: section.prog_type,
+        name: program,
+        insns: &function.instructions,
+        license: &license,
+    });
+    let (result, loaded) = match result {
+        Ok(fd) => (
+            Ok(()),
+            Some(LoadedProgram {
+                fd,
+                section_tracepoint: section.tracepoint.clone(),
+                object: object.to_vec(),
+                maps: maps.into_iter().map(|(name, (_, data))| (name, data)).collect(),
+            }),
+        ),
+        Err(error) => (Err(error), None),
+    };
+    let attempt = LoadAttempt {
+        prog_type: section.prog_type,
+        insn_count: function.instructions.len(),
+        result,
+        verifier_log,
+    };
+    Ok((attempt, loaded))
+}
+
+impl LoadedProgram {
+    /// Reads a global as an unsigned little-endian integer of its own size.
+    pub fn read_global(&self, name: &str) -> Result<u64, LoaderError> {
+        let (symbol, map) = self.global(name)?;
+        let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
+        bpf_sys::array_lookup(map, &mut value).map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
+        let mut bytes = [0u8; 8];
+        bytes[..symbol.size].copy_from_slice(&value[symbol.offset..symbol.offset + symbol.size]);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// Writes a global in the live map (read-modify-write of the section's single value).
+    pub fn write_global(&self, name: &str, new: u64) -> Result<(), LoaderError> {
+        let (symbol, map) = self.global(name)?;
+        let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
+        bpf_sys::array_lookup(map, &mut value).map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
+        let encoded = encode_integer(name, new, symbol.size)?;
+        value[symbol.offset..symbol.offset + symbol.size].copy_from_slice(&encoded);
+        bpf_sys::array_update(map, &value).map_err(|e| LoaderError::GlobalIo(name.into(), e))
+    }
+
+    fn global(&self, name: &str) -> Result<(GlobalSymbol, BorrowedFd<'_>), LoaderError> {
+        let symbol = sections::global_symbol(&self.object, name)?
+            .ok_or_else(|| LoaderError::NoSuchGlobal(name.into()))?;
+        let map = self
+            .maps
+            .get(&symbol.section)
+            .ok_or_else(|| LoaderError::GlobalWithoutMap {
+                name: name.into(),
+                section: symbol.section.clone(),
+            })?;
+        Ok((symbol, map.fd().as_fd()))
+    }
+}
+
+fn find_program_section<'a>(
+    obj: &aya_obj::Object,
+    program_sections: &'a [sections::ProgramSection],
+    program: &str,
+) -> Result<&'a sections::ProgramSection, LoaderError> {
+    let found = obj.programs.get(program).and_then(|p| {
+        program_sections
+            .iter()
+            .find(|section| section.index == p.section_index)
+    });
+    found.ok_or_else(|| {
+        let mut names: Vec<&str> = obj.programs.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        LoaderError::NoSuchProgram(program.into(), names.join(", "))
+    })
+}
+
+/// Creates every map of the object with aya, then writes the initial section data and freezes
+/// `.rodata` (aya keeps that step, `finalize`, to itself).
+fn create_maps(
+    obj: &aya_obj::Object,
+) -> Result<HashMap<String, (aya_obj::Map, MapData)>, LoaderError> {
+    let mut maps = HashMap::new();
+    for (name, map_obj) in &obj.maps {
+        let data = MapData::create(map_obj.clone(), name, None)
+            .map_err(|e| LoaderError::Map(name.clone(), e))?;
+        let fd = data.fd().as_fd();
+        if !map_obj.data().is_empty() {
+            bpf_sys::array_update(fd, map_obj.data()).map_err(|e| LoaderError::MapInit(name.clone(), e))?;
+        }
+        if map_obj.section_kind() == EbpfSectionKind::Rodata {
+            bpf_sys::map_freeze(fd).map_err(|e| LoaderError::MapInit(name.clone(), e))?;
+        }
+        maps.insert(name.clone(), (map_obj.clone(), data));
+    }
+    Ok(maps)
+}
+
+fn encode_globals(
+    object: &[u8],
+    globals: &BTreeMap<String, u64>,
+) -> Result<Vec<(String, Vec<u8>)>, LoaderError> {
+    globals
+        .iter()
+        .map(|(name, value)| {
+            let symbol = sections::global_symbol(object, name)?
+                .ok_or_else(|| LoaderError::NoSuchGlobal(name.clone()))?;
+            Ok((name.clone(), encode_integer(name, *value, symbol.size)?))
+        })
+        .collect()
+}
+
+/// Little-endian bytes of `value` truncated to `size` (so -1 as u64 becomes 0xff.. of any size).
+fn encode_integer(name: &str, value: u64, size: usize) -> Result<Vec<u8>, LoaderError> {
+    if ![1, 2, 4, 8].contains(&size) {
+        return Err(LoaderError::GlobalSize {
+            name: name.into(),
+            size,
+        });
+    }
+    Ok(value.to_le_bytes()[..size].to_vec())
+}
+
+/// The value size of a data section's map: the section's size in the object.
+fn map_value_size(object: &[u8], section: &str) -> Result<usize, LoaderError> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(object).map_err(sections::SectionError::from)?;
+    let size = file.section_by_name(section).map_or(0, |s| s.size());
+    Ok(size as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_encoded_little_endian_at_their_size() {
+        assert_eq!(encode_integer("v", 0xf1f2f3f4, 4).unwrap(), vec![0xf4, 0xf3, 0xf2, 0xf1]);
+        assert_eq!(encode_integer("b", 1, 1).unwrap(), vec![1]);
+        assert_eq!(encode_integer("m", u64::MAX, 2).unwrap(), vec![0xff, 0xff]);
+        assert!(encode_integer("odd", 1, 3).is_err());
+    }
+}

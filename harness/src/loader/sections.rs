@@ -1,0 +1,239 @@
+//! ELF-level facts about a BPF object that aya-obj cannot give us for writable programs.
+//!
+//! aya-obj refuses any object with a `raw_tp.w/...` section (aya issue #218). We keep the
+//! libbpf names in the C sources (so libbpf and bpftool load the same objects) and, before
+//! handing the bytes to aya-obj, rewrite the writable marker `.w` to `/w` in every string
+//! table: `raw_tp.w/foo` becomes `raw_tp/w/foo`, which aya-obj parses as a raw tracepoint
+//! section. The rewrite keeps every string's length, so no string offset moves and strings
+//! that share a tail with a section name (linkers merge tails) keep their bytes. The program
+//! type is decided here from the original name, never from what aya-obj thinks.
+
+use object::elf;
+use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol, SymbolKind};
+
+use crate::bpf_sys::{PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT_WRITABLE};
+
+/// libbpf section prefixes for raw tracepoints, writable ones first (longest match wins).
+const RAW_TP_PREFIXES: &[(&str, u32)] = &[
+    ("raw_tracepoint.w", PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
+    ("raw_tp.w", PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
+    ("raw_tracepoint", PROG_TYPE_RAW_TRACEPOINT),
+    ("raw_tp", PROG_TYPE_RAW_TRACEPOINT),
+];
+
+/// A program section as libbpf names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSection {
+    pub index: usize,
+    pub name: String,
+    pub prog_type: u32,
+    /// The part after the first `/`: the tracepoint libbpf would attach to.
+    pub tracepoint: Option<String>,
+}
+
+/// A global variable: where it lives inside its section's array map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalSymbol {
+    pub section: String,
+    pub offset: usize,
+    pub size: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SectionError {
+    #[error("not a 64-bit little-endian ELF BPF object: {0}")]
+    Elf(#[from] object::Error),
+    #[error("the .BTF section is malformed: {0}")]
+    Btf(&'static str),
+}
+
+/// Classifies a section name as a raw tracepoint program section.
+pub fn classify(name: &str) -> Option<(u32, Option<String>)> {
+    RAW_TP_PREFIXES.iter().find_map(|(prefix, prog_type)| {
+        let rest = name.strip_prefix(prefix)?;
+        match rest.strip_prefix('/') {
+            Some(tracepoint) if !tracepoint.is_empty() => Some((*prog_type, Some(tracepoint.into()))),
+            Some(_) => None,
+            None if rest.is_empty() => Some((*prog_type, None)),
+            None => None,
+        }
+    })
+}
+
+/// The raw tracepoint program sections of an object, in section order.
+pub fn program_sections(data: &[u8]) -> Result<Vec<ProgramSection>, SectionError> {
+    let file = object::File::parse(data)?;
+    Ok(file
+        .sections()
+        .filter_map(|section| {
+            let name = section.name().ok()?;
+            let (prog_type, tracepoint) = classify(name)?;
+            Some(ProgramSection {
+                index: section.index().0,
+                name: name.to_owned(),
+                prog_type,
+                tracepoint,
+            })
+        })
+        .collect())
+}
+
+/// Where the named global variable lives, if the object defines it.
+pub fn global_symbol(data: &[u8], name: &str) -> Result<Option<GlobalSymbol>, SectionError> {
+    let file = object::File::parse(data)?;
+    for symbol in file.symbols() {
+        if symbol.kind() != SymbolKind::Data || symbol.name() != Ok(name) {
+            continue;
+        }
+        let Some(index) = symbol.section_index() else {
+            continue;
+        };
+        let section = file.section_by_index(index)?;
+        return Ok(Some(GlobalSymbol {
+            section: section.name()?.to_owned(),
+            offset: symbol.address() as usize,
+            size: symbol.size() as usize,
+        }));
+    }
+    Ok(None)
+}
+
+/// A copy of `data` in which writable raw tracepoint section names read as plain ones, in the
+/// ELF string tables and in the .BTF string table (which .BTF.ext uses to name sections).
+pub fn hide_writable_marker(data: &[u8]) -> Result<Vec<u8>, SectionError> {
+    let mut patched = data.to_vec();
+    for range in string_table_ranges(data)? {
+        rewrite_markers(&mut patched[range]);
+    }
+    Ok(patched)
+}
+
+fn string_table_ranges(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>, SectionError> {
+    let file = ElfFile64::<Endianness>::parse(data)?;
+    let endian = file.endian();
+    let mut ranges = Vec::new();
+    for header in file.elf_header().sections(endian, data)?.iter() {
+        let (offset, size) = header.file_range(endian).unwrap_or((0, 0));
+        let (start, end) = (offset as usize, (offset + size) as usize);
+        if header.sh_type(endian) == elf::SHT_STRTAB {
+            ranges.push(start..end);
+        }
+    }
+    if let Some(btf) = file.section_by_name(".BTF") {
+        if let Some((offset, size)) = btf.file_range() {
+            let strings = btf_string_range(&data[offset as usize..(offset + size) as usize])?;
+            ranges.push(offset as usize + strings.start..offset as usize + strings.end);
+        }
+    }
+    Ok(ranges)
+}
+
+/// The string area of a .BTF section: after the header, at `str_off` for `str_len` bytes.
+fn btf_string_range(btf: &[u8]) -> Result<std::ops::Range<usize>, SectionError> {
+    const BTF_MAGIC: u16 = 0xeb9f;
+    let u32_at = |at: usize| -> Result<usize, SectionError> {
+        let bytes = btf.get(at..at + 4).ok_or(SectionError::Btf("header cut short"))?;
+        Ok(u32::from_le_bytes(bytes.try_into().unwrap()) as usize)
+    };
+    let magic = btf.get(0..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    if magic != Some(BTF_MAGIC) {
+        return Err(SectionError::Btf("bad magic (not little-endian BTF)"));
+    }
+    let (header_len, str_off, str_len) = (u32_at(4)?, u32_at(16)?, u32_at(20)?);
+    let start = header_len + str_off;
+    let end = start + str_len;
+    if end > btf.len() {
+        return Err(SectionError::Btf("string table runs past the section"));
+    }
+    Ok(start..end)
+}
+
+/// In a NUL-separated string table, turns `raw_tp.w` / `raw_tracepoint.w` at the start of a
+/// string, followed by `/` or the string's end, into `raw_tp/w` / `raw_tracepoint/w`.
+fn rewrite_markers(table: &mut [u8]) {
+    let mut start = 0;
+    while start < table.len() {
+        let end = table[start..]
+            .iter()
+            .position(|b| *b == 0)
+            .map_or(table.len(), |n| start + n);
+        rewrite_one(&mut table[start..end]);
+        start = end + 1;
+    }
+}
+
+fn rewrite_one(string: &mut [u8]) {
+    for prefix in [&b"raw_tracepoint.w"[..], b"raw_tp.w"] {
+        let Some(rest) = string.strip_prefix(prefix) else {
+            continue;
+        };
+        if rest.is_empty() || rest[0] == b'/' {
+            let dot = prefix.len() - 2;
+            string[dot] = b'/';
+        }
+        return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case("raw_tp.w/bpf_testmod_test_writable_bare", Some((24, Some("bpf_testmod_test_writable_bare"))))]
+    #[case("raw_tracepoint.w/nbd_send_request", Some((24, Some("nbd_send_request"))))]
+    #[case("raw_tp/bpf_testmod_test_read", Some((17, Some("bpf_testmod_test_read"))))]
+    #[case("raw_tracepoint/x", Some((17, Some("x"))))]
+    #[case("raw_tp.w", Some((24, None)))]
+    #[case("raw_tp", Some((17, None)))]
+    #[case("raw_tp/", None)]
+    #[case("raw_tp.writable/x", None)]
+    #[case("tp_btf/x", None)]
+    #[case(".bss", None)]
+    fn section_names_classify_like_libbpf(#[case] name: &str, #[case] expected: Option<(u32, Option<&str>)>) {
+        let expected = expected.map(|(t, tp)| (t, tp.map(String::from)));
+        assert_eq!(classify(name), expected);
+    }
+
+    #[rstest]
+    #[case(b"raw_tp.w/foo", b"raw_tp/w/foo")]
+    #[case(b"raw_tracepoint.w/foo", b"raw_tracepoint/w/foo")]
+    #[case(b"raw_tp.w", b"raw_tp/w")]
+    #[case(b"raw_tp/foo", b"raw_tp/foo")]
+    #[case(b"raw_tp.wx/foo", b"raw_tp.wx/foo")]
+    #[case(b"my_raw_tp.w/foo", b"my_raw_tp.w/foo")]
+    #[case(b".text", b".text")]
+    fn marker_rewrite_keeps_length_and_touches_only_section_prefixes(
+        #[case] before: &[u8],
+        #[case] after: &[u8],
+    ) {
+        let mut table = [&b"\0"[..], before, b"\0.bss\0"].concat();
+        rewrite_markers(&mut table);
+        assert_eq!(table, [&b"\0"[..], after, b"\0.bss\0"].concat());
+    }
+
+    #[test]
+    fn every_string_in_a_table_is_rewritten() {
+        let mut table = b"raw_tp.w/a\0raw_tp.w/b\0license\0raw_tracepoint.w".to_vec();
+        rewrite_markers(&mut table);
+        assert_eq!(&table[..], b"raw_tp/w/a\0raw_tp/w/b\0license\0raw_tracepoint/w");
+    }
+
+    #[test]
+    fn btf_string_range_reads_the_header() {
+        // magic, version 1, flags 0, hdr_len 24, type_off 0, type_len 4, str_off 4, str_len 3
+        let mut btf = vec![0x9f, 0xeb, 1, 0];
+        for word in [24u32, 0, 4, 4, 3] {
+            btf.extend_from_slice(&word.to_le_bytes());
+        }
+        btf.extend_from_slice(&[0; 4]);
+        btf.extend_from_slice(b"\0a\0");
+        assert_eq!(btf_string_range(&btf).unwrap(), 28..31);
+        btf.truncate(29);
+        assert!(btf_string_range(&btf).is_err());
+        assert!(btf_string_range(&[0; 24]).is_err());
+    }
+}

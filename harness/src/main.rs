@@ -1,0 +1,73 @@
+//! Guest harness: runs as root inside the VM. Reads the plan from the run directory, loads the
+//! modules, runs every case and appends one record per event to the results file there.
+
+mod bpf_sys;
+mod case;
+mod loader;
+mod module;
+mod report;
+mod triggers;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, RESULTS_FILE};
+
+fn main() -> ExitCode {
+    let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+        eprintln!("usage: harness <run-dir>  (the directory holding {PLAN_FILE})");
+        return ExitCode::from(2);
+    };
+    match run(&run_dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("harness: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(run_dir: &Path) -> Result<(), String> {
+    let plan_path = run_dir.join(PLAN_FILE);
+    let plan_text = std::fs::read_to_string(&plan_path)
+        .map_err(|e| format!("reading {}: {e}", plan_path.display()))?;
+    let plan: Plan = serde_json::from_str(&plan_text)
+        .map_err(|e| format!("parsing {}: {e}", plan_path.display()))?;
+    let results_path = run_dir.join(RESULTS_FILE);
+    let mut results = report::Results::create(&results_path)
+        .map_err(|e| format!("creating {}: {e}", results_path.display()))?;
+    let mut write = |record: Record| {
+        results
+            .write(&record)
+            .map_err(|e| format!("writing {}: {e}", results_path.display()))
+    };
+
+    write(Record::Boot(boot_info(&plan)))?;
+    for case in &plan.cases {
+        write(Record::Started {
+            case: case.name.clone(),
+        })?;
+        eprintln!("harness: case {}", case.name);
+        write(Record::Finished(case::run(case, &plan.tracepoint_names)))?;
+    }
+    write(Record::End {
+        cases: plan.cases.len(),
+    })
+}
+
+fn boot_info(plan: &Plan) -> BootInfo {
+    let modules = plan
+        .modules
+        .iter()
+        .map(|path| ModuleLoad {
+            path: path.clone(),
+            outcome: module::load(path),
+        })
+        .collect();
+    BootInfo {
+        kernel_release: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        modules,
+    }
+}

@@ -1,0 +1,153 @@
+//! The one runner for host commands. Commands are written with xshell's `cmd!`; short ones run
+//! through xshell directly, long ones (kernel builds, VM boots) go through [`Runner::run_logged`]
+//! with their output in a log file, a heartbeat, an optional timeout, and a Ctrl-C handler that
+//! kills their whole process group so no QEMU or make outlives xtask.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{Cmd, Shell};
+
+use crate::progress::{self, Stage, HEARTBEAT};
+
+/// Process groups of the long commands running now, killed on Ctrl-C.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub struct Runner {
+    pub sh: Shell,
+}
+
+/// How a logged command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Exited(ExitStatus),
+    TimedOut,
+}
+
+impl Finished {
+    pub fn success(self) -> bool {
+        matches!(self, Finished::Exited(status) if status.success())
+    }
+}
+
+impl Runner {
+    pub fn new(root: &Path) -> Result<Self> {
+        let sh = Shell::new()?;
+        sh.change_dir(root);
+        install_interrupt_handler();
+        Ok(Self { sh })
+    }
+
+    /// Runs a long command with stdout and stderr in `log`; fails with the log's tail.
+    pub fn run_logged(&self, cmd: Cmd<'_>, log: &Path, stage: &Stage) -> Result<()> {
+        let shown = cmd.to_string();
+        match self.spawn_logged(cmd, log, stage, None)? {
+            Finished::Exited(status) if status.success() => Ok(()),
+            finished => bail!(
+                "`{shown}` failed ({finished:?}); last lines of {}:\n{}",
+                log.display(),
+                progress::tail(log, 25)
+            ),
+        }
+    }
+
+    /// Like [`Runner::run_logged`] but reports how it ended instead of failing, and kills the
+    /// command's process group after `timeout`.
+    pub fn spawn_logged(
+        &self,
+        cmd: Cmd<'_>,
+        log: &Path,
+        stage: &Stage,
+        timeout: Option<Duration>,
+    ) -> Result<Finished> {
+        let output = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let mut command: Command = cmd.into();
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(output.try_clone()?)
+            .stderr(output)
+            .process_group(0);
+        let mut child = command.spawn().context("spawning command")?;
+        let group = ProcessGroup::register(child.id() as i32);
+        let started = Instant::now();
+        let mut next_heartbeat = HEARTBEAT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Finished::Exited(status));
+            }
+            let elapsed = started.elapsed();
+            if timeout.is_some_and(|limit| elapsed >= limit) {
+                group.kill();
+                child.wait()?;
+                return Ok(Finished::TimedOut);
+            }
+            if elapsed >= next_heartbeat {
+                stage.heartbeat(log);
+                next_heartbeat += HEARTBEAT;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A registered process group; killed when dropped so an early return leaves nothing running.
+struct ProcessGroup(i32);
+
+impl ProcessGroup {
+    fn register(pgid: i32) -> Self {
+        RUNNING.lock().unwrap().push(pgid);
+        Self(pgid)
+    }
+
+    fn kill(&self) {
+        stop_groups(&[self.0]);
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+        RUNNING.lock().unwrap().retain(|pgid| *pgid != self.0);
+    }
+}
+
+fn install_interrupt_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            stop_groups(&RUNNING.lock().map(|g| g.clone()).unwrap_or_default());
+            eprintln!("\ninterrupted: stopped the running commands");
+            std::process::exit(130);
+        });
+    });
+}
+
+/// SIGTERM first (make deletes a half-written target on it, never on SIGKILL, which would leave
+/// a truncated object that looks up to date), then SIGKILL whatever is left.
+fn stop_groups(groups: &[i32]) {
+    let signal_all = |signal| {
+        for pgid in groups {
+            // SAFETY: kill(2) on process groups we created; a gone group only yields ESRCH.
+            unsafe { libc::kill(-pgid, signal) };
+        }
+    };
+    // SAFETY: signal 0 only checks whether the group still has members.
+    let any_alive = || groups.iter().any(|pgid| unsafe { libc::kill(-pgid, 0) } == 0);
+    if !any_alive() {
+        return;
+    }
+    signal_all(libc::SIGTERM);
+    let deadline = Instant::now() + STOP_GRACE;
+    while any_alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_all(libc::SIGKILL);
+}
+
+/// How long a stopped command gets to clean up before it is killed.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
