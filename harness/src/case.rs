@@ -50,7 +50,7 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
         Ok(bytes) => bytes,
         Err(error) => return (failed(format!("reading {}: {error}", plan.object.display())), None),
     };
-    match loader::load(&object, &plan.program, &plan.globals) {
+    match loader::load(&object, plan.program.as_deref(), &plan.globals) {
         Ok((attempt, program)) => {
             let report = LoadReport {
                 outcome: attempt.result.map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),

@@ -1,7 +1,20 @@
 //! Host side of the writable raw tracepoint lab. `main.rs` is the CLI; everything else is a
 //! library so the host tests in `tests/` drive the very same code.
 
+pub mod boot;
+pub mod bpf;
+pub mod cache;
+pub mod cases;
+pub mod compare;
+pub mod host_tools;
+pub mod kbuild;
 pub mod kconfig;
+pub mod manifest;
+pub mod normalise;
 pub mod paths;
 pub mod progress;
+pub mod report;
+pub mod results;
 pub mod runner;
+pub mod source;
+pub mod vmtest;

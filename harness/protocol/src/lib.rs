@@ -36,8 +36,9 @@ pub struct CasePlan {
     pub name: String,
     /// Compiled BPF object (path as the guest sees it).
     pub object: PathBuf,
-    /// Function name of the program inside the object.
-    pub program: String,
+    /// Function name of the program inside the object; `None` when the object has exactly one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     /// Globals patched into `.data`/`.bss` before the maps are created (like aya's `override_global`).
     #[serde(default)]
     pub globals: BTreeMap<String, u64>,

@@ -64,12 +64,13 @@ pub enum LoaderError {
 /// Returns the attempt (log included) and the program if the kernel accepted it.
 pub fn load(
     object: &[u8],
-    program: &str,
+    program: Option<&str>,
     globals: &BTreeMap<String, u64>,
 ) -> Result<(LoadAttempt, Option<LoadedProgram>), LoaderError> {
     let program_sections = sections::program_sections(object)?;
     let mut obj = aya_obj::Object::parse(&sections::hide_writable_marker(object)?)?;
-    let section = find_program_section(&obj, &program_sections, program)?;
+    let program = choose_program(&obj, &program_sections, program)?;
+    let section = find_program_section(&obj, &program_sections, &program)?;
 
     let encoded = encode_globals(object, globals)?;
     let overrides = encoded
@@ -87,14 +88,14 @@ pub fn load(
     obj.relocate_maps(map_objects.into_iter(), &text_sections)?;
     obj.relocate_calls(&text_sections)?;
 
-    let function = &obj.functions[&obj.programs[program].function_key()];
+    let function = &obj.functions[&obj.programs[&program].function_key()];
     let license = CString::new(obj.license.as_bytes()).unwrap_or_else(|_| c"GPL".into());
     let bpf_sys::ProgLoad {
         result,
         verifier_log,
     } = bpf_sys::prog_load(&ProgLoadRequest {
         prog_type: section.prog_type,
-        name: program,
+        name: &program,
         insns: &function.instructions,
         license: &license,
     });
@@ -151,6 +152,31 @@ impl LoadedProgram {
                 section: symbol.section.clone(),
             })?;
         Ok((symbol, map.fd().as_fd()))
+    }
+}
+
+/// The named program, or the only raw tracepoint program of the object.
+fn choose_program(
+    obj: &aya_obj::Object,
+    program_sections: &[sections::ProgramSection],
+    program: Option<&str>,
+) -> Result<String, LoaderError> {
+    if let Some(name) = program {
+        return Ok(name.to_owned());
+    }
+    let mut candidates: Vec<&String> = obj
+        .programs
+        .iter()
+        .filter(|(_, p)| program_sections.iter().any(|s| s.index == p.section_index))
+        .map(|(name, _)| name)
+        .collect();
+    candidates.sort_unstable();
+    match candidates.as_slice() {
+        [only] => Ok((*only).clone()),
+        _ => Err(LoaderError::NoSuchProgram(
+            "(unnamed: the object must have exactly one raw_tp program, or the case names one)".into(),
+            candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+        )),
     }
 }
 

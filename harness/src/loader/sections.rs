@@ -8,7 +8,6 @@
 //! that share a tail with a section name (linkers merge tails) keep their bytes. The program
 //! type is decided here from the original name, never from what aya-obj thinks.
 
-use object::elf;
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -100,33 +99,50 @@ pub fn global_symbol(data: &[u8], name: &str) -> Result<Option<GlobalSymbol>, Se
 }
 
 /// A copy of `data` in which writable raw tracepoint section names read as plain ones, in the
-/// ELF string tables and in the .BTF string table (which .BTF.ext uses to name sections).
+/// ELF section names and in the .BTF string table (which .BTF.ext uses to name sections).
 pub fn hide_writable_marker(data: &[u8]) -> Result<Vec<u8>, SectionError> {
     let mut patched = data.to_vec();
-    for range in string_table_ranges(data)? {
+    // LLVM merges string tails: `raw_tp.w/x` is stored inside `.relraw_tp.w/x`, so section
+    // names are patched where each header points, not where a string starts.
+    for offset in writable_name_offsets(data)? {
+        rewrite_one(&mut patched[offset..]);
+    }
+    if let Some(range) = btf_strings(data)? {
         rewrite_markers(&mut patched[range]);
     }
     Ok(patched)
 }
 
-fn string_table_ranges(data: &[u8]) -> Result<Vec<std::ops::Range<usize>>, SectionError> {
+/// File offsets of the names of writable raw tracepoint sections.
+fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
     let file = ElfFile64::<Endianness>::parse(data)?;
     let endian = file.endian();
-    let mut ranges = Vec::new();
-    for header in file.elf_header().sections(endian, data)?.iter() {
-        let (offset, size) = header.file_range(endian).unwrap_or((0, 0));
-        let (start, end) = (offset as usize, (offset + size) as usize);
-        if header.sh_type(endian) == elf::SHT_STRTAB {
-            ranges.push(start..end);
+    let header = file.elf_header();
+    let sections = header.sections(endian, data)?;
+    let names = sections.section(object::SectionIndex(header.shstrndx(endian, data)? as usize))?;
+    let (names_offset, _) = names.file_range(endian).unwrap_or((0, 0));
+    let mut offsets = Vec::new();
+    for section in sections.iter() {
+        let name = sections.section_name(endian, section)?;
+        let writable = std::str::from_utf8(name)
+            .ok()
+            .and_then(classify)
+            .is_some_and(|(prog_type, _)| prog_type == PROG_TYPE_RAW_TRACEPOINT_WRITABLE);
+        if writable {
+            offsets.push(names_offset as usize + section.sh_name(endian) as usize);
         }
     }
-    if let Some(btf) = file.section_by_name(".BTF") {
-        if let Some((offset, size)) = btf.file_range() {
-            let strings = btf_string_range(&data[offset as usize..(offset + size) as usize])?;
-            ranges.push(offset as usize + strings.start..offset as usize + strings.end);
-        }
-    }
-    Ok(ranges)
+    Ok(offsets)
+}
+
+fn btf_strings(data: &[u8]) -> Result<Option<std::ops::Range<usize>>, SectionError> {
+    let file = object::File::parse(data)?;
+    let Some((offset, size)) = file.section_by_name(".BTF").and_then(|s| s.file_range()) else {
+        return Ok(None);
+    };
+    let (offset, size) = (offset as usize, size as usize);
+    let strings = btf_string_range(&data[offset..offset + size])?;
+    Ok(Some(offset + strings.start..offset + strings.end))
 }
 
 /// The string area of a .BTF section: after the header, at `str_off` for `str_len` bytes.
@@ -163,12 +179,13 @@ fn rewrite_markers(table: &mut [u8]) {
     }
 }
 
+/// Rewrites the marker if `string` (which may run on past its NUL) starts with one.
 fn rewrite_one(string: &mut [u8]) {
     for prefix in [&b"raw_tracepoint.w"[..], b"raw_tp.w"] {
         let Some(rest) = string.strip_prefix(prefix) else {
             continue;
         };
-        if rest.is_empty() || rest[0] == b'/' {
+        if matches!(rest.first(), None | Some(b'/' | b'\0')) {
             let dot = prefix.len() - 2;
             string[dot] = b'/';
         }
@@ -235,5 +252,42 @@ mod tests {
         btf.truncate(29);
         assert!(btf_string_range(&btf).is_err());
         assert!(btf_string_range(&[0; 24]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod object_tests {
+    //! On a real object: guest-programs/writable_bare.bpf.c built by clang 14 -target bpf -O2 -g.
+    use super::*;
+
+    const OBJECT: &[u8] = include_bytes!("../../testdata/writable_bare.bpf.o");
+
+    #[test]
+    fn aya_obj_rejects_the_original_and_parses_the_patched_object() {
+        assert!(aya_obj::Object::parse(OBJECT).is_err(), "aya issue #218 fixed? then drop the patch");
+        let patched = hide_writable_marker(OBJECT).unwrap();
+        assert_eq!(patched.len(), OBJECT.len());
+        let obj = aya_obj::Object::parse(&patched).unwrap();
+        let program = &obj.programs["writable_bare"];
+        assert!(matches!(program.section, aya_obj::ProgramSection::RawTracePoint));
+        assert!(obj.maps.contains_key(".bss"));
+    }
+
+    #[test]
+    fn the_program_type_comes_from_the_original_section_name() {
+        let sections = program_sections(OBJECT).unwrap();
+        assert_eq!(sections.len(), 1);
+        assert_eq!(sections[0].name, "raw_tp.w/bpf_testmod_test_writable_bare");
+        assert_eq!(sections[0].prog_type, PROG_TYPE_RAW_TRACEPOINT_WRITABLE);
+        assert_eq!(sections[0].tracepoint.as_deref(), Some("bpf_testmod_test_writable_bare"));
+        let patched = hide_writable_marker(OBJECT).unwrap();
+        assert_eq!(program_sections(&patched).unwrap()[0].prog_type, PROG_TYPE_RAW_TRACEPOINT);
+    }
+
+    #[test]
+    fn globals_are_found_in_bss() {
+        let out_val = global_symbol(OBJECT, "out_val").unwrap().unwrap();
+        assert_eq!(out_val, GlobalSymbol { section: ".bss".into(), offset: 8, size: 4 });
+        assert_eq!(global_symbol(OBJECT, "nope").unwrap(), None);
     }
 }

@@ -1,0 +1,172 @@
+//! Booting a kernel with virtme-ng. The guest sees the host's root filesystem read-only and
+//! only the run directory writable; the harness binary and the BPF objects are read from their
+//! host paths. The whole console goes to `console.log` in the run directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use xshell::cmd;
+
+use crate::paths::Paths;
+use crate::progress::Stage;
+use crate::runner::{Finished, Runner};
+
+/// Memory and vCPUs of the guest. One vCPU: the minimal kernel is built without SMP.
+pub const GUEST_MEMORY: &str = "1G";
+pub const GUEST_CPUS: u32 = 1;
+/// A KVM boot of the minimal kernel takes about a second; a nested KVM that hangs never ends.
+pub const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the guest's CPU comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    /// QEMU's software emulation; slower but works anywhere.
+    Tcg,
+}
+
+/// One VM boot.
+pub struct Boot<'a> {
+    pub kernel: &'a Path,
+    pub accel: Accel,
+    pub writable_dir: &'a Path,
+    pub command: String,
+}
+
+/// The `vng` arguments for a boot.
+pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
+    let mut args = vec![
+        "--run".to_owned(),
+        boot.kernel.display().to_string(),
+        // The harness needs root in the guest whoever runs xtask on the host.
+        "--user".into(),
+        "root".into(),
+        // The minimal config has virtio-pci and 9p, not virtio-mmio (microvm) or virtiofs.
+        "--force-9p".into(),
+        "--disable-microvm".into(),
+        "--memory".into(),
+        GUEST_MEMORY.into(),
+        "--cpus".into(),
+        GUEST_CPUS.to_string(),
+        // Only this directory is writable from the guest; the rest of the host is read-only.
+        "--rwdir".into(),
+        boot.writable_dir.display().to_string(),
+        // The kernel console goes to stdout too: panics and boot timing are read from it.
+        "--verbose".into(),
+    ];
+    if boot.accel == Accel::Tcg {
+        args.push("--disable-kvm".into());
+    }
+    args.extend(["--exec".into(), boot.command.clone()]);
+    args
+}
+
+/// Boots, runs `boot.command`, and returns how vng ended; the console is in `console_log`.
+pub fn run(
+    runner: &Runner,
+    boot: &Boot<'_>,
+    console_log: &Path,
+    timeout: Duration,
+) -> Result<Finished> {
+    let stage = Stage::start(format!(
+        "booting {} ({:?}, console: {})",
+        boot.kernel.display(),
+        boot.accel,
+        console_log.display()
+    ));
+    let sh = &runner.sh;
+    let args = vng_args(boot);
+    let finished = runner.spawn_logged(cmd!(sh, "vng {args...}"), console_log, &stage, Some(timeout))?;
+    stage.finish(format!("{finished:?}"));
+    Ok(finished)
+}
+
+/// Whether KVM works here: a short bounded boot, remembered until the host reboots.
+pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Accel> {
+    if std::env::var_os("WTP_ACCEL").is_some_and(|v| v == "tcg") {
+        return Ok(Accel::Tcg);
+    }
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        eprintln!("  note: /dev/kvm is not usable by this user; using TCG (software emulation)");
+        return Ok(Accel::Tcg);
+    }
+    let remembered = probe_record(paths);
+    if let Some(accel) = std::fs::read_to_string(&remembered).ok().and_then(|t| parse_accel(&t)) {
+        return Ok(accel);
+    }
+    let probe_dir = tempfile::tempdir()?;
+    let boot = Boot {
+        kernel,
+        accel: Accel::Kvm,
+        writable_dir: probe_dir.path(),
+        command: "true".into(),
+    };
+    let log = probe_dir.path().join("kvm-probe.log");
+    let finished = run(runner, &boot, &log, KVM_PROBE_TIMEOUT)?;
+    let accel = if finished.success() { Accel::Kvm } else { Accel::Tcg };
+    if accel == Accel::Tcg {
+        eprintln!(
+            "  warning: /dev/kvm exists but a KVM boot did not finish ({finished:?}); using TCG (software emulation)"
+        );
+    }
+    if let Some(parent) = remembered.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&remembered, format!("{accel:?}"))?;
+    Ok(accel)
+}
+
+/// The probe's answer is kept per host boot (a reboot may fix or break KVM).
+fn probe_record(paths: &Paths) -> PathBuf {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    paths.cache.join("kvm-probe").join(boot_id.trim())
+}
+
+fn parse_accel(text: &str) -> Option<Accel> {
+    match text.trim() {
+        "Kvm" => Some(Accel::Kvm),
+        "Tcg" => Some(Accel::Tcg),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn boot(accel: Accel) -> Vec<String> {
+        vng_args(&Boot {
+            kernel: Path::new("/cache/bzImage"),
+            accel,
+            writable_dir: Path::new("/runs/1"),
+            command: "/target/harness /runs/1".into(),
+        })
+    }
+
+    #[rstest]
+    #[case(Accel::Tcg, true)]
+    #[case(Accel::Kvm, false)]
+    fn kvm_is_disabled_only_for_tcg(#[case] accel: Accel, #[case] disabled: bool) {
+        assert_eq!(boot(accel).contains(&"--disable-kvm".to_owned()), disabled);
+    }
+
+    #[test]
+    fn only_the_run_directory_is_writable_and_the_command_comes_last() {
+        let args = boot(Accel::Tcg);
+        let rw = args.iter().position(|a| a == "--rwdir").unwrap();
+        assert_eq!(args[rw + 1], "/runs/1");
+        assert!(!args.contains(&"--rw".to_owned()));
+        assert_eq!(args[args.len() - 2..], ["--exec", "/target/harness /runs/1"]);
+        assert_eq!(args[..2], ["--run", "/cache/bzImage"]);
+    }
+
+    #[test]
+    fn the_probe_record_round_trips() {
+        assert_eq!(parse_accel(&format!("{:?}", Accel::Kvm)), Some(Accel::Kvm));
+        assert_eq!(parse_accel("Tcg\n"), Some(Accel::Tcg));
+        assert_eq!(parse_accel(""), None);
+    }
+}

@@ -1,0 +1,235 @@
+//! Cases are data: `<dir>/<case>.toml` beside `<dir>/<program>.bpf.c`. A case names its
+//! program, what it needs from the kernel, the expected load outcome, globals to patch before
+//! load, and steps, each with its expected outcome in kernel-independent terms (`ok`, an errno
+//! name, or an exact value). The harness only runs steps; this module and [`crate::compare`]
+//! know what should have happened.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use protocol::{errno_number, Step};
+use serde::{Deserialize, Serialize};
+
+/// A directory of cases and where its snapshots live.
+#[derive(Debug, Clone)]
+pub struct CaseSet {
+    /// Short name, used for the directory of compiled objects.
+    pub name: String,
+    pub dir: PathBuf,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    /// Stem of the program's source, `<program>.bpf.c`; defaults to the case's own name.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// Function inside the object; needed only when the object has several programs.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// Manifest features the kernel must have; otherwise the case is reported unsupported.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    pub load: Expect,
+    /// Globals patched into the object's data sections before load (signed or unsigned).
+    #[serde(default)]
+    pub globals: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub steps: Vec<CaseStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseStep {
+    #[serde(flatten)]
+    pub step: Step,
+    pub expect: Expect,
+}
+
+/// An expected outcome: `"ok"` (any success), an errno name like `"EINVAL"`, or
+/// `{ value = ... }` (success with exactly this value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Expect {
+    Word(String),
+    Value { value: serde_json::Value },
+}
+
+impl Case {
+    pub fn program_stem(&self) -> &str {
+        self.program.as_deref().unwrap_or(&self.name)
+    }
+
+    fn validate(&self, dir: &Path) -> Result<()> {
+        let source = dir.join(format!("{}.bpf.c", self.program_stem()));
+        if !source.is_file() {
+            bail!("program {} does not exist", source.display());
+        }
+        if let Expect::Value { .. } = self.load {
+            bail!("`load` takes \"ok\" or an errno name, not a value");
+        }
+        self.load.validate().context("in `load`")?;
+        for (index, step) in self.steps.iter().enumerate() {
+            step.expect
+                .validate()
+                .with_context(|| format!("in step {}", index + 1))?;
+        }
+        Ok(())
+    }
+}
+
+impl Expect {
+    fn validate(&self) -> Result<()> {
+        match self {
+            Expect::Word(word) if word == "ok" || errno_number(word).is_some() => Ok(()),
+            Expect::Word(word) => bail!(
+                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", or {{ value = ... }}"
+            ),
+            Expect::Value { .. } => Ok(()),
+        }
+    }
+}
+
+impl CaseSet {
+    /// Reads every `*.toml` in `dir` as a case. Errors name the file and the problem.
+    pub fn load(name: &str, dir: &Path) -> Result<Self> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading the case directory {}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!(
+                "{} has no cases: a case is <name>.toml beside <program>.bpf.c (see README.md)",
+                dir.display()
+            );
+        }
+        let cases = files
+            .iter()
+            .map(|file| load_case(file, dir).with_context(|| format!("case {}", file.display())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            name: name.to_owned(),
+            dir: dir.to_path_buf(),
+            cases,
+        })
+    }
+
+    /// The distinct program sources the cases need.
+    pub fn program_sources(&self) -> Vec<PathBuf> {
+        let mut sources: Vec<PathBuf> = self
+            .cases
+            .iter()
+            .map(|case| self.dir.join(format!("{}.bpf.c", case.program_stem())))
+            .collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+}
+
+fn load_case(file: &Path, dir: &Path) -> Result<Case> {
+    let text = std::fs::read_to_string(file)?;
+    let mut case: Case = toml::from_str(&text)?;
+    case.name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    case.validate(dir)?;
+    Ok(case)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BARE: &str = r#"
+description = "copies ctx->val into a global"
+program = "writable_bare"
+requires = ["bpf_testmod"]
+load = "ok"
+[globals]
+early_ret = 1
+out_val = 0xf1f2f3f4
+minus_one = -1
+
+[[steps]]
+do = "attach"
+expect = "ok"
+
+[[steps]]
+do = "testmod_read"
+expect = { value = { len = 11, text = "-235736076\n" } }
+
+[[steps]]
+do = "read_global"
+name = "in_val"
+expect = { value = 1024 }
+
+[[steps]]
+do = "detach"
+expect = "ok"
+
+[[steps]]
+do = "testmod_read"
+expect = "EIO"
+"#;
+
+    fn case_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_case_file_parses_into_steps_and_expectations() {
+        let dir = case_dir(&[("bare.toml", BARE), ("writable_bare.bpf.c", "")]);
+        let set = CaseSet::load("builtin", dir.path()).unwrap();
+        let case = &set.cases[0];
+        assert_eq!(case.name, "bare");
+        assert_eq!(case.program_stem(), "writable_bare");
+        assert_eq!(case.globals["out_val"], 0xf1f2f3f4);
+        assert_eq!(case.globals["minus_one"], -1);
+        assert_eq!(case.steps.len(), 5);
+        assert_eq!(case.steps[0].step, Step::Attach { tracepoint: None });
+        assert_eq!(
+            case.steps[2],
+            CaseStep {
+                step: Step::ReadGlobal { name: "in_val".into() },
+                expect: Expect::Value { value: 1024.into() }
+            }
+        );
+        assert_eq!(case.steps[4].expect, Expect::Word("EIO".into()));
+        assert_eq!(set.program_sources(), vec![dir.path().join("writable_bare.bpf.c")]);
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_file() {
+        let dir = case_dir(&[("bare.toml", BARE)]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("bare.toml") && error.contains("writable_bare.bpf.c does not exist"), "{error}");
+
+        let typo = BARE.replace("expect = \"EIO\"", "expect = \"EIOO\"");
+        let dir = case_dir(&[("bare.toml", &typo), ("writable_bare.bpf.c", "")]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("step 5") && error.contains("unknown expectation `EIOO`"), "{error}");
+
+        let unknown_step = BARE.replace("do = \"detach\"", "do = \"detatch\"");
+        let dir = case_dir(&[("bare.toml", &unknown_step), ("writable_bare.bpf.c", "")]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("detatch"), "{error}");
+
+        let dir = case_dir(&[]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("has no cases"), "{error}");
+    }
+}

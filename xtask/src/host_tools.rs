@@ -1,0 +1,165 @@
+//! The host tools a run needs. Missing ones are installed when we are root (apt-get, pip);
+//! otherwise the run stops with the exact command that installs them.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use xshell::cmd;
+
+use crate::progress::Stage;
+use crate::runner::Runner;
+
+/// virtme-ng release this project is tested with (PyPI).
+pub const VIRTME_NG: &str = "virtme-ng==1.42";
+
+/// How to tell that a requirement is met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// An executable on PATH.
+    Binary(&'static str),
+    /// A file (headers of -dev packages).
+    File(&'static str),
+}
+
+/// A Debian package and how to see that it is installed.
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    pub package: &'static str,
+    pub probe: Probe,
+}
+
+const fn binary(package: &'static str, name: &'static str) -> Requirement {
+    Requirement {
+        package,
+        probe: Probe::Binary(name),
+    }
+}
+
+const fn file(package: &'static str, path: &'static str) -> Requirement {
+    Requirement {
+        package,
+        probe: Probe::File(path),
+    }
+}
+
+pub const DEBIAN_PACKAGES: &[Requirement] = &[
+    binary("qemu-system-x86", "qemu-system-x86_64"),
+    binary("clang", "clang"),
+    binary("llvm", "llvm-objdump"),
+    binary("gcc", "gcc"),
+    binary("make", "make"),
+    binary("flex", "flex"),
+    binary("bison", "bison"),
+    binary("bc", "bc"),
+    binary("dwarves", "pahole"),
+    binary("cpio", "cpio"),
+    binary("xz-utils", "xz"),
+    binary("udev", "udevadm"),
+    file("libelf-dev", "/usr/include/libelf.h"),
+    file("libssl-dev", "/usr/include/openssl/ssl.h"),
+    file("libbpf-dev", "/usr/include/bpf/bpf_helpers.h"),
+    file("linux-libc-dev", "/usr/include/linux/bpf.h"),
+];
+
+pub fn ensure(runner: &Runner) -> Result<()> {
+    let mut missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|r| !is_met(r.probe))
+        .map(|r| r.package)
+        .collect();
+    let need_vng = !is_met(Probe::Binary("vng"));
+    let sh = &runner.sh;
+    if need_vng && cmd!(sh, "python3 -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+        missing.push("python3-pip");
+    }
+    if missing.is_empty() && !need_vng {
+        return Ok(());
+    }
+    let apt_command = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let pip_command = format!("python3 -m pip install {VIRTME_NG}");
+    if !is_root() {
+        let mut steps = Vec::new();
+        if !missing.is_empty() {
+            steps.push(format!("sudo apt-get update && sudo {apt_command}"));
+        }
+        if need_vng {
+            steps.push(pip_command);
+        }
+        bail!("missing host tools; install them with:\n  {}", steps.join("\n  "));
+    }
+    if !missing.is_empty() {
+        install_packages(runner, &missing)?;
+    }
+    if need_vng {
+        install_virtme_ng(runner)?;
+    }
+    Ok(())
+}
+
+fn install_packages(runner: &Runner, packages: &[&str]) -> Result<()> {
+    let stage = Stage::start(format!("installing {}", packages.join(" ")));
+    let sh = &runner.sh;
+    let _frontend = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+    cmd!(sh, "apt-get update -q").quiet().ignore_stdout().run()?;
+    cmd!(sh, "apt-get install -y -q --no-install-recommends {packages...}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    stage.finish("");
+    Ok(())
+}
+
+fn install_virtme_ng(runner: &Runner) -> Result<()> {
+    let stage = Stage::start(format!("installing {VIRTME_NG} (pip)"));
+    let sh = &runner.sh;
+    let plain = cmd!(sh, "python3 -m pip install -q {VIRTME_NG}").quiet().run();
+    if plain.is_err() {
+        // Debian's and Ubuntu's system Python refuse pip installs (PEP 668) unless told.
+        cmd!(sh, "python3 -m pip install -q --break-system-packages {VIRTME_NG}")
+            .quiet()
+            .run()?;
+    }
+    if !is_met(Probe::Binary("vng")) {
+        bail!("{VIRTME_NG} installed but `vng` is not on PATH; add pip's script directory (e.g. ~/.local/bin) to PATH");
+    }
+    stage.finish("");
+    Ok(())
+}
+
+fn is_met(probe: Probe) -> bool {
+    match probe {
+        Probe::Binary(name) => find_on_path(name),
+        Probe::File(path) => Path::new(path).exists(),
+    }
+}
+
+fn find_on_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_see_what_is_there_and_what_is_not() {
+        assert!(is_met(Probe::Binary("sh")));
+        assert!(!is_met(Probe::Binary("no-such-tool-wtp")));
+        assert!(is_met(Probe::File("/")));
+        assert!(!is_met(Probe::File("/no/such/header.h")));
+    }
+
+    #[test]
+    fn every_requirement_names_a_package() {
+        for requirement in DEBIAN_PACKAGES {
+            assert!(!requirement.package.is_empty());
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Kernel and bpf_testmod builds, cached by [`crate::cache`]. The kernel is built out of tree
+//! (`O=`) in the cache entry; bpf_testmod is copied out of the source tree (which stays
+//! pristine and shared) and built against that exact build tree and its Module.symvers.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use xshell::cmd;
+
+use crate::cache::{Entry, KeyInputs, RECIPE_VERSION};
+use crate::kconfig;
+use crate::manifest::{Catalog, Manifest};
+use crate::paths::Paths;
+use crate::progress::Stage;
+use crate::runner::Runner;
+use crate::source::SourceTree;
+
+/// A built kernel, as recorded in its cache entry's `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KernelBuild {
+    pub kernel: String,
+    pub key: String,
+    pub source_id: String,
+    pub dir: PathBuf,
+    pub bzimage: PathBuf,
+    /// Modules to load in the guest before the cases run (bpf_testmod where there is one).
+    pub modules: Vec<PathBuf>,
+    pub build_secs: f64,
+}
+
+const TESTMOD_KO: &str = "bpf_testmod.ko";
+
+/// Returns the cached build for `manifest`, building it first if needed.
+pub fn ensure(
+    runner: &Runner,
+    paths: &Paths,
+    catalog: &Catalog,
+    manifest: &Manifest,
+    source: &SourceTree,
+) -> Result<KernelBuild> {
+    let merged = kconfig::merge_files(&catalog.fragment_paths(manifest))?;
+    let config = merged.render();
+    let toolchain = toolchain_fingerprint(runner)?;
+    let key = KeyInputs {
+        recipe: RECIPE_VERSION,
+        source_id: &source.id,
+        config: &config,
+        toolchain: &toolchain,
+        testmod_dir: manifest.testmod_dir.as_deref(),
+    }
+    .key();
+    let entry = Entry::lock(&paths.kernel_cache(), &paths.lock_dir(), &format!("{}-{key}", manifest.name))?;
+    if let Some(build) = entry.published::<KernelBuild>()? {
+        eprintln!("✓ kernel {} from cache ({})", manifest.name, entry.dir.display());
+        return Ok(build);
+    }
+
+    let started = Instant::now();
+    let build_dir = entry.dir.join("build");
+    kconfig::configure(runner, &source.dir, &build_dir, &merged)?;
+    build_kernel(runner, &source.dir, &build_dir, &manifest.name)?;
+    let modules = match &manifest.testmod_dir {
+        Some(dir) => vec![build_testmod(runner, &source.dir.join(dir), &entry.dir)?],
+        None => Vec::new(),
+    };
+    let build = KernelBuild {
+        kernel: manifest.name.clone(),
+        key,
+        source_id: source.id.clone(),
+        bzimage: build_dir.join("arch/x86/boot/bzImage"),
+        dir: entry.dir.clone(),
+        modules,
+        build_secs: started.elapsed().as_secs_f64(),
+    };
+    entry.publish(&build)?;
+    Ok(build)
+}
+
+fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) -> Result<()> {
+    let stage = Stage::start(format!("building kernel {name} (log: {}/build.log)", build_dir.display()));
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
+    let sh = &runner.sh;
+    let cmd = cmd!(sh, "make -C {source} O={build_dir} -j{jobs} bzImage modules");
+    runner.run_logged(cmd, &build_dir.join("build.log"), &stage)?;
+    stage.finish("");
+    Ok(())
+}
+
+/// Copies the module sources into the entry and builds them there; returns the .ko path.
+fn build_testmod(runner: &Runner, module_source: &Path, entry_dir: &Path) -> Result<PathBuf> {
+    let stage = Stage::start("building bpf_testmod");
+    let dest = entry_dir.join("testmod");
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)?;
+    }
+    copy_dir(module_source, &dest)
+        .with_context(|| format!("copying {} (does this kernel have bpf_testmod there?)", module_source.display()))?;
+    let build_dir = entry_dir.join("build");
+    let sh = &runner.sh;
+    let cmd = cmd!(sh, "make -C {build_dir} M={dest} modules");
+    runner.run_logged(cmd, &entry_dir.join("testmod.log"), &stage)?;
+    stage.finish("");
+    Ok(dest.join(TESTMOD_KO))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The versions of everything that shapes the binary, for the cache key.
+fn toolchain_fingerprint(runner: &Runner) -> Result<String> {
+    let sh = &runner.sh;
+    let first_line = |text: String| text.lines().next().unwrap_or_default().to_owned();
+    Ok([
+        first_line(cmd!(sh, "gcc --version").read()?),
+        first_line(cmd!(sh, "ld --version").read()?),
+        first_line(cmd!(sh, "pahole --version").read()?),
+        first_line(cmd!(sh, "make --version").read()?),
+    ]
+    .join("\n"))
+}

@@ -1,0 +1,162 @@
+//! Kernel manifests: `kernels/<version>.toml`, one per kernel. Everything that differs between
+//! kernel versions is data here (source, config fragments, where bpf_testmod lives, what the
+//! kernel calls a tracepoint, which features it has), never a version check in code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Name used on the command line, in cache entries and snapshot directories.
+    #[serde(skip)]
+    pub name: String,
+    pub source: SourceSpec,
+    /// Config fragments under `kernels/`, merged in order over allnoconfig.
+    pub fragments: Vec<String>,
+    /// Directory of the selftests' bpf_testmod inside the tree, if this kernel has one.
+    #[serde(default)]
+    pub testmod_dir: Option<String>,
+    /// Features cases may require (`requires = [...]`); a missing one makes a case unsupported.
+    #[serde(default)]
+    pub features: BTreeSet<String>,
+    /// Tracepoints this kernel names differently from the programs' section names.
+    #[serde(default)]
+    pub tracepoint_names: BTreeMap<String, String>,
+}
+
+/// Where a kernel's source tree comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceSpec {
+    /// A Debian `linux-source-X` package, fetched with `apt-get download`.
+    Debian { package: String, version: String },
+    /// A tree already on disk (a git checkout, an unpacked tarball).
+    Local { path: PathBuf },
+}
+
+/// The manifests directory and what is in it.
+pub struct Catalog {
+    dir: PathBuf,
+}
+
+impl Catalog {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Names of every manifest, sorted by version.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .with_context(|| format!("listing kernel manifests in {}", self.dir.display()))?;
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".toml").map(str::to_owned)
+            })
+            .collect();
+        names.sort_by_key(|name| version_key(name));
+        Ok(names)
+    }
+
+    pub fn load(&self, name: &str) -> Result<Manifest> {
+        let path = self.dir.join(format!("{name}.toml"));
+        if !path.is_file() {
+            bail!(
+                "unknown kernel `{name}`: no {}; known kernels: {}",
+                path.display(),
+                self.names()?.join(", ")
+            );
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let mut manifest: Manifest =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        manifest.name = name.to_owned();
+        for fragment in &manifest.fragments {
+            if !self.dir.join(fragment).is_file() {
+                bail!(
+                    "{}: config fragment `{fragment}` does not exist in {}",
+                    path.display(),
+                    self.dir.display()
+                );
+            }
+        }
+        Ok(manifest)
+    }
+
+    pub fn fragment_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
+        manifest.fragments.iter().map(|f| self.dir.join(f)).collect()
+    }
+}
+
+/// Sort key so that 5.10 < 6.1 < 6.12 < 7.2 (numeric, not lexical).
+fn version_key(name: &str) -> Vec<u64> {
+    name.split(['.', '-'])
+        .map(|part| part.parse().unwrap_or(u64::MAX))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(files: &[(&str, &str)]) -> (tempfile::TempDir, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let catalog = Catalog::new(dir.path());
+        (dir, catalog)
+    }
+
+    const GOOD: &str = r#"
+fragments = ["base.config"]
+testmod_dir = "tools/testing/selftests/bpf/bpf_testmod"
+features = ["bpf_testmod"]
+[source.debian]
+package = "linux-source-6.12"
+version = "6.12.117-1~deb12u1"
+[tracepoint_names]
+bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
+"#;
+
+    #[test]
+    fn manifests_load_and_sort_by_version() {
+        let (_dir, catalog) = catalog(&[
+            ("6.12.toml", GOOD),
+            ("5.10.toml", GOOD),
+            ("6.1.toml", GOOD),
+            ("base.config", ""),
+        ]);
+        assert_eq!(catalog.names().unwrap(), ["5.10", "6.1", "6.12"]);
+        let manifest = catalog.load("6.12").unwrap();
+        assert_eq!(manifest.name, "6.12");
+        assert!(matches!(manifest.source, SourceSpec::Debian { ref package, .. } if package == "linux-source-6.12"));
+        assert_eq!(manifest.tracepoint_names.len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_kernel_lists_the_known_ones() {
+        let (_dir, catalog) = catalog(&[("6.12.toml", GOOD), ("base.config", "")]);
+        let error = catalog.load("6.13").unwrap_err().to_string();
+        assert!(error.contains("unknown kernel `6.13`"), "{error}");
+        assert!(error.contains("known kernels: 6.12"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_fragment_or_unknown_field_is_named() {
+        let (_dir, catalog) = catalog(&[("6.12.toml", GOOD)]);
+        let error = catalog.load("6.12").unwrap_err().to_string();
+        assert!(error.contains("config fragment `base.config` does not exist"), "{error}");
+
+        let (_dir, catalog) = catalog(&[("6.12.toml", &format!("{GOOD}\nfragmnets = []\n"))]);
+        let error = format!("{:#}", catalog.load("6.12").unwrap_err());
+        assert!(error.contains("fragmnets"), "{error}");
+    }
+}

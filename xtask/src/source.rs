@@ -1,0 +1,141 @@
+//! Kernel source trees. A Debian package is fetched with `apt-get download` (no root needed,
+//! nothing on the system changes), unpacked once into the cache and never modified afterwards:
+//! builds are out of tree and module sources are copied out before building. A local tree is
+//! used where it is.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::cmd;
+
+use crate::cache::Entry;
+use crate::manifest::SourceSpec;
+use crate::paths::Paths;
+use crate::progress::Stage;
+use crate::runner::Runner;
+
+/// A kernel source tree ready to configure.
+#[derive(Debug, Clone)]
+pub struct SourceTree {
+    pub dir: PathBuf,
+    /// Identifies the tree's content for cache keys.
+    pub id: String,
+}
+
+pub fn fetch(runner: &Runner, paths: &Paths, spec: &SourceSpec) -> Result<SourceTree> {
+    match spec {
+        SourceSpec::Debian { package, version } => debian(runner, paths, package, version),
+        SourceSpec::Local { path } => local(path),
+    }
+}
+
+fn local(path: &Path) -> Result<SourceTree> {
+    if !path.join("Makefile").is_file() || !path.join("Kconfig").is_file() {
+        bail!(
+            "{} is not a kernel source tree (no top-level Makefile and Kconfig)",
+            path.display()
+        );
+    }
+    let dir = path
+        .canonicalize()
+        .with_context(|| format!("resolving {}", path.display()))?;
+    Ok(SourceTree {
+        id: format!("local:{}", dir.display()),
+        dir,
+    })
+}
+
+fn debian(runner: &Runner, paths: &Paths, package: &str, version: &str) -> Result<SourceTree> {
+    let name = format!("{package}_{}", version.replace(['~', ':'], "_"));
+    let id = format!("debian:{package}={version}");
+    let entry = Entry::lock(&paths.source_cache(), &paths.lock_dir(), &name)?;
+    let tree = entry.dir.join("linux");
+    if entry.published::<serde_json::Value>()?.is_some() {
+        return Ok(SourceTree { dir: tree, id });
+    }
+    // A previous attempt may have died half way: start from nothing.
+    if entry.dir.exists() {
+        std::fs::remove_dir_all(&entry.dir)
+            .with_context(|| format!("removing the incomplete {}", entry.dir.display()))?;
+    }
+    let download = entry.dir.join("download");
+    std::fs::create_dir_all(&download)?;
+
+    let stage = Stage::start(format!("downloading {package}={version}"));
+    download_package(runner, &download, package, version)?;
+    stage.finish("");
+
+    let stage = Stage::start(format!("unpacking {package}"));
+    unpack(runner, &download, &tree)?;
+    std::fs::remove_dir_all(&download)?;
+    entry.publish(&serde_json::json!({ "package": package, "version": version }))?;
+    stage.finish(tree.display());
+    Ok(SourceTree { dir: tree, id })
+}
+
+fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) -> Result<()> {
+    let sh = &runner.sh;
+    let _dir = sh.push_dir(into);
+    let spec = format!("{package}={version}");
+    let output = cmd!(sh, "apt-get download {spec}").ignore_status().output()?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let known = cmd!(sh, "apt-cache madison {package}")
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
+    bail!(
+        "apt-get download {spec} failed:\n{}\nversions apt knows of {package}:\n{}\n\
+         fix: run `apt-get update`, or set the manifest's version to one of the above",
+        stderr.trim(),
+        if known.trim().is_empty() { "  (none: is the suite in apt's sources?)" } else { known.trim_end() }
+    );
+}
+
+/// The .deb holds `/usr/src/linux-source-X.tar.xz`; its single top directory becomes `tree`.
+fn unpack(runner: &Runner, download: &Path, tree: &Path) -> Result<()> {
+    let sh = &runner.sh;
+    let deb = single_file(download, ".deb")?;
+    let extracted = download.join("deb");
+    cmd!(sh, "dpkg-deb -x {deb} {extracted}")
+        .quiet()
+        .run()
+        .with_context(|| format!("{} is not a valid .deb (truncated download?)", deb.display()))?;
+    let tarball = single_file(&extracted.join("usr/src"), ".tar.xz")?;
+    let unpacked = download.join("tree");
+    std::fs::create_dir_all(&unpacked)?;
+    cmd!(sh, "tar -xJf {tarball} -C {unpacked}")
+        .quiet()
+        .run()
+        .with_context(|| format!("unpacking {} (corrupt archive?)", tarball.display()))?;
+    let top = single_dir(&unpacked)?;
+    std::fs::rename(&top, tree)?;
+    Ok(())
+}
+
+fn single_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
+    let matches: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!("expected one *{suffix} in {}, found {}", dir.display(), matches.len()),
+    }
+}
+
+fn single_dir(dir: &Path) -> Result<PathBuf> {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    match dirs.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => bail!("expected one top directory in the source archive, found {}", dirs.len()),
+    }
+}

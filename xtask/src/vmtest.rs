@@ -1,0 +1,271 @@
+//! `cargo xtask vmtest`: host tools → source → config → kernel + bpf_testmod (cached) → BPF
+//! objects + harness → boot → results → expectations and snapshots → table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use protocol::{CasePlan, Plan, PLAN_FILE, RESULTS_FILE};
+use xshell::cmd;
+
+use crate::boot::{self, Boot};
+use crate::bpf::{self, Compiled};
+use crate::cases::CaseSet;
+use crate::compare::{self, CaseOutcome};
+use crate::kbuild::{self, KernelBuild};
+use crate::manifest::{Catalog, Manifest};
+use crate::normalise;
+use crate::paths::Paths;
+use crate::progress::{self, Stage};
+use crate::report::{KernelReport, Row};
+use crate::results::RunRecords;
+use crate::runner::{Finished, Runner};
+use crate::{host_tools, source};
+
+/// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Manifest names; `all` means every manifest.
+    pub kernels: Vec<String>,
+    /// A directory of cases from outside the repository, with its own `snapshots/`.
+    pub cases: Option<PathBuf>,
+    /// Write snapshots instead of comparing them.
+    pub accept: bool,
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            kernels: vec!["6.12".into()],
+            cases: None,
+            accept: false,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
+    let runner = Runner::new(&paths.root)?;
+    host_tools::ensure(&runner)?;
+    let catalog = Catalog::new(&paths.kernels());
+    let kernels = kernel_names(&catalog, &options.kernels)?;
+    let (case_set, snapshot_root) = case_set(paths, options.cases.as_deref())?;
+    let compiled = bpf::compile_all(&runner, &case_set.program_sources(), &paths.bpf_objects(&case_set.name))?;
+    build_harness(&runner)?;
+    configure_insta(paths, options.accept);
+
+    let mut reports = Vec::new();
+    for kernel in &kernels {
+        let manifest = catalog.load(kernel)?;
+        let source = source::fetch(&runner, paths, &manifest.source)?;
+        let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &source)?;
+        let snapshots = snapshot_root.join(kernel);
+        let kernel_run = KernelRun { runner: &runner, paths, manifest: &manifest, build: &build };
+        let report = kernel_run.run(&case_set, &compiled, &snapshots, options.timeout)?;
+        eprint!("\n{}", report.render());
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn kernel_names(catalog: &Catalog, requested: &[String]) -> Result<Vec<String>> {
+    if requested.iter().any(|k| k == "all") {
+        return catalog.names();
+    }
+    Ok(requested.to_vec())
+}
+
+fn case_set(paths: &Paths, user_dir: Option<&Path>) -> Result<(CaseSet, PathBuf)> {
+    match user_dir {
+        None => Ok((
+            CaseSet::load("guest-programs", &paths.guest_programs())?,
+            paths.root.join("tests").join("snapshots"),
+        )),
+        Some(dir) => {
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("case directory {}", dir.display()))?;
+            // Objects of different user directories must not overwrite each other.
+            let name = format!("user-{}", crate::cache::KeyInputs::digest_of(&dir.to_string_lossy()));
+            Ok((CaseSet::load(&name, &dir)?, dir.join("snapshots")))
+        }
+    }
+}
+
+fn build_harness(runner: &Runner) -> Result<()> {
+    let stage = Stage::start("building the guest harness");
+    let sh = &runner.sh;
+    cmd!(sh, "cargo build --release --quiet -p harness").run()?;
+    stage.finish("");
+    Ok(())
+}
+
+fn configure_insta(paths: &Paths, accept: bool) {
+    // SAFETY (edition 2021: safe fn): set before any thread reads the environment.
+    std::env::set_var("INSTA_WORKSPACE_ROOT", &paths.root);
+    if accept {
+        std::env::set_var("INSTA_UPDATE", "always");
+    }
+}
+
+/// One kernel's part of the run.
+struct KernelRun<'a> {
+    runner: &'a Runner,
+    paths: &'a Paths,
+    manifest: &'a Manifest,
+    build: &'a KernelBuild,
+}
+
+impl KernelRun<'_> {
+    fn run(&self, case_set: &CaseSet, compiled: &Compiled, snapshots: &Path, timeout: Duration) -> Result<KernelReport> {
+        let (plan, mut outcomes) = plan(case_set, self.manifest, &self.build.modules, compiled);
+        let run_dir = new_run_dir(&self.paths.runs(&self.manifest.name))?;
+        std::fs::write(run_dir.join(PLAN_FILE), serde_json::to_string_pretty(&plan)?)?;
+
+        let accel = boot::choose_accel(self.runner, self.paths, &self.build.bzimage)?;
+        let harness = self.paths.harness_binary();
+        let boot = Boot {
+            kernel: &self.build.bzimage,
+            accel,
+            writable_dir: &run_dir,
+            command: format!("'{}' '{}'", harness.display(), run_dir.display()),
+        };
+        let console = run_dir.join("console.log");
+        let finished = boot::run(self.runner, &boot, &console, timeout)?;
+        let records = RunRecords::parse(&std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default());
+        if let Some(reason) = records.incomplete_reason() {
+            bail!(incomplete_run(&reason, finished, timeout, &console));
+        }
+        for case in &plan.cases {
+            let result = records.finished.get(&case.name).cloned();
+            let result = result.with_context(|| format!("the results have no record of case `{}`", case.name))?;
+            outcomes.insert(case.name.clone(), CaseOutcome::Ran(result));
+        }
+        let boot_info = records.boot.expect("a complete run has a boot record");
+        let context = format!("{}, {accel:?}, modules: {}", boot_info.kernel_release, module_summary(&boot_info));
+        Ok(KernelReport {
+            kernel: self.manifest.name.clone(),
+            context,
+            rows: judge(case_set, outcomes, snapshots, self.paths),
+        })
+    }
+}
+
+/// The guest's plan, and the outcomes decided without a VM (unsupported, compile errors).
+pub fn plan(
+    case_set: &CaseSet,
+    manifest: &Manifest,
+    modules: &[PathBuf],
+    compiled: &Compiled,
+) -> (Plan, BTreeMap<String, CaseOutcome>) {
+    let mut decided = BTreeMap::new();
+    let mut cases = Vec::new();
+    for case in &case_set.cases {
+        let missing: Vec<&str> = case
+            .requires
+            .iter()
+            .filter(|feature| !manifest.features.contains(*feature))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let reason = format!("needs {}, which this kernel does not have", missing.join(", "));
+            decided.insert(case.name.clone(), CaseOutcome::Unsupported { reason });
+            continue;
+        }
+        let source = case_set.dir.join(format!("{}.bpf.c", case.program_stem()));
+        match compiled.get(&source) {
+            Some(Ok(object)) => cases.push(CasePlan {
+                name: case.name.clone(),
+                object: object.clone(),
+                program: case.function.clone(),
+                globals: case.globals.iter().map(|(k, v)| (k.clone(), *v as u64)).collect(),
+                steps: case.steps.iter().map(|s| s.step.clone()).collect(),
+            }),
+            Some(Err(message)) => {
+                decided.insert(case.name.clone(), CaseOutcome::CompileError { message: message.clone() });
+            }
+            None => {
+                let message = format!("{} was not compiled", source.display());
+                decided.insert(case.name.clone(), CaseOutcome::CompileError { message });
+            }
+        }
+    }
+    let plan = Plan {
+        modules: modules.to_vec(),
+        tracepoint_names: manifest.tracepoint_names.clone(),
+        cases,
+    };
+    (plan, decided)
+}
+
+fn judge(case_set: &CaseSet, mut outcomes: BTreeMap<String, CaseOutcome>, snapshots: &Path, paths: &Paths) -> Vec<Row> {
+    case_set
+        .cases
+        .iter()
+        .filter_map(|case| {
+            let outcome = outcomes.remove(&case.name)?;
+            let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
+            Some(Row {
+                case: case.name.clone(),
+                deviations: compare::deviations(case, &outcome),
+                snapshot_matches: compare::snapshot_matches(snapshots, &case.name, &outcome),
+                outcome,
+            })
+        })
+        .collect()
+}
+
+/// Compile errors quote absolute paths; snapshots must be the same on every checkout.
+fn without_host_paths(outcome: CaseOutcome, paths: &Paths, case_dir: &Path) -> CaseOutcome {
+    match outcome {
+        CaseOutcome::CompileError { message } => CaseOutcome::CompileError {
+            message: normalise::host_paths(&message, &[(case_dir, "<cases>"), (&paths.root, "<root>")]),
+        },
+        other => other,
+    }
+}
+
+fn module_summary(boot: &protocol::BootInfo) -> String {
+    if boot.modules.is_empty() {
+        return "none".into();
+    }
+    boot.modules
+        .iter()
+        .map(|m| {
+            let name = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            format!("{name} {}", compare::describe(&m.outcome))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn incomplete_run(reason: &str, finished: Finished, timeout: Duration, console: &Path) -> String {
+    let how = match finished {
+        Finished::TimedOut => format!("the VM was killed after the {}s timeout", timeout.as_secs()),
+        Finished::Exited(status) => format!("vng exited with {status}"),
+    };
+    format!(
+        "the VM run did not complete: {reason}; {how}\nlast lines of {}:\n{}",
+        console.display(),
+        progress::tail(console, 30)
+    )
+}
+
+/// A fresh directory for one run; earlier runs stay beside it, `latest` points at the newest.
+fn new_run_dir(runs: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(runs).with_context(|| format!("creating {}", runs.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let dir = runs.join(format!("run-{stamp}"));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let latest = runs.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(&dir, &latest);
+    Ok(dir)
+}
