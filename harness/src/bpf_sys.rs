@@ -163,13 +163,19 @@ mod tests {
         let mut name = [0 as libc::c_char; 16];
         copy_prog_name(&mut name, "writable-bare/read_val_long_name");
         let bytes: Vec<u8> = name.iter().map(|c| *c as u8).collect();
-        assert_eq!(&bytes[..15], b"writablebareread_val_long_name"[..15].as_ref());
+        assert_eq!(
+            &bytes[..15],
+            b"writablebareread_val_long_name"[..15].as_ref()
+        );
         assert_eq!(bytes[15], 0);
     }
 
     #[test]
     fn log_is_cut_at_the_first_nul() {
-        assert_eq!(c_buffer_to_string(b"processed 3 insns\n\0junk"), "processed 3 insns\n");
+        assert_eq!(
+            c_buffer_to_string(b"processed 3 insns\n\0junk"),
+            "processed 3 insns\n"
+        );
         assert_eq!(c_buffer_to_string(b"no nul"), "no nul");
     }
 }

@@ -48,12 +48,19 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
     };
     let object = match std::fs::read(&plan.object) {
         Ok(bytes) => bytes,
-        Err(error) => return (failed(format!("reading {}: {error}", plan.object.display())), None),
+        Err(error) => {
+            return (
+                failed(format!("reading {}: {error}", plan.object.display())),
+                None,
+            )
+        }
     };
     match loader::load(&object, plan.program.as_deref(), &plan.globals) {
         Ok((attempt, program)) => {
             let report = LoadReport {
-                outcome: attempt.result.map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
+                outcome: attempt
+                    .result
+                    .map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
                 prog_type: attempt.prog_type,
                 insn_count: attempt.insn_count,
                 verifier_log: attempt.verifier_log,
@@ -82,7 +89,9 @@ impl CaseRun<'_> {
             Step::Attach { tracepoint } => {
                 let name = tracepoint.as_ref().or(program.section_tracepoint.as_ref());
                 let Some(name) = name else {
-                    return harness_error("attach: no tracepoint named and none in the section name");
+                    return harness_error(
+                        "attach: no tracepoint named and none in the section name",
+                    );
                 };
                 let name = self.tracepoint_names.get(name).unwrap_or(name);
                 match attach(program, name) {
@@ -101,9 +110,10 @@ impl CaseRun<'_> {
             Step::SetGlobal { name, value } => program
                 .write_global(name, *value)
                 .map_or_else(|e| harness_error(&e.to_string()), |()| Outcome::ok()),
-            Step::ReadGlobal { name } => program
-                .read_global(name)
-                .map_or_else(|e| harness_error(&e.to_string()), |v| Outcome::value(v.into())),
+            Step::ReadGlobal { name } => program.read_global(name).map_or_else(
+                |e| harness_error(&e.to_string()),
+                |v| Outcome::value(v.into()),
+            ),
             Step::TestmodRead => testmod::read_writable(),
         };
         if step.is_trigger() && self.link.is_some() {

@@ -77,7 +77,12 @@ pub fn run(
     ));
     let sh = &runner.sh;
     let args = vng_args(boot);
-    let finished = runner.spawn_logged(cmd!(sh, "vng {args...}"), console_log, &stage, Some(timeout))?;
+    let finished = runner.spawn_logged(
+        cmd!(sh, "vng {args...}"),
+        console_log,
+        &stage,
+        Some(timeout),
+    )?;
     stage.finish(format!("{finished:?}"));
     Ok(finished)
 }
@@ -87,12 +92,20 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     if std::env::var_os("WTP_ACCEL").is_some_and(|v| v == "tcg") {
         return Ok(Accel::Tcg);
     }
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         eprintln!("  note: /dev/kvm is not usable by this user; using TCG (software emulation)");
         return Ok(Accel::Tcg);
     }
     let remembered = probe_record(paths);
-    if let Some(accel) = std::fs::read_to_string(&remembered).ok().and_then(|t| parse_accel(&t)) {
+    if let Some(accel) = std::fs::read_to_string(&remembered)
+        .ok()
+        .and_then(|t| parse_accel(&t))
+    {
         return Ok(accel);
     }
     let probe_dir = tempfile::tempdir()?;
@@ -104,7 +117,11 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     };
     let log = probe_dir.path().join("kvm-probe.log");
     let finished = run(runner, &boot, &log, KVM_PROBE_TIMEOUT)?;
-    let accel = if finished.success() { Accel::Kvm } else { Accel::Tcg };
+    let accel = if finished.success() {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    };
     if accel == Accel::Tcg {
         eprintln!(
             "  warning: /dev/kvm exists but a KVM boot did not finish ({finished:?}); using TCG (software emulation)"
@@ -159,7 +176,10 @@ mod tests {
         let rw = args.iter().position(|a| a == "--rwdir").unwrap();
         assert_eq!(args[rw + 1], "/runs/1");
         assert!(!args.contains(&"--rw".to_owned()));
-        assert_eq!(args[args.len() - 2..], ["--exec", "/target/harness /runs/1"]);
+        assert_eq!(
+            args[args.len() - 2..],
+            ["--exec", "/target/harness /runs/1"]
+        );
         assert_eq!(args[..2], ["--run", "/cache/bzImage"]);
     }
 

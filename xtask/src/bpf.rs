@@ -34,11 +34,16 @@ fn compile(runner: &Runner, source: &Path, out_dir: &Path) -> Result<Result<Path
     let object = out_dir.join(format!("{stem}.o"));
     let include = source.parent().unwrap_or(Path::new("."));
     let args = clang_args(source, &object, include);
-    let output = cmd!(sh, "clang {args...}").quiet().ignore_status().output()?;
+    let output = cmd!(sh, "clang {args...}")
+        .quiet()
+        .ignore_status()
+        .output()?;
     if output.status.success() {
         Ok(Ok(object))
     } else {
-        Ok(Err(String::from_utf8_lossy(&output.stderr).trim_end().to_owned()))
+        Ok(Err(String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned()))
     }
 }
 
@@ -47,11 +52,20 @@ pub fn clang_args(source: &Path, object: &Path, include: &Path) -> Vec<String> {
     // asm/types.h lives in the multiarch include directory, which -target bpf does not search.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
     [
-        "-target", "bpf", "-O2", "-g", "-Wall", "-Werror",
-        "-I", &multiarch,
-        "-I", &include.to_string_lossy(),
-        "-c", &source.to_string_lossy(),
-        "-o", &object.to_string_lossy(),
+        "-target",
+        "bpf",
+        "-O2",
+        "-g",
+        "-Wall",
+        "-Werror",
+        "-I",
+        &multiarch,
+        "-I",
+        &include.to_string_lossy(),
+        "-c",
+        &source.to_string_lossy(),
+        "-o",
+        &object.to_string_lossy(),
     ]
     .map(str::to_owned)
     .to_vec()

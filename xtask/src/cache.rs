@@ -48,8 +48,13 @@ impl Entry {
     /// Opens (creating) the entry `name` in `root`, waiting for any other run that holds it.
     pub fn lock(root: &Path, locks: &Path, name: &str) -> Result<Self> {
         for dir in [root, locks] {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating cache directory {} (is it writable? set {} to move the cache)", dir.display(), crate::paths::CACHE_ENV))?;
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "creating cache directory {} (is it writable? set {} to move the cache)",
+                    dir.display(),
+                    crate::paths::CACHE_ENV
+                )
+            })?;
         }
         let lock_path = locks.join(format!("{name}.lock"));
         let lock = OpenOptions::new()
@@ -59,8 +64,12 @@ impl Entry {
             .open(&lock_path)
             .with_context(|| format!("opening lock {}", lock_path.display()))?;
         if lock.try_lock().is_err() {
-            eprintln!("  waiting for another run that holds {}", lock_path.display());
-            lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+            eprintln!(
+                "  waiting for another run that holds {}",
+                lock_path.display()
+            );
+            lock.lock()
+                .with_context(|| format!("locking {}", lock_path.display()))?;
         }
         let dir = root.join(name);
         Ok(Self { dir, _lock: lock })
@@ -71,7 +80,8 @@ impl Entry {
         let path = self.dir.join(META_FILE);
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
             )),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
@@ -121,10 +131,13 @@ mod tests {
     #[test]
     fn an_entry_is_complete_only_after_publish() {
         let cache = tempfile::tempdir().unwrap();
-        let entry = Entry::lock(&cache.path().join("k"), &cache.path().join("l"), "6.12-x").unwrap();
+        let entry =
+            Entry::lock(&cache.path().join("k"), &cache.path().join("l"), "6.12-x").unwrap();
         std::fs::create_dir_all(entry.dir.join("build")).unwrap();
         assert_eq!(entry.published::<serde_json::Value>().unwrap(), None);
-        entry.publish(&serde_json::json!({"bzimage": "build/arch/x86/boot/bzImage"})).unwrap();
+        entry
+            .publish(&serde_json::json!({"bzimage": "build/arch/x86/boot/bzImage"}))
+            .unwrap();
         let meta: serde_json::Value = entry.published().unwrap().unwrap();
         assert_eq!(meta["bzimage"], "build/arch/x86/boot/bzImage");
         assert!(!entry.dir.join("meta.json.tmp").exists());
@@ -144,6 +157,9 @@ mod tests {
         std::fs::create_dir_all(&first.dir).unwrap();
         first.publish(&serde_json::json!({"done": true})).unwrap();
         drop(first);
-        assert_eq!(waiter.join().unwrap(), Some(serde_json::json!({"done": true})));
+        assert_eq!(
+            waiter.join().unwrap(),
+            Some(serde_json::json!({"done": true}))
+        );
     }
 }

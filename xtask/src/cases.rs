@@ -204,24 +204,35 @@ expect = "EIO"
         assert_eq!(
             case.steps[2],
             CaseStep {
-                step: Step::ReadGlobal { name: "in_val".into() },
+                step: Step::ReadGlobal {
+                    name: "in_val".into()
+                },
                 expect: Expect::Value { value: 1024.into() }
             }
         );
         assert_eq!(case.steps[4].expect, Expect::Word("EIO".into()));
-        assert_eq!(set.program_sources(), vec![dir.path().join("writable_bare.bpf.c")]);
+        assert_eq!(
+            set.program_sources(),
+            vec![dir.path().join("writable_bare.bpf.c")]
+        );
     }
 
     #[test]
     fn mistakes_are_named_with_their_file() {
         let dir = case_dir(&[("bare.toml", BARE)]);
         let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
-        assert!(error.contains("bare.toml") && error.contains("writable_bare.bpf.c does not exist"), "{error}");
+        assert!(
+            error.contains("bare.toml") && error.contains("writable_bare.bpf.c does not exist"),
+            "{error}"
+        );
 
         let typo = BARE.replace("expect = \"EIO\"", "expect = \"EIOO\"");
         let dir = case_dir(&[("bare.toml", &typo), ("writable_bare.bpf.c", "")]);
         let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
-        assert!(error.contains("step 5") && error.contains("unknown expectation `EIOO`"), "{error}");
+        assert!(
+            error.contains("step 5") && error.contains("unknown expectation `EIOO`"),
+            "{error}"
+        );
 
         let unknown_step = BARE.replace("do = \"detach\"", "do = \"detatch\"");
         let dir = case_dir(&[("bare.toml", &unknown_step), ("writable_bare.bpf.c", "")]);

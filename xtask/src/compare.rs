@@ -111,7 +111,10 @@ pub fn snapshot_matches(dir: &Path, case: &str, outcome: &CaseOutcome) -> bool {
     let quiet_hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
     let matched = settings.bind(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| insta::assert_yaml_snapshot!(case, outcome))).is_ok()
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            insta::assert_yaml_snapshot!(case, outcome)
+        }))
+        .is_ok()
     });
     panic::set_hook(quiet_hook);
     matched
@@ -137,7 +140,11 @@ mod tests {
     #[case(Expect::Value { value: json!(1024) }, Outcome::value(json!(1023)), false)]
     #[case(Expect::Value { value: json!(1024) }, Outcome::ok(), false)]
     #[case(Expect::Word("ok".into()), Outcome::Error { message: "x".into() }, false)]
-    fn expectations_match_outcomes(#[case] expect: Expect, #[case] outcome: Outcome, #[case] ok: bool) {
+    fn expectations_match_outcomes(
+        #[case] expect: Expect,
+        #[case] outcome: Outcome,
+        #[case] ok: bool,
+    ) {
         assert_eq!(matches(&expect, &outcome), ok);
     }
 
@@ -174,19 +181,37 @@ mod tests {
     #[test]
     fn deviations_name_the_step_and_both_sides() {
         let spec = case(vec![
-            CaseStep { step: Step::Attach { tracepoint: None }, expect: Expect::Word("ok".into()) },
-            CaseStep { step: Step::TestmodRead, expect: Expect::Word("EIO".into()) },
+            CaseStep {
+                step: Step::Attach { tracepoint: None },
+                expect: Expect::Word("ok".into()),
+            },
+            CaseStep {
+                step: Step::TestmodRead,
+                expect: Expect::Word("EIO".into()),
+            },
         ]);
-        let good = ran(Outcome::ok(), vec![
-            (Step::Attach { tracepoint: None }, Outcome::value(json!("tp"))),
-            (Step::TestmodRead, Outcome::errno(5)),
-        ]);
+        let good = ran(
+            Outcome::ok(),
+            vec![
+                (
+                    Step::Attach { tracepoint: None },
+                    Outcome::value(json!("tp")),
+                ),
+                (Step::TestmodRead, Outcome::errno(5)),
+            ],
+        );
         assert!(deviations(&spec, &good).is_empty());
 
-        let bad = ran(Outcome::ok(), vec![
-            (Step::Attach { tracepoint: None }, Outcome::value(json!("tp"))),
-            (Step::TestmodRead, Outcome::value(json!({"len": 5}))),
-        ]);
+        let bad = ran(
+            Outcome::ok(),
+            vec![
+                (
+                    Step::Attach { tracepoint: None },
+                    Outcome::value(json!("tp")),
+                ),
+                (Step::TestmodRead, Outcome::value(json!({"len": 5}))),
+            ],
+        );
         assert_eq!(
             deviations(&spec, &bad),
             vec![r#"step 2 (testmod_read): expected EIO, got ok {"len":5}"#]
@@ -201,23 +226,34 @@ mod tests {
     #[test]
     fn unsupported_is_not_a_deviation_but_a_compile_error_is() {
         let spec = case(vec![]);
-        let unsupported = CaseOutcome::Unsupported { reason: "no bpf_testmod".into() };
+        let unsupported = CaseOutcome::Unsupported {
+            reason: "no bpf_testmod".into(),
+        };
         assert!(deviations(&spec, &unsupported).is_empty());
-        let broken = CaseOutcome::CompileError { message: "x.bpf.c:3: error".into() };
-        assert_eq!(deviations(&spec, &broken), vec!["compile error: x.bpf.c:3: error"]);
+        let broken = CaseOutcome::CompileError {
+            message: "x.bpf.c:3: error".into(),
+        };
+        assert_eq!(
+            deviations(&spec, &broken),
+            vec!["compile error: x.bpf.c:3: error"]
+        );
     }
 
     #[test]
     fn snapshots_match_accept_and_detect_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let outcome = CaseOutcome::Unsupported { reason: "needs bpf_testmod".into() };
+        let outcome = CaseOutcome::Unsupported {
+            reason: "needs bpf_testmod".into(),
+        };
         std::fs::write(
             dir.path().join("c.snap"),
             "---\nsource: xtask/src/compare.rs\n---\nunsupported:\n  reason: needs bpf_testmod\n",
         )
         .unwrap();
         assert!(snapshot_matches(dir.path(), "c", &outcome));
-        let changed = CaseOutcome::Unsupported { reason: "needs nbd".into() };
+        let changed = CaseOutcome::Unsupported {
+            reason: "needs nbd".into(),
+        };
         assert!(!snapshot_matches(dir.path(), "c", &changed));
     }
 }

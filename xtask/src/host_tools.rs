@@ -69,13 +69,23 @@ pub fn ensure(runner: &Runner) -> Result<()> {
         .collect();
     let need_vng = !is_met(Probe::Binary("vng"));
     let sh = &runner.sh;
-    if need_vng && cmd!(sh, "python3 -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+    if need_vng
+        && cmd!(sh, "python3 -m pip --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_err()
+    {
         missing.push("python3-pip");
     }
     if missing.is_empty() && !need_vng {
         return Ok(());
     }
-    let apt_command = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let apt_command = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     let pip_command = format!("python3 -m pip install {VIRTME_NG}");
     if !is_root() {
         let mut steps = Vec::new();
@@ -85,7 +95,10 @@ pub fn ensure(runner: &Runner) -> Result<()> {
         if need_vng {
             steps.push(pip_command);
         }
-        bail!("missing host tools; install them with:\n  {}", steps.join("\n  "));
+        bail!(
+            "missing host tools; install them with:\n  {}",
+            steps.join("\n  ")
+        );
     }
     if !missing.is_empty() {
         install_packages(runner, &missing)?;
@@ -100,11 +113,17 @@ fn install_packages(runner: &Runner, packages: &[&str]) -> Result<()> {
     let stage = Stage::start(format!("installing {}", packages.join(" ")));
     let sh = &runner.sh;
     let _frontend = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
-    cmd!(sh, "apt-get update -q").quiet().ignore_stdout().run()?;
-    cmd!(sh, "apt-get install -y -q --no-install-recommends {packages...}")
+    cmd!(sh, "apt-get update -q")
         .quiet()
         .ignore_stdout()
         .run()?;
+    cmd!(
+        sh,
+        "apt-get install -y -q --no-install-recommends {packages...}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()?;
     stage.finish("");
     Ok(())
 }
@@ -112,12 +131,17 @@ fn install_packages(runner: &Runner, packages: &[&str]) -> Result<()> {
 fn install_virtme_ng(runner: &Runner) -> Result<()> {
     let stage = Stage::start(format!("installing {VIRTME_NG} (pip)"));
     let sh = &runner.sh;
-    let plain = cmd!(sh, "python3 -m pip install -q {VIRTME_NG}").quiet().run();
+    let plain = cmd!(sh, "python3 -m pip install -q {VIRTME_NG}")
+        .quiet()
+        .run();
     if plain.is_err() {
         // Debian's and Ubuntu's system Python refuse pip installs (PEP 668) unless told.
-        cmd!(sh, "python3 -m pip install -q --break-system-packages {VIRTME_NG}")
-            .quiet()
-            .run()?;
+        cmd!(
+            sh,
+            "python3 -m pip install -q --break-system-packages {VIRTME_NG}"
+        )
+        .quiet()
+        .run()?;
     }
     if !is_met(Probe::Binary("vng")) {
         bail!("{VIRTME_NG} installed but `vng` is not on PATH; add pip's script directory (e.g. ~/.local/bin) to PATH");
@@ -134,9 +158,8 @@ fn is_met(probe: Probe) -> bool {
 }
 
 fn find_on_path(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
 fn is_root() -> bool {

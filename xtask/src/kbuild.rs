@@ -51,9 +51,17 @@ pub fn ensure(
         testmod_dir: manifest.testmod_dir.as_deref(),
     }
     .key();
-    let entry = Entry::lock(&paths.kernel_cache(), &paths.lock_dir(), &format!("{}-{key}", manifest.name))?;
+    let entry = Entry::lock(
+        &paths.kernel_cache(),
+        &paths.lock_dir(),
+        &format!("{}-{key}", manifest.name),
+    )?;
     if let Some(build) = entry.published::<KernelBuild>()? {
-        eprintln!("✓ kernel {} from cache ({})", manifest.name, entry.dir.display());
+        eprintln!(
+            "✓ kernel {} from cache ({})",
+            manifest.name,
+            entry.dir.display()
+        );
         return Ok(build);
     }
 
@@ -79,10 +87,18 @@ pub fn ensure(
 }
 
 fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) -> Result<()> {
-    let stage = Stage::start(format!("building kernel {name} (log: {}/build.log)", build_dir.display()));
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
+    let stage = Stage::start(format!(
+        "building kernel {name} (log: {}/build.log)",
+        build_dir.display()
+    ));
+    let jobs = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .to_string();
     let sh = &runner.sh;
-    let cmd = cmd!(sh, "make -C {source} O={build_dir} -j{jobs} bzImage modules");
+    let cmd = cmd!(
+        sh,
+        "make -C {source} O={build_dir} -j{jobs} bzImage modules"
+    );
     runner.run_logged(cmd, &build_dir.join("build.log"), &stage)?;
     stage.finish("");
     Ok(())
@@ -95,8 +111,12 @@ fn build_testmod(runner: &Runner, module_source: &Path, entry_dir: &Path) -> Res
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
     }
-    copy_dir(module_source, &dest)
-        .with_context(|| format!("copying {} (does this kernel have bpf_testmod there?)", module_source.display()))?;
+    copy_dir(module_source, &dest).with_context(|| {
+        format!(
+            "copying {} (does this kernel have bpf_testmod there?)",
+            module_source.display()
+        )
+    })?;
     let build_dir = entry_dir.join("build");
     let sh = &runner.sh;
     let cmd = cmd!(sh, "make -C {build_dir} M={dest} modules");

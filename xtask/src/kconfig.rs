@@ -169,7 +169,10 @@ pub fn configure(runner: &Runner, source: &Path, build_dir: &Path, merged: &Merg
     std::fs::write(&wanted, merged.render())?;
     let log = build_dir.join("config.log");
     let sh = &runner.sh;
-    let cmd = cmd!(sh, "make -C {source} O={build_dir} allnoconfig KCONFIG_ALLCONFIG={wanted}");
+    let cmd = cmd!(
+        sh,
+        "make -C {source} O={build_dir} allnoconfig KCONFIG_ALLCONFIG={wanted}"
+    );
     runner.run_logged(cmd, &log, &stage)?;
     let dot_config = std::fs::read_to_string(build_dir.join(".config"))?;
     let mismatches = merged.verify(&dot_config);
@@ -265,7 +268,11 @@ mod tests {
     #[case("CONFIG_PANIC_TIMEOUT=-1", "CONFIG_PANIC_TIMEOUT=-1\n", true)]
     #[case("CONFIG_PANIC_TIMEOUT=-1", "CONFIG_PANIC_TIMEOUT=0\n", false)]
     #[case("CONFIG_CMDLINE=\"a b\"", "CONFIG_CMDLINE=\"a b\"\n", true)]
-    fn verify_compares_each_request(#[case] fragment: &str, #[case] dot_config: &str, #[case] ok: bool) {
+    fn verify_compares_each_request(
+        #[case] fragment: &str,
+        #[case] dot_config: &str,
+        #[case] ok: bool,
+    ) {
         let mismatches = merged(&[fragment]).verify(dot_config);
         assert_eq!(mismatches.is_empty(), ok, "{mismatches:?}");
     }

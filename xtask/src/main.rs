@@ -10,7 +10,10 @@ use xtask::paths::Paths;
 use xtask::vmtest;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Test BPF writable raw tracepoints on real kernels")]
+#[command(
+    name = "cargo xtask",
+    about = "Test BPF writable raw tracepoints on real kernels"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

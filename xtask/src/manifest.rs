@@ -91,7 +91,11 @@ impl Catalog {
     }
 
     pub fn fragment_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
-        manifest.fragments.iter().map(|f| self.dir.join(f)).collect()
+        manifest
+            .fragments
+            .iter()
+            .map(|f| self.dir.join(f))
+            .collect()
     }
 }
 
@@ -137,7 +141,9 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
         assert_eq!(catalog.names().unwrap(), ["5.10", "6.1", "6.12"]);
         let manifest = catalog.load("6.12").unwrap();
         assert_eq!(manifest.name, "6.12");
-        assert!(matches!(manifest.source, SourceSpec::Debian { ref package, .. } if package == "linux-source-6.12"));
+        assert!(
+            matches!(manifest.source, SourceSpec::Debian { ref package, .. } if package == "linux-source-6.12")
+        );
         assert_eq!(manifest.tracepoint_names.len(), 1);
     }
 
@@ -153,7 +159,10 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
     fn a_missing_fragment_or_unknown_field_is_named() {
         let (_dir, catalog) = catalog(&[("6.12.toml", GOOD)]);
         let error = catalog.load("6.12").unwrap_err().to_string();
-        assert!(error.contains("config fragment `base.config` does not exist"), "{error}");
+        assert!(
+            error.contains("config fragment `base.config` does not exist"),
+            "{error}"
+        );
 
         let (_dir, catalog) = catalog(&[("6.12.toml", &format!("{GOOD}\nfragmnets = []\n"))]);
         let error = format!("{:#}", catalog.load("6.12").unwrap_err());

@@ -11,15 +11,25 @@ const RULES: &[(&str, &str, &str)] = &[
     // Map ids are allocated globally, so they depend on what ran before.
     ("map ids", r"map\[id:\d+\]", "map[id:N]"),
     // Kernel virtual addresses (map values, kallsyms) move between boots.
-    ("kernel addresses", r"\b0xffff[0-9a-f]{12}\b", "0xKERNEL_ADDR"),
+    (
+        "kernel addresses",
+        r"\b0xffff[0-9a-f]{12}\b",
+        "0xKERNEL_ADDR",
+    ),
     // Times are measured, not computed (only printed with BPF_LOG_STATS, redacted anyway).
-    ("verification time", r"verification time \d+ usec", "verification time N usec"),
+    (
+        "verification time",
+        r"verification time \d+ usec",
+        "verification time N usec",
+    ),
 ];
 
 static COMPILED: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     RULES
         .iter()
-        .map(|(_, pattern, replacement)| (Regex::new(pattern).expect("rule compiles"), *replacement))
+        .map(|(_, pattern, replacement)| {
+            (Regex::new(pattern).expect("rule compiles"), *replacement)
+        })
         .collect()
 });
 
@@ -36,9 +46,11 @@ pub fn verifier_log(log: &str) -> String {
 /// Replaces every occurrence of a host path (the workspace, the cache) by a placeholder, so
 /// messages that quote paths are the same on every machine.
 pub fn host_paths(text: &str, replacements: &[(&std::path::Path, &str)]) -> String {
-    replacements.iter().fold(text.to_owned(), |text, (path, name)| {
-        text.replace(&*path.to_string_lossy(), name)
-    })
+    replacements
+        .iter()
+        .fold(text.to_owned(), |text, (path, name)| {
+            text.replace(&*path.to_string_lossy(), name)
+        })
 }
 
 #[cfg(test)]
@@ -57,7 +69,10 @@ mod tests {
         "processed 9 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0",
         "processed 9 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0"
     )]
-    #[case("R6 invalid tracepoint buffer access: off=-8, size=8  \n\n", "R6 invalid tracepoint buffer access: off=-8, size=8")]
+    #[case(
+        "R6 invalid tracepoint buffer access: off=-8, size=8  \n\n",
+        "R6 invalid tracepoint buffer access: off=-8, size=8"
+    )]
     fn rules_redact_only_what_varies_between_runs(#[case] log: &str, #[case] expected: &str) {
         assert_eq!(verifier_log(log), expected);
     }

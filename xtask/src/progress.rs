@@ -42,7 +42,11 @@ impl Stage {
     /// A heartbeat line for a long command writing to `log`.
     pub fn heartbeat(&self, log: &Path) {
         let last = last_line(log).unwrap_or_default();
-        eprintln!("  … {} {}: {}", self.what, Elapsed(self.elapsed()), truncate(&last, 100));
+        eprintln!(
+            "  … {}: {}",
+            Elapsed(self.elapsed()),
+            truncate(last.trim(), 100)
+        );
     }
 }
 

@@ -17,7 +17,11 @@ impl Row {
     }
 
     fn verdict(&self) -> &'static str {
-        match (&self.outcome, self.deviations.is_empty(), self.snapshot_matches) {
+        match (
+            &self.outcome,
+            self.deviations.is_empty(),
+            self.snapshot_matches,
+        ) {
             (CaseOutcome::Unsupported { .. }, _, true) => "unsupported",
             (_, true, true) => "pass",
             (_, false, _) => "FAIL",
@@ -49,24 +53,40 @@ impl KernelReport {
             self.failures(),
             count("unsupported"),
         );
-        out.push_str(&format!("  {:<34} {:<10} {:<8} {}\n", "case", "phase", "load", "verdict"));
+        out.push_str(&format!(
+            "  {:<34} {:<10} {:<8} {}\n",
+            "case", "phase", "load", "verdict"
+        ));
         for row in &self.rows {
             let (phase, load) = match &row.outcome {
                 CaseOutcome::Ran(result) => (
-                    serde_json::to_value(result.phase).unwrap().as_str().unwrap_or("").to_owned(),
+                    serde_json::to_value(result.phase)
+                        .unwrap()
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
                     compare::describe(&result.load.outcome),
                 ),
                 CaseOutcome::Unsupported { .. } => ("-".into(), "-".into()),
                 CaseOutcome::CompileError { .. } => ("-".into(), "compile".into()),
             };
-            out.push_str(&format!("  {:<34} {:<10} {:<8} {}\n", row.case, phase, load, row.verdict()));
+            out.push_str(&format!(
+                "  {:<34} {:<10} {:<8} {}\n",
+                row.case,
+                phase,
+                load,
+                row.verdict()
+            ));
         }
         for row in &self.rows {
             for deviation in &row.deviations {
                 out.push_str(&format!("  ✗ {}: {deviation}\n", row.case));
             }
             if let CaseOutcome::Unsupported { reason } = &row.outcome {
-                out.push_str(&format!("  - {}: unsupported on {}: {reason}\n", row.case, self.kernel));
+                out.push_str(&format!(
+                    "  - {}: unsupported on {}: {reason}\n",
+                    row.case, self.kernel
+                ));
             }
             if !row.snapshot_matches {
                 out.push_str(&format!(

@@ -41,7 +41,9 @@ impl RunRecords {
     pub fn incomplete_reason(&self) -> Option<String> {
         match (self.end_markers, &self.unfinished) {
             (_, Some(case)) => Some(format!("the guest stopped while case `{case}` was running")),
-            (0, None) if self.boot.is_none() => Some("the harness never started (no records)".into()),
+            (0, None) if self.boot.is_none() => {
+                Some("the harness never started (no records)".into())
+            }
             (0, None) => Some("the harness stopped before its end marker".into()),
             (1, None) => None,
             (n, None) => Some(format!("{n} end markers (expected exactly one)")),
@@ -82,10 +84,15 @@ mod tests {
 
     #[test]
     fn a_complete_run_has_every_case_and_one_end_marker() {
-        let text = [boot(), Record::Started { case: "a".into() }, finished("a"), Record::End { cases: 1 }]
-            .iter()
-            .map(line)
-            .collect::<String>();
+        let text = [
+            boot(),
+            Record::Started { case: "a".into() },
+            finished("a"),
+            Record::End { cases: 1 },
+        ]
+        .iter()
+        .map(line)
+        .collect::<String>();
         let records = RunRecords::parse(&text);
         assert_eq!(records.incomplete_reason(), None);
         assert!(records.finished.contains_key("a"));
@@ -93,10 +100,15 @@ mod tests {
 
     #[test]
     fn a_crash_mid_case_names_the_case_and_keeps_earlier_results() {
-        let mut text = [boot(), Record::Started { case: "a".into() }, finished("a"), Record::Started { case: "b".into() }]
-            .iter()
-            .map(line)
-            .collect::<String>();
+        let mut text = [
+            boot(),
+            Record::Started { case: "a".into() },
+            finished("a"),
+            Record::Started { case: "b".into() },
+        ]
+        .iter()
+        .map(line)
+        .collect::<String>();
         text.push_str("{\"record\":\"fini");
         let records = RunRecords::parse(&text);
         assert!(records.finished.contains_key("a"));
@@ -109,13 +121,22 @@ mod tests {
 
     #[test]
     fn missing_or_duplicated_end_markers_are_errors() {
-        assert!(RunRecords::parse("").incomplete_reason().unwrap().contains("never started"));
+        assert!(RunRecords::parse("")
+            .incomplete_reason()
+            .unwrap()
+            .contains("never started"));
         let no_end = line(&boot());
-        assert!(RunRecords::parse(&no_end).incomplete_reason().unwrap().contains("before its end marker"));
+        assert!(RunRecords::parse(&no_end)
+            .incomplete_reason()
+            .unwrap()
+            .contains("before its end marker"));
         let twice = [boot(), Record::End { cases: 0 }, Record::End { cases: 0 }]
             .iter()
             .map(line)
             .collect::<String>();
-        assert!(RunRecords::parse(&twice).incomplete_reason().unwrap().contains("2 end markers"));
+        assert!(RunRecords::parse(&twice)
+            .incomplete_reason()
+            .unwrap()
+            .contains("2 end markers"));
     }
 }

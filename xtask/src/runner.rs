@@ -137,7 +137,11 @@ fn stop_groups(groups: &[i32]) {
         }
     };
     // SAFETY: signal 0 only checks whether the group still has members.
-    let any_alive = || groups.iter().any(|pgid| unsafe { libc::kill(-pgid, 0) } == 0);
+    let any_alive = || {
+        groups
+            .iter()
+            .any(|pgid| unsafe { libc::kill(-pgid, 0) } == 0)
+    };
     if !any_alive() {
         return;
     }

@@ -77,7 +77,9 @@ fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) 
     let sh = &runner.sh;
     let _dir = sh.push_dir(into);
     let spec = format!("{package}={version}");
-    let output = cmd!(sh, "apt-get download {spec}").ignore_status().output()?;
+    let output = cmd!(sh, "apt-get download {spec}")
+        .ignore_status()
+        .output()?;
     if output.status.success() {
         return Ok(());
     }
@@ -90,7 +92,11 @@ fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) 
         "apt-get download {spec} failed:\n{}\nversions apt knows of {package}:\n{}\n\
          fix: run `apt-get update`, or set the manifest's version to one of the above",
         stderr.trim(),
-        if known.trim().is_empty() { "  (none: is the suite in apt's sources?)" } else { known.trim_end() }
+        if known.trim().is_empty() {
+            "  (none: is the suite in apt's sources?)"
+        } else {
+            known.trim_end()
+        }
     );
 }
 
@@ -102,7 +108,12 @@ fn unpack(runner: &Runner, download: &Path, tree: &Path) -> Result<()> {
     cmd!(sh, "dpkg-deb -x {deb} {extracted}")
         .quiet()
         .run()
-        .with_context(|| format!("{} is not a valid .deb (truncated download?)", deb.display()))?;
+        .with_context(|| {
+            format!(
+                "{} is not a valid .deb (truncated download?)",
+                deb.display()
+            )
+        })?;
     let tarball = single_file(&extracted.join("usr/src"), ".tar.xz")?;
     let unpacked = download.join("tree");
     std::fs::create_dir_all(&unpacked)?;
@@ -124,7 +135,11 @@ fn single_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
-        _ => bail!("expected one *{suffix} in {}, found {}", dir.display(), matches.len()),
+        _ => bail!(
+            "expected one *{suffix} in {}, found {}",
+            dir.display(),
+            matches.len()
+        ),
     }
 }
 
@@ -136,6 +151,9 @@ fn single_dir(dir: &Path) -> Result<PathBuf> {
         .collect();
     match dirs.as_slice() {
         [one] => Ok(one.clone()),
-        _ => bail!("expected one top directory in the source archive, found {}", dirs.len()),
+        _ => bail!(
+            "expected one top directory in the source archive, found {}",
+            dirs.len()
+        ),
     }
 }

@@ -54,7 +54,11 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
     let catalog = Catalog::new(&paths.kernels());
     let kernels = kernel_names(&catalog, &options.kernels)?;
     let (case_set, snapshot_root) = case_set(paths, options.cases.as_deref())?;
-    let compiled = bpf::compile_all(&runner, &case_set.program_sources(), &paths.bpf_objects(&case_set.name))?;
+    let compiled = bpf::compile_all(
+        &runner,
+        &case_set.program_sources(),
+        &paths.bpf_objects(&case_set.name),
+    )?;
     build_harness(&runner)?;
     configure_insta(paths, options.accept);
 
@@ -64,7 +68,12 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
         let source = source::fetch(&runner, paths, &manifest.source)?;
         let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &source)?;
         let snapshots = snapshot_root.join(kernel);
-        let kernel_run = KernelRun { runner: &runner, paths, manifest: &manifest, build: &build };
+        let kernel_run = KernelRun {
+            runner: &runner,
+            paths,
+            manifest: &manifest,
+            build: &build,
+        };
         let report = kernel_run.run(&case_set, &compiled, &snapshots, options.timeout)?;
         eprint!("\n{}", report.render());
         reports.push(report);
@@ -90,7 +99,10 @@ fn case_set(paths: &Paths, user_dir: Option<&Path>) -> Result<(CaseSet, PathBuf)
                 .canonicalize()
                 .with_context(|| format!("case directory {}", dir.display()))?;
             // Objects of different user directories must not overwrite each other.
-            let name = format!("user-{}", crate::cache::KeyInputs::digest_of(&dir.to_string_lossy()));
+            let name = format!(
+                "user-{}",
+                crate::cache::KeyInputs::digest_of(&dir.to_string_lossy())
+            );
             Ok((CaseSet::load(&name, &dir)?, dir.join("snapshots")))
         }
     }
@@ -121,10 +133,19 @@ struct KernelRun<'a> {
 }
 
 impl KernelRun<'_> {
-    fn run(&self, case_set: &CaseSet, compiled: &Compiled, snapshots: &Path, timeout: Duration) -> Result<KernelReport> {
+    fn run(
+        &self,
+        case_set: &CaseSet,
+        compiled: &Compiled,
+        snapshots: &Path,
+        timeout: Duration,
+    ) -> Result<KernelReport> {
         let (plan, mut outcomes) = plan(case_set, self.manifest, &self.build.modules, compiled);
         let run_dir = new_run_dir(&self.paths.runs(&self.manifest.name))?;
-        std::fs::write(run_dir.join(PLAN_FILE), serde_json::to_string_pretty(&plan)?)?;
+        std::fs::write(
+            run_dir.join(PLAN_FILE),
+            serde_json::to_string_pretty(&plan)?,
+        )?;
 
         let accel = boot::choose_accel(self.runner, self.paths, &self.build.bzimage)?;
         let harness = self.paths.harness_binary();
@@ -136,17 +157,24 @@ impl KernelRun<'_> {
         };
         let console = run_dir.join("console.log");
         let finished = boot::run(self.runner, &boot, &console, timeout)?;
-        let records = RunRecords::parse(&std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default());
+        let records = RunRecords::parse(
+            &std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default(),
+        );
         if let Some(reason) = records.incomplete_reason() {
             bail!(incomplete_run(&reason, finished, timeout, &console));
         }
         for case in &plan.cases {
             let result = records.finished.get(&case.name).cloned();
-            let result = result.with_context(|| format!("the results have no record of case `{}`", case.name))?;
+            let result = result
+                .with_context(|| format!("the results have no record of case `{}`", case.name))?;
             outcomes.insert(case.name.clone(), CaseOutcome::Ran(result));
         }
         let boot_info = records.boot.expect("a complete run has a boot record");
-        let context = format!("{}, {accel:?}, modules: {}", boot_info.kernel_release, module_summary(&boot_info));
+        let context = format!(
+            "{}, {accel:?}, modules: {}",
+            boot_info.kernel_release,
+            module_summary(&boot_info)
+        );
         Ok(KernelReport {
             kernel: self.manifest.name.clone(),
             context,
@@ -172,7 +200,10 @@ pub fn plan(
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
-            let reason = format!("needs {}, which this kernel does not have", missing.join(", "));
+            let reason = format!(
+                "needs {}, which this kernel does not have",
+                missing.join(", ")
+            );
             decided.insert(case.name.clone(), CaseOutcome::Unsupported { reason });
             continue;
         }
@@ -182,11 +213,20 @@ pub fn plan(
                 name: case.name.clone(),
                 object: object.clone(),
                 program: case.function.clone(),
-                globals: case.globals.iter().map(|(k, v)| (k.clone(), *v as u64)).collect(),
+                globals: case
+                    .globals
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v as u64))
+                    .collect(),
                 steps: case.steps.iter().map(|s| s.step.clone()).collect(),
             }),
             Some(Err(message)) => {
-                decided.insert(case.name.clone(), CaseOutcome::CompileError { message: message.clone() });
+                decided.insert(
+                    case.name.clone(),
+                    CaseOutcome::CompileError {
+                        message: message.clone(),
+                    },
+                );
             }
             None => {
                 let message = format!("{} was not compiled", source.display());
@@ -202,7 +242,12 @@ pub fn plan(
     (plan, decided)
 }
 
-fn judge(case_set: &CaseSet, mut outcomes: BTreeMap<String, CaseOutcome>, snapshots: &Path, paths: &Paths) -> Vec<Row> {
+fn judge(
+    case_set: &CaseSet,
+    mut outcomes: BTreeMap<String, CaseOutcome>,
+    snapshots: &Path,
+    paths: &Paths,
+) -> Vec<Row> {
     case_set
         .cases
         .iter()
@@ -223,7 +268,10 @@ fn judge(case_set: &CaseSet, mut outcomes: BTreeMap<String, CaseOutcome>, snapsh
 fn without_host_paths(outcome: CaseOutcome, paths: &Paths, case_dir: &Path) -> CaseOutcome {
     match outcome {
         CaseOutcome::CompileError { message } => CaseOutcome::CompileError {
-            message: normalise::host_paths(&message, &[(case_dir, "<cases>"), (&paths.root, "<root>")]),
+            message: normalise::host_paths(
+                &message,
+                &[(case_dir, "<cases>"), (&paths.root, "<root>")],
+            ),
         },
         other => other,
     }
@@ -236,7 +284,11 @@ fn module_summary(boot: &protocol::BootInfo) -> String {
     boot.modules
         .iter()
         .map(|m| {
-            let name = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = m
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             format!("{name} {}", compare::describe(&m.outcome))
         })
         .collect::<Vec<_>>()

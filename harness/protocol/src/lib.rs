@@ -240,7 +240,9 @@ mod tests {
                     outcome: Outcome::ok(),
                 }],
             }),
-            Record::Started { case: "bare".into() },
+            Record::Started {
+                case: "bare".into(),
+            },
             Record::Finished(CaseResult {
                 case: "bare".into(),
                 phase: Phase::Triggered,

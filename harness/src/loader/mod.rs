@@ -106,7 +106,10 @@ pub fn load(
                 fd,
                 section_tracepoint: section.tracepoint.clone(),
                 object: object.to_vec(),
-                maps: maps.into_iter().map(|(name, (_, data))| (name, data)).collect(),
+                maps: maps
+                    .into_iter()
+                    .map(|(name, (_, data))| (name, data))
+                    .collect(),
             }),
         ),
         Err(error) => (Err(error), None),
@@ -125,7 +128,8 @@ impl LoadedProgram {
     pub fn read_global(&self, name: &str) -> Result<u64, LoaderError> {
         let (symbol, map) = self.global(name)?;
         let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
-        bpf_sys::array_lookup(map, &mut value).map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
+        bpf_sys::array_lookup(map, &mut value)
+            .map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
         let mut bytes = [0u8; 8];
         bytes[..symbol.size].copy_from_slice(&value[symbol.offset..symbol.offset + symbol.size]);
         Ok(u64::from_le_bytes(bytes))
@@ -135,7 +139,8 @@ impl LoadedProgram {
     pub fn write_global(&self, name: &str, new: u64) -> Result<(), LoaderError> {
         let (symbol, map) = self.global(name)?;
         let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
-        bpf_sys::array_lookup(map, &mut value).map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
+        bpf_sys::array_lookup(map, &mut value)
+            .map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
         let encoded = encode_integer(name, new, symbol.size)?;
         value[symbol.offset..symbol.offset + symbol.size].copy_from_slice(&encoded);
         bpf_sys::array_update(map, &value).map_err(|e| LoaderError::GlobalIo(name.into(), e))
@@ -174,8 +179,13 @@ fn choose_program(
     match candidates.as_slice() {
         [only] => Ok((*only).clone()),
         _ => Err(LoaderError::NoSuchProgram(
-            "(unnamed: the object must have exactly one raw_tp program, or the case names one)".into(),
-            candidates.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            "(unnamed: the object must have exactly one raw_tp program, or the case names one)"
+                .into(),
+            candidates
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         )),
     }
 }
@@ -208,7 +218,8 @@ fn create_maps(
             .map_err(|e| LoaderError::Map(name.clone(), e))?;
         let fd = data.fd().as_fd();
         if !map_obj.data().is_empty() {
-            bpf_sys::array_update(fd, map_obj.data()).map_err(|e| LoaderError::MapInit(name.clone(), e))?;
+            bpf_sys::array_update(fd, map_obj.data())
+                .map_err(|e| LoaderError::MapInit(name.clone(), e))?;
         }
         if map_obj.section_kind() == EbpfSectionKind::Rodata {
             bpf_sys::map_freeze(fd).map_err(|e| LoaderError::MapInit(name.clone(), e))?;
@@ -257,7 +268,10 @@ mod tests {
 
     #[test]
     fn integers_are_encoded_little_endian_at_their_size() {
-        assert_eq!(encode_integer("v", 0xf1f2f3f4, 4).unwrap(), vec![0xf4, 0xf3, 0xf2, 0xf1]);
+        assert_eq!(
+            encode_integer("v", 0xf1f2f3f4, 4).unwrap(),
+            vec![0xf4, 0xf3, 0xf2, 0xf1]
+        );
         assert_eq!(encode_integer("b", 1, 1).unwrap(), vec![1]);
         assert_eq!(encode_integer("m", u64::MAX, 2).unwrap(), vec![0xff, 0xff]);
         assert!(encode_integer("odd", 1, 3).is_err());

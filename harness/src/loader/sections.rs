@@ -52,7 +52,9 @@ pub fn classify(name: &str) -> Option<(u32, Option<String>)> {
     RAW_TP_PREFIXES.iter().find_map(|(prefix, prog_type)| {
         let rest = name.strip_prefix(prefix)?;
         match rest.strip_prefix('/') {
-            Some(tracepoint) if !tracepoint.is_empty() => Some((*prog_type, Some(tracepoint.into()))),
+            Some(tracepoint) if !tracepoint.is_empty() => {
+                Some((*prog_type, Some(tracepoint.into())))
+            }
             Some(_) => None,
             None if rest.is_empty() => Some((*prog_type, None)),
             None => None,
@@ -149,7 +151,9 @@ fn btf_strings(data: &[u8]) -> Result<Option<std::ops::Range<usize>>, SectionErr
 fn btf_string_range(btf: &[u8]) -> Result<std::ops::Range<usize>, SectionError> {
     const BTF_MAGIC: u16 = 0xeb9f;
     let u32_at = |at: usize| -> Result<usize, SectionError> {
-        let bytes = btf.get(at..at + 4).ok_or(SectionError::Btf("header cut short"))?;
+        let bytes = btf
+            .get(at..at + 4)
+            .ok_or(SectionError::Btf("header cut short"))?;
         Ok(u32::from_le_bytes(bytes.try_into().unwrap()) as usize)
     };
     let magic = btf.get(0..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
@@ -210,7 +214,10 @@ mod tests {
     #[case("raw_tp.writable/x", None)]
     #[case("tp_btf/x", None)]
     #[case(".bss", None)]
-    fn section_names_classify_like_libbpf(#[case] name: &str, #[case] expected: Option<(u32, Option<&str>)>) {
+    fn section_names_classify_like_libbpf(
+        #[case] name: &str,
+        #[case] expected: Option<(u32, Option<&str>)>,
+    ) {
         let expected = expected.map(|(t, tp)| (t, tp.map(String::from)));
         assert_eq!(classify(name), expected);
     }
@@ -236,7 +243,10 @@ mod tests {
     fn every_string_in_a_table_is_rewritten() {
         let mut table = b"raw_tp.w/a\0raw_tp.w/b\0license\0raw_tracepoint.w".to_vec();
         rewrite_markers(&mut table);
-        assert_eq!(&table[..], b"raw_tp/w/a\0raw_tp/w/b\0license\0raw_tracepoint/w");
+        assert_eq!(
+            &table[..],
+            b"raw_tp/w/a\0raw_tp/w/b\0license\0raw_tracepoint/w"
+        );
     }
 
     #[test]
@@ -264,12 +274,18 @@ mod object_tests {
 
     #[test]
     fn aya_obj_rejects_the_original_and_parses_the_patched_object() {
-        assert!(aya_obj::Object::parse(OBJECT).is_err(), "aya issue #218 fixed? then drop the patch");
+        assert!(
+            aya_obj::Object::parse(OBJECT).is_err(),
+            "aya issue #218 fixed? then drop the patch"
+        );
         let patched = hide_writable_marker(OBJECT).unwrap();
         assert_eq!(patched.len(), OBJECT.len());
         let obj = aya_obj::Object::parse(&patched).unwrap();
         let program = &obj.programs["writable_bare"];
-        assert!(matches!(program.section, aya_obj::ProgramSection::RawTracePoint));
+        assert!(matches!(
+            program.section,
+            aya_obj::ProgramSection::RawTracePoint
+        ));
         assert!(obj.maps.contains_key(".bss"));
     }
 
@@ -279,15 +295,28 @@ mod object_tests {
         assert_eq!(sections.len(), 1);
         assert_eq!(sections[0].name, "raw_tp.w/bpf_testmod_test_writable_bare");
         assert_eq!(sections[0].prog_type, PROG_TYPE_RAW_TRACEPOINT_WRITABLE);
-        assert_eq!(sections[0].tracepoint.as_deref(), Some("bpf_testmod_test_writable_bare"));
+        assert_eq!(
+            sections[0].tracepoint.as_deref(),
+            Some("bpf_testmod_test_writable_bare")
+        );
         let patched = hide_writable_marker(OBJECT).unwrap();
-        assert_eq!(program_sections(&patched).unwrap()[0].prog_type, PROG_TYPE_RAW_TRACEPOINT);
+        assert_eq!(
+            program_sections(&patched).unwrap()[0].prog_type,
+            PROG_TYPE_RAW_TRACEPOINT
+        );
     }
 
     #[test]
     fn globals_are_found_in_bss() {
         let out_val = global_symbol(OBJECT, "out_val").unwrap().unwrap();
-        assert_eq!(out_val, GlobalSymbol { section: ".bss".into(), offset: 8, size: 4 });
+        assert_eq!(
+            out_val,
+            GlobalSymbol {
+                section: ".bss".into(),
+                offset: 8,
+                size: 4
+            }
+        );
         assert_eq!(global_symbol(OBJECT, "nope").unwrap(), None);
     }
 }
