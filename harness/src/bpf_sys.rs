@@ -13,6 +13,8 @@ use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_insn};
 pub const PROG_TYPE_RAW_TRACEPOINT_WRITABLE: u32 = 24;
 /// BPF_PROG_TYPE_RAW_TRACEPOINT.
 pub const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+/// BPF_PROG_TYPE_SOCKET_FILTER.
+pub const PROG_TYPE_SOCKET_FILTER: u32 = 1;
 
 /// Verifier log level 1: the instructions as verified plus the statistics line.
 const LOG_LEVEL: u32 = 1;
@@ -74,6 +76,28 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, tracepoint: &CStr) -> io::Resul
     open.name = tracepoint.as_ptr() as u64;
     open.prog_fd = prog.as_raw_fd() as u32;
     bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// What BPF_PROG_TEST_RUN returned: the syscall's own return value and the program's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestRun {
+    pub ret: i64,
+    pub retval: u32,
+}
+
+/// BPF_PROG_TEST_RUN once over `data`.
+pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_PROG_TEST_RUN.
+    let test = unsafe { &mut attr.test };
+    test.prog_fd = prog.as_raw_fd() as u32;
+    test.data_in = data.as_ptr() as u64;
+    test.data_size_in = data.len() as u32;
+    test.repeat = 1;
+    let ret = bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr)?;
+    // SAFETY: the kernel filled in the same union member.
+    let retval = unsafe { attr.test.retval };
+    Ok(TestRun { ret, retval })
 }
 
 /// BPF_MAP_LOOKUP_ELEM of key 0 in a single-entry array map whose values are `value.len()` bytes.

@@ -9,7 +9,8 @@ use protocol::{CasePlan, CaseResult, LoadReport, Outcome, Phase, Step, StepRecor
 
 use crate::bpf_sys;
 use crate::loader::{self, LoadedProgram};
-use crate::triggers::testmod;
+use crate::nbd::Connection;
+use crate::triggers::{nbd, test_run, testmod};
 
 pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> CaseResult {
     let (load, program) = load(plan);
@@ -17,6 +18,7 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
         program,
         tracepoint_names,
         link: None,
+        nbd: None,
         phase: if load.outcome.is_ok() {
             Phase::Loaded
         } else {
@@ -77,6 +79,8 @@ struct CaseRun<'a> {
     tracepoint_names: &'a BTreeMap<String, String>,
     /// The raw tracepoint link; dropping it detaches the program.
     link: Option<OwnedFd>,
+    /// The connected NBD device, if a step connected it; dropping it disconnects.
+    nbd: Option<Connection>,
     phase: Phase,
 }
 
@@ -115,6 +119,23 @@ impl CaseRun<'_> {
                 |v| Outcome::value(v.into()),
             ),
             Step::TestmodRead => testmod::read_writable(),
+            Step::NbdConnect => match nbd::connect() {
+                Ok(connection) => {
+                    self.nbd = Some(connection);
+                    Outcome::ok()
+                }
+                Err(outcome) => outcome,
+            },
+            Step::NbdRead { offset } => match &self.nbd {
+                Some(connection) => nbd::read(connection, *offset),
+                None => harness_error("nbd_read before nbd_connect"),
+            },
+            Step::NbdDisconnect => match self.nbd.take() {
+                Some(connection) => nbd::disconnect(connection),
+                None => harness_error("nbd_disconnect before nbd_connect"),
+            },
+            Step::TestRunSocketFilter => test_run::socket_filter(),
+            Step::TestRunSelf => test_run::run(program.fd.as_fd()),
         };
         if step.is_trigger() && self.link.is_some() {
             self.phase = self.phase.max(Phase::Triggered);

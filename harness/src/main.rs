@@ -1,16 +1,10 @@
 //! Guest harness: runs as root inside the VM. Reads the plan from the run directory, loads the
 //! modules, runs every case and appends one record per event to the results file there.
 
-mod bpf_sys;
-mod case;
-mod loader;
-mod module;
-mod report;
-mod triggers;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use harness::{case, module, report};
 use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, RESULTS_FILE};
 
 fn main() -> ExitCode {

@@ -54,6 +54,9 @@ pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
         boot.writable_dir.display().to_string(),
         // The kernel console goes to stdout too: panics and boot timing are read from it.
         "--verbose".into(),
+        // One NBD device and no partition scan: the only requests on the wire are the cases'.
+        "--append".into(),
+        "nbd.nbds_max=1 nbd.max_part=0".into(),
     ];
     if boot.accel == Accel::Tcg {
         args.push("--disable-kvm".into());
@@ -124,7 +127,8 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     };
     if accel == Accel::Tcg {
         eprintln!(
-            "  warning: /dev/kvm exists but a KVM boot did not finish ({finished:?}); using TCG (software emulation)"
+            "  warning: /dev/kvm exists but a KVM boot did not finish ({finished:?}); using TCG (software emulation). Probe output:\n{}",
+            crate::progress::tail(&log, 5)
         );
     }
     if let Some(parent) = remembered.parent() {
@@ -132,6 +136,12 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     }
     std::fs::write(&remembered, format!("{accel:?}"))?;
     Ok(accel)
+}
+
+/// Drops the remembered probe answer: a TCG boot that fails too means the probe may have
+/// failed for another reason than KVM (a broken vng, a missing tool).
+pub fn forget_accel(paths: &Paths) {
+    let _ = std::fs::remove_file(probe_record(paths));
 }
 
 /// The probe's answer is kept per host boot (a reboot may fix or break KVM).

@@ -55,6 +55,8 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("cpio", "cpio"),
     binary("xz-utils", "xz"),
     binary("udev", "udevadm"),
+    // virtme-ng runs depmod on the kernel's module directory before every boot.
+    binary("kmod", "depmod"),
     file("libelf-dev", "/usr/include/libelf.h"),
     file("libssl-dev", "/usr/include/openssl/ssl.h"),
     file("libbpf-dev", "/usr/include/bpf/bpf_helpers.h"),

@@ -110,7 +110,7 @@ fn version_key(name: &str) -> Vec<u64> {
 mod tests {
     use super::*;
 
-    fn catalog(files: &[(&str, &str)]) -> (tempfile::TempDir, Catalog) {
+    fn catalog_of(files: &[(&str, &str)]) -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -132,7 +132,7 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
 
     #[test]
     fn manifests_load_and_sort_by_version() {
-        let (_dir, catalog) = catalog(&[
+        let (_dir, catalog) = catalog_of(&[
             ("6.12.toml", GOOD),
             ("5.10.toml", GOOD),
             ("6.1.toml", GOOD),
@@ -149,7 +149,7 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
 
     #[test]
     fn an_unknown_kernel_lists_the_known_ones() {
-        let (_dir, catalog) = catalog(&[("6.12.toml", GOOD), ("base.config", "")]);
+        let (_dir, catalog) = catalog_of(&[("6.12.toml", GOOD), ("base.config", "")]);
         let error = catalog.load("6.13").unwrap_err().to_string();
         assert!(error.contains("unknown kernel `6.13`"), "{error}");
         assert!(error.contains("known kernels: 6.12"), "{error}");
@@ -157,14 +157,14 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
 
     #[test]
     fn a_missing_fragment_or_unknown_field_is_named() {
-        let (_dir, catalog) = catalog(&[("6.12.toml", GOOD)]);
+        let (_dir, catalog) = catalog_of(&[("6.12.toml", GOOD)]);
         let error = catalog.load("6.12").unwrap_err().to_string();
         assert!(
             error.contains("config fragment `base.config` does not exist"),
             "{error}"
         );
 
-        let (_dir, catalog) = catalog(&[("6.12.toml", &format!("{GOOD}\nfragmnets = []\n"))]);
+        let (_dir, catalog) = catalog_of(&[("6.12.toml", &format!("{GOOD}\nfragmnets = []\n"))]);
         let error = format!("{:#}", catalog.load("6.12").unwrap_err());
         assert!(error.contains("fragmnets"), "{error}");
     }

@@ -161,6 +161,9 @@ impl KernelRun<'_> {
             &std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default(),
         );
         if let Some(reason) = records.incomplete_reason() {
+            if records.boot.is_none() {
+                boot::forget_accel(self.paths);
+            }
             bail!(incomplete_run(&reason, finished, timeout, &console));
         }
         for case in &plan.cases {

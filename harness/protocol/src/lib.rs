@@ -65,12 +65,28 @@ pub enum Step {
     /// Read [`TESTMOD_WRITABLE_READ_LEN`] bytes from [`TESTMOD_SYSFS`]; the value is
     /// `{"len": <bytes returned>, "text": <what was read>}`.
     TestmodRead,
+    /// Connect /dev/nbd0 to the harness's NBD server over a socketpair (NBD ioctls).
+    NbdConnect,
+    /// One O_DIRECT read of 4 KiB at `offset`; the value is `{"len", "block", "uniform",
+    /// "server"}`: bytes read, the block whose pattern came back, whether every byte matched
+    /// it, and the requests the server received for this read.
+    NbdRead { offset: u64 },
+    /// NBD_DISCONNECT, join NBD_DO_IT and the server, NBD_CLEAR_SOCK.
+    NbdDisconnect,
+    /// BPF_PROG_TEST_RUN of a trivial socket filter (fires `bpf_test_finish`); the value is
+    /// `{"ret": <syscall return>, "retval": <program return>}`.
+    TestRunSocketFilter,
+    /// BPF_PROG_TEST_RUN of the case's own program.
+    TestRunSelf,
 }
 
 impl Step {
     /// Whether the step makes the kernel run the tracepoint (for the "triggered" phase).
     pub fn is_trigger(&self) -> bool {
-        matches!(self, Step::TestmodRead)
+        matches!(
+            self,
+            Step::TestmodRead | Step::NbdRead { .. } | Step::TestRunSocketFilter
+        )
     }
 }
 

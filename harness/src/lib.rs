@@ -1,0 +1,15 @@
+//! Guest side: everything the harness binary does, as a library so each piece is testable.
+//!
+//! - [`loader`]: the writable loader (the only code that loads BPF programs);
+//! - [`bpf_sys`]: raw BPF syscalls on aya-obj's `bpf_attr`;
+//! - [`case`]: runs one case's load and steps;
+//! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
+//! - [`module`]: finit_module; [`report`]: the results file.
+
+pub mod bpf_sys;
+pub mod case;
+pub mod loader;
+pub mod module;
+pub mod nbd;
+pub mod report;
+pub mod triggers;
