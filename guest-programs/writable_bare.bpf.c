@@ -8,11 +8,7 @@
  */
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
-
-struct bpf_testmod_test_writable_ctx {
-	_Bool early_ret;
-	int val;
-};
+#include "testmod_ctx.h"
 
 __u32 in_val = 0;
 __u32 early_ret = 0;

@@ -102,8 +102,10 @@ pub fn normalised(mut outcome: CaseOutcome) -> CaseOutcome {
 
 /// Compares `outcome` with the snapshot `<dir>/<case>.snap`; true when it matches (or was
 /// accepted). insta prints the diff on a mismatch and, outside CI, leaves a `.snap.new`.
-pub fn snapshot_matches(dir: &Path, case: &str, outcome: &CaseOutcome) -> bool {
+pub fn snapshot_matches(dir: &Path, case: &Case, outcome: &CaseOutcome) -> bool {
+    let name = case.name.as_str();
     let mut settings = insta::Settings::clone_current();
+    settings.set_description(case.description.trim());
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
@@ -112,7 +114,7 @@ pub fn snapshot_matches(dir: &Path, case: &str, outcome: &CaseOutcome) -> bool {
     panic::set_hook(Box::new(|_| {}));
     let matched = settings.bind(|| {
         panic::catch_unwind(AssertUnwindSafe(|| {
-            insta::assert_yaml_snapshot!(case, outcome)
+            insta::assert_yaml_snapshot!(name, outcome)
         }))
         .is_ok()
     });

@@ -61,7 +61,7 @@ mod tests {
 
     #[rstest]
     #[case("0: (18) r1 = map[id:12][0]+0", "0: (18) r1 = map[id:N][0]+0")]
-    #[case("1: (18) r2 = 0xffffc90000d3e000", "1: (18) r2 = 0xKERNEL_ADDR")]
+    #[case("1: (18) r2 = 0xffffc90000d3e000", "1: (18) r2 = 0x<kernel address>")]
     #[case("r2 = 0xffff", "r2 = 0xffff")]
     #[case("R1_w=0xf1f2f3f4", "R1_w=0xf1f2f3f4")]
     #[case("verification time 37 usec", "verification time N usec")]

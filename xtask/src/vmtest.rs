@@ -74,7 +74,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
             manifest: &manifest,
             build: &build,
         };
-        let report = kernel_run.run(&case_set, &compiled, &snapshots, options.timeout)?;
+        let report = kernel_run.run(&case_set, &compiled, &snapshots, options)?;
         eprint!("\n{}", report.render());
         reports.push(report);
     }
@@ -119,6 +119,8 @@ fn build_harness(runner: &Runner) -> Result<()> {
 fn configure_insta(paths: &Paths, accept: bool) {
     // SAFETY (edition 2021: safe fn): set before any thread reads the environment.
     std::env::set_var("INSTA_WORKSPACE_ROOT", &paths.root);
+    // Verifier logs as YAML literal blocks: one log line per snapshot line, readable diffs.
+    std::env::set_var("INSTA_YAML_BLOCK_STYLE", "1");
     if accept {
         std::env::set_var("INSTA_UPDATE", "always");
     }
@@ -138,8 +140,9 @@ impl KernelRun<'_> {
         case_set: &CaseSet,
         compiled: &Compiled,
         snapshots: &Path,
-        timeout: Duration,
+        options: &Options,
     ) -> Result<KernelReport> {
+        let timeout = options.timeout;
         let (plan, mut outcomes) = plan(case_set, self.manifest, &self.build.modules, compiled);
         let run_dir = new_run_dir(&self.paths.runs(&self.manifest.name))?;
         std::fs::write(
@@ -181,7 +184,7 @@ impl KernelRun<'_> {
         Ok(KernelReport {
             kernel: self.manifest.name.clone(),
             context,
-            rows: judge(case_set, outcomes, snapshots, self.paths),
+            rows: judge(case_set, outcomes, snapshots, self.paths, options.accept),
         })
     }
 }
@@ -245,11 +248,14 @@ pub fn plan(
     (plan, decided)
 }
 
+/// Checks every outcome against its expectation and its snapshot. With `accept`, a case that
+/// deviates from its expectation keeps its old snapshot: accepting a wrong result is refused.
 fn judge(
     case_set: &CaseSet,
     mut outcomes: BTreeMap<String, CaseOutcome>,
     snapshots: &Path,
     paths: &Paths,
+    accept: bool,
 ) -> Vec<Row> {
     case_set
         .cases
@@ -257,10 +263,20 @@ fn judge(
         .filter_map(|case| {
             let outcome = outcomes.remove(&case.name)?;
             let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
+            let deviations = compare::deviations(case, &outcome);
+            let snapshot_matches = if accept && !deviations.is_empty() {
+                eprintln!(
+                    "  not accepting the snapshot of {}: it deviates from its expectation",
+                    case.name
+                );
+                false
+            } else {
+                compare::snapshot_matches(snapshots, case, &outcome)
+            };
             Some(Row {
                 case: case.name.clone(),
-                deviations: compare::deviations(case, &outcome),
-                snapshot_matches: compare::snapshot_matches(snapshots, &case.name, &outcome),
+                deviations,
+                snapshot_matches,
                 outcome,
             })
         })

@@ -120,6 +120,8 @@ impl Connection {
         wait_for("the device to start", || {
             Path::new("/sys/block/nbd0/pid").exists()
         })?;
+        settle_udev()?;
+        connection.take_log();
         Ok(connection)
     }
 
@@ -172,6 +174,22 @@ impl Drop for Connection {
         if let Err(error) = self.shut_down() {
             eprintln!("harness: nbd teardown: {error}");
         }
+    }
+}
+
+/// A connected device makes udev probe it (blkid reads from several offsets). Waiting for udev
+/// to finish keeps those reads from racing the case's own; `udevadm settle` compares with the
+/// kernel's uevent sequence number, so an event still in flight is waited for too.
+fn settle_udev() -> Result<(), NbdError> {
+    let status = std::process::Command::new("udevadm")
+        .args(["settle", &format!("--timeout={}", STEP_TIMEOUT.as_secs())])
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(_) => Err(NbdError::Timeout("udevadm settle", STEP_TIMEOUT)),
+        // No udev in this guest: nothing probes the device.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(NbdError::Io("running udevadm settle", error)),
     }
 }
 
