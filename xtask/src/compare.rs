@@ -252,10 +252,11 @@ mod tests {
             "---\nsource: xtask/src/compare.rs\n---\nunsupported:\n  reason: needs bpf_testmod\n",
         )
         .unwrap();
-        assert!(snapshot_matches(dir.path(), "c", &outcome));
+        let spec = case(vec![]);
+        assert!(snapshot_matches(dir.path(), &spec, &outcome));
         let changed = CaseOutcome::Unsupported {
             reason: "needs nbd".into(),
         };
-        assert!(!snapshot_matches(dir.path(), "c", &changed));
+        assert!(!snapshot_matches(dir.path(), &spec, &changed));
     }
 }
