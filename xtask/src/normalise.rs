@@ -14,7 +14,7 @@ const RULES: &[(&str, &str, &str)] = &[
     (
         "kernel addresses",
         r"\b0xffff[0-9a-f]{12}\b",
-        "0xKERNEL_ADDR",
+        "0x<kernel address>",
     ),
     // Times are measured, not computed (only printed with BPF_LOG_STATS, redacted anyway).
     (
