@@ -54,6 +54,7 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("dwarves", "pahole"),
     binary("cpio", "cpio"),
     binary("xz-utils", "xz"),
+    binary("curl", "curl"),
     binary("udev", "udevadm"),
     // virtme-ng runs depmod on the kernel's module directory before every boot.
     binary("kmod", "depmod"),

@@ -1,6 +1,7 @@
 //! Host side of the writable raw tracepoint lab. `main.rs` is the CLI; everything else is a
 //! library so the host tests in `tests/` drive the very same code.
 
+pub mod apt;
 pub mod boot;
 pub mod bpf;
 pub mod cache;

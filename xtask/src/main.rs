@@ -36,6 +36,13 @@ enum Command {
         /// Seconds one VM boot may take before it is killed.
         #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
+        /// Build this local kernel tree (e.g. a git checkout) instead of the manifest's
+        /// source; the manifest still gives the config fragments and features.
+        #[arg(long, value_name = "PATH")]
+        kernel_dir: Option<PathBuf>,
+        /// Also write the results as JUnit XML (one testcase per kernel × case).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
 }
 
@@ -48,12 +55,16 @@ fn main() -> ExitCode {
             cases,
             accept,
             timeout,
+            kernel_dir,
+            junit,
         } => {
             let options = vmtest::Options {
                 kernels,
                 cases,
                 accept,
                 timeout: Duration::from_secs(timeout),
+                kernel_dir,
+                junit,
             };
             match vmtest::run(&paths, &options) {
                 Ok(reports) if reports.iter().all(|r| r.failures() == 0) => ExitCode::SUCCESS,

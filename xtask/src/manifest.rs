@@ -32,9 +32,17 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
-    /// A Debian `linux-source-X` package, fetched with `apt-get download`.
-    Debian { package: String, version: String },
-    /// A tree already on disk (a git checkout, an unpacked tarball).
+    /// A Debian `linux-source-X` package, fetched with `apt-get download`; from `suite` (with
+    /// private apt state) when the system's apt does not use that suite.
+    Debian {
+        package: String,
+        version: String,
+        #[serde(default)]
+        suite: Option<String>,
+    },
+    /// A tarball (kernel.org style, one top directory), checked against its SHA-256.
+    Tarball { url: String, sha256: String },
+    /// A tree already on disk (a git checkout, an unpacked tarball); built incrementally.
     Local { path: PathBuf },
 }
 

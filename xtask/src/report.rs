@@ -98,3 +98,130 @@ impl KernelReport {
         out
     }
 }
+
+/// JUnit XML: one test suite per kernel, one test case per kernel × case; an unsupported case
+/// is skipped with its reason, a deviation or snapshot difference is a failure.
+pub fn junit(reports: &[KernelReport]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+    let mut report = Report::new("wtp vmtest");
+    for kernel in reports {
+        let mut suite = TestSuite::new(format!("kernel {}", kernel.kernel));
+        for row in &kernel.rows {
+            let status = match (&row.outcome, row.passed()) {
+                (CaseOutcome::Unsupported { reason }, _) => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(format!("unsupported on {}: {reason}", kernel.kernel));
+                    status
+                }
+                (_, true) => TestCaseStatus::success(),
+                (_, false) => {
+                    let mut problems = row.deviations.clone();
+                    if !row.snapshot_matches {
+                        problems.push("differs from its snapshot".into());
+                    }
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(problems.join("; "));
+                    status
+                }
+            };
+            let mut case = TestCase::new(row.case.clone(), status);
+            case.set_classname(format!("wtp.{}", kernel.kernel));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .expect("JUnit serialisation of in-memory data")
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{CaseResult, LoadReport, Outcome, Phase};
+
+    use super::*;
+
+    fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
+        Row {
+            case: case.into(),
+            outcome,
+            deviations: deviations.iter().map(|d| d.to_string()).collect(),
+            snapshot_matches: true,
+        }
+    }
+
+    fn ran() -> CaseOutcome {
+        CaseOutcome::Ran(CaseResult {
+            case: "x".into(),
+            phase: Phase::Loaded,
+            load: LoadReport {
+                outcome: Outcome::ok(),
+                prog_type: 24,
+                insn_count: 1,
+                verifier_log: String::new(),
+            },
+            steps: vec![],
+        })
+    }
+
+    #[test]
+    fn junit_has_one_case_per_kernel_and_case_with_skips_and_failures() {
+        let reports = vec![
+            KernelReport {
+                kernel: "5.10".into(),
+                context: String::new(),
+                rows: vec![row(
+                    "bare",
+                    CaseOutcome::Unsupported {
+                        reason: "needs bpf_testmod".into(),
+                    },
+                    &[],
+                )],
+            },
+            KernelReport {
+                kernel: "6.12".into(),
+                context: String::new(),
+                rows: vec![
+                    row("bare", ran(), &[]),
+                    row(
+                        "nbd <rewrite> & co",
+                        ran(),
+                        &["step 2 (attach): expected ok, got EINVAL"],
+                    ),
+                ],
+            },
+        ];
+        let xml = junit(&reports);
+        // Well-formed, with the usual JUnit shape.
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let root = document.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some("3"));
+        assert_eq!(root.attribute("failures"), Some("1"));
+        let cases: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), 3);
+        let skipped = cases[0]
+            .children()
+            .find(|n| n.has_tag_name("skipped"))
+            .unwrap();
+        assert_eq!(
+            skipped.attribute("message"),
+            Some("unsupported on 5.10: needs bpf_testmod")
+        );
+        assert_eq!(cases[1].children().filter(|n| n.is_element()).count(), 0);
+        assert_eq!(cases[2].attribute("name"), Some("nbd <rewrite> & co"));
+        let failure = cases[2]
+            .children()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert!(failure
+            .attribute("message")
+            .unwrap()
+            .contains("expected ok, got EINVAL"));
+        assert_eq!(cases[2].attribute("classname"), Some("wtp.6.12"));
+    }
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
+use crate::apt;
 use crate::cache::Entry;
 use crate::manifest::SourceSpec;
 use crate::paths::Paths;
@@ -20,11 +21,19 @@ pub struct SourceTree {
     pub dir: PathBuf,
     /// Identifies the tree's content for cache keys.
     pub id: String,
+    /// The tree can change under us (a local checkout): build it incrementally every run
+    /// instead of trusting a cache entry.
+    pub mutable: bool,
 }
 
 pub fn fetch(runner: &Runner, paths: &Paths, spec: &SourceSpec) -> Result<SourceTree> {
     match spec {
-        SourceSpec::Debian { package, version } => debian(runner, paths, package, version),
+        SourceSpec::Debian {
+            package,
+            version,
+            suite,
+        } => debian(runner, paths, package, version, suite.as_deref()),
+        SourceSpec::Tarball { url, sha256 } => tarball(runner, paths, url, sha256),
         SourceSpec::Local { path } => local(path),
     }
 }
@@ -42,35 +51,106 @@ fn local(path: &Path) -> Result<SourceTree> {
     Ok(SourceTree {
         id: format!("local:{}", dir.display()),
         dir,
+        mutable: true,
     })
 }
 
-fn debian(runner: &Runner, paths: &Paths, package: &str, version: &str) -> Result<SourceTree> {
+fn debian(
+    runner: &Runner,
+    paths: &Paths,
+    package: &str,
+    version: &str,
+    suite: Option<&str>,
+) -> Result<SourceTree> {
     let name = format!("{package}_{}", version.replace(['~', ':'], "_"));
     let id = format!("debian:{package}={version}");
-    let entry = Entry::lock(&paths.source_cache(), &paths.lock_dir(), &name)?;
+    cached_tree(paths, &name, id, |download, tree| {
+        let stage = Stage::start(format!("downloading {package}={version}"));
+        match suite {
+            Some(suite) => {
+                let state = paths.cache.join("apt").join(suite);
+                apt::download_from_suite(runner, &state, suite, package, version, download)?
+            }
+            None => download_package(runner, download, package, version)?,
+        }
+        stage.finish("");
+        let stage = Stage::start(format!("unpacking {package}"));
+        unpack_deb(runner, download, tree)?;
+        stage.finish(tree.display());
+        Ok(())
+    })
+}
+
+fn tarball(runner: &Runner, paths: &Paths, url: &str, sha256: &str) -> Result<SourceTree> {
+    let name = format!("tarball-{}", &sha256[..sha256.len().min(16)]);
+    let id = format!("tarball:{sha256}");
+    cached_tree(paths, &name, id, |download, tree| {
+        let stage = Stage::start(format!("downloading {url}"));
+        let file = download.join("source.tar");
+        let sh = &runner.sh;
+        cmd!(sh, "curl -fsSL -o {file} {url}")
+            .quiet()
+            .run()
+            .with_context(|| format!("downloading {url}"))?;
+        verify_sha256(&file, sha256)?;
+        stage.finish("checksum ok");
+        let stage = Stage::start("unpacking the tarball");
+        untar(runner, &file, download, tree)?;
+        stage.finish(tree.display());
+        Ok(())
+    })
+}
+
+/// A source tree unpacked once into the cache: `fill(download dir, tree)` runs only when the
+/// entry is not published yet, after any half-finished earlier attempt is removed.
+fn cached_tree(
+    paths: &Paths,
+    name: &str,
+    id: String,
+    fill: impl FnOnce(&Path, &Path) -> Result<()>,
+) -> Result<SourceTree> {
+    let entry = Entry::lock(&paths.source_cache(), &paths.lock_dir(), name)?;
     let tree = entry.dir.join("linux");
+    let done = |dir, id| SourceTree {
+        dir,
+        id,
+        mutable: false,
+    };
     if entry.published::<serde_json::Value>()?.is_some() {
-        return Ok(SourceTree { dir: tree, id });
+        return Ok(done(tree, id));
     }
-    // A previous attempt may have died half way: start from nothing.
     if entry.dir.exists() {
         std::fs::remove_dir_all(&entry.dir)
             .with_context(|| format!("removing the incomplete {}", entry.dir.display()))?;
     }
     let download = entry.dir.join("download");
     std::fs::create_dir_all(&download)?;
+    let filled = fill(&download, &tree);
+    // Whatever happened, the download area goes; a failed entry stays unpublished.
+    let _ = std::fs::remove_dir_all(&download);
+    filled?;
+    entry.publish(&serde_json::json!({ "id": id }))?;
+    Ok(done(tree, id))
+}
 
-    let stage = Stage::start(format!("downloading {package}={version}"));
-    download_package(runner, &download, package, version)?;
-    stage.finish("");
-
-    let stage = Stage::start(format!("unpacking {package}"));
-    unpack(runner, &download, &tree)?;
-    std::fs::remove_dir_all(&download)?;
-    entry.publish(&serde_json::json!({ "package": package, "version": version }))?;
-    stage.finish(tree.display());
-    Ok(SourceTree { dir: tree, id })
+/// Fails unless the file's SHA-256 is `expected` (hex); a bad download is named as such.
+pub fn verify_sha256(file: &Path, expected: &str) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut reader = std::fs::File::open(file)?;
+    std::io::copy(&mut reader, &mut hasher)?;
+    let actual: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != expected.to_ascii_lowercase() {
+        bail!(
+            "{} has SHA-256 {actual}, the manifest expects {expected}: the download is truncated or              corrupt (it was discarded; run again), or the manifest's sha256 is wrong",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) -> Result<()> {
@@ -101,7 +181,7 @@ fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) 
 }
 
 /// The .deb holds `/usr/src/linux-source-X.tar.xz`; its single top directory becomes `tree`.
-fn unpack(runner: &Runner, download: &Path, tree: &Path) -> Result<()> {
+fn unpack_deb(runner: &Runner, download: &Path, tree: &Path) -> Result<()> {
     let sh = &runner.sh;
     let deb = single_file(download, ".deb")?;
     let extracted = download.join("deb");
@@ -115,9 +195,15 @@ fn unpack(runner: &Runner, download: &Path, tree: &Path) -> Result<()> {
             )
         })?;
     let tarball = single_file(&extracted.join("usr/src"), ".tar.xz")?;
-    let unpacked = download.join("tree");
+    untar(runner, &tarball, download, tree)
+}
+
+/// Unpacks a tarball with one top directory (any compression tar recognises) into `tree`.
+fn untar(runner: &Runner, tarball: &Path, scratch: &Path, tree: &Path) -> Result<()> {
+    let sh = &runner.sh;
+    let unpacked = scratch.join("tree");
     std::fs::create_dir_all(&unpacked)?;
-    cmd!(sh, "tar -xJf {tarball} -C {unpacked}")
+    cmd!(sh, "tar -xf {tarball} -C {unpacked}")
         .quiet()
         .run()
         .with_context(|| format!("unpacking {} (corrupt archive?)", tarball.display()))?;

@@ -35,6 +35,10 @@ pub struct Options {
     /// Write snapshots instead of comparing them.
     pub accept: bool,
     pub timeout: Duration,
+    /// A local kernel tree to build instead of the manifest's source (one kernel only).
+    pub kernel_dir: Option<PathBuf>,
+    /// Where to write JUnit XML of the results.
+    pub junit: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -44,6 +48,8 @@ impl Default for Options {
             cases: None,
             accept: false,
             timeout: DEFAULT_TIMEOUT,
+            kernel_dir: None,
+            junit: None,
         }
     }
 }
@@ -53,6 +59,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
     host_tools::ensure(&runner)?;
     let catalog = Catalog::new(&paths.kernels());
     let kernels = kernel_names(&catalog, &options.kernels)?;
+    if options.kernel_dir.is_some() && kernels.len() != 1 {
+        bail!("--kernel-dir builds one tree: name the one manifest (fragments, features) it goes with, e.g. --kernel 6.12");
+    }
     let (case_set, snapshot_root) = case_set(paths, options.cases.as_deref())?;
     let compiled = bpf::compile_all(
         &runner,
@@ -64,7 +73,10 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
 
     let mut reports = Vec::new();
     for kernel in &kernels {
-        let manifest = catalog.load(kernel)?;
+        let mut manifest = catalog.load(kernel)?;
+        if let Some(path) = &options.kernel_dir {
+            manifest.source = crate::manifest::SourceSpec::Local { path: path.clone() };
+        }
         let source = source::fetch(&runner, paths, &manifest.source)?;
         let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &source)?;
         let snapshots = snapshot_root.join(kernel);
@@ -77,6 +89,10 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
         let report = kernel_run.run(&case_set, &compiled, &snapshots, options)?;
         eprint!("\n{}", report.render());
         reports.push(report);
+    }
+    if let Some(path) = &options.junit {
+        std::fs::write(path, crate::report::junit(&reports))
+            .with_context(|| format!("writing JUnit XML to {}", path.display()))?;
     }
     Ok(reports)
 }
