@@ -67,6 +67,7 @@ fn main() -> ExitCode {
                 junit,
             };
             match vmtest::run(&paths, &options) {
+                Ok(reports) if reports.iter().any(|r| r.infra_error.is_some()) => ExitCode::from(2),
                 Ok(reports) if reports.iter().all(|r| r.failures() == 0) => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(1),
                 Err(error) => {

@@ -36,14 +36,28 @@ pub struct KernelReport {
     /// What the guest reported about itself (release, accelerator, module loads).
     pub context: String,
     pub rows: Vec<Row>,
+    /// Why this kernel could not be tested at all (build or boot failure), if it could not.
+    pub infra_error: Option<String>,
 }
 
 impl KernelReport {
+    pub fn infra_failure(kernel: &str, error: String) -> Self {
+        Self {
+            kernel: kernel.to_owned(),
+            context: "not run".into(),
+            rows: Vec::new(),
+            infra_error: Some(error),
+        }
+    }
+
     pub fn failures(&self) -> usize {
         self.rows.iter().filter(|r| !r.passed()).count()
     }
 
     pub fn render(&self) -> String {
+        if let Some(error) = &self.infra_error {
+            return format!("kernel {}: could not be tested: {error}\n", self.kernel);
+        }
         let count = |verdict: &str| self.rows.iter().filter(|r| r.verdict() == verdict).count();
         let mut out = format!(
             "kernel {} ({}): {} passed, {} failed, {} unsupported\n",
@@ -107,6 +121,11 @@ pub fn junit(reports: &[KernelReport]) -> String {
     let mut report = Report::new("wtp vmtest");
     for kernel in reports {
         let mut suite = TestSuite::new(format!("kernel {}", kernel.kernel));
+        if let Some(error) = &kernel.infra_error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(error.clone());
+            suite.add_test_case(TestCase::new("build and boot", status));
+        }
         for row in &kernel.rows {
             let status = match (&row.outcome, row.passed()) {
                 (CaseOutcome::Unsupported { reason }, _) => {
@@ -171,6 +190,7 @@ mod tests {
             KernelReport {
                 kernel: "5.10".into(),
                 context: String::new(),
+                infra_error: None,
                 rows: vec![row(
                     "bare",
                     CaseOutcome::Unsupported {
@@ -182,6 +202,7 @@ mod tests {
             KernelReport {
                 kernel: "6.12".into(),
                 context: String::new(),
+                infra_error: None,
                 rows: vec![
                     row("bare", ran(), &[]),
                     row(

@@ -72,21 +72,19 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
     configure_insta(paths, options.accept);
 
     let mut reports = Vec::new();
+    let setup = Setup {
+        runner: &runner,
+        paths,
+        catalog: &catalog,
+        case_set: &case_set,
+        compiled: &compiled,
+        options,
+    };
     for kernel in &kernels {
-        let mut manifest = catalog.load(kernel)?;
-        if let Some(path) = &options.kernel_dir {
-            manifest.source = crate::manifest::SourceSpec::Local { path: path.clone() };
-        }
-        let source = source::fetch(&runner, paths, &manifest.source)?;
-        let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &source)?;
-        let snapshots = snapshot_root.join(kernel);
-        let kernel_run = KernelRun {
-            runner: &runner,
-            paths,
-            manifest: &manifest,
-            build: &build,
-        };
-        let report = kernel_run.run(&case_set, &compiled, &snapshots, options)?;
+        // One kernel's failure (build, boot) is reported with the others', not instead of them.
+        let report = setup
+            .run_kernel(kernel, &snapshot_root.join(kernel))
+            .unwrap_or_else(|error| KernelReport::infra_failure(kernel, format!("{error:#}")));
         eprint!("\n{}", report.render());
         reports.push(report);
     }
@@ -95,6 +93,34 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
             .with_context(|| format!("writing JUnit XML to {}", path.display()))?;
     }
     Ok(reports)
+}
+
+/// What every kernel of a run shares.
+struct Setup<'a> {
+    runner: &'a Runner,
+    paths: &'a Paths,
+    catalog: &'a Catalog,
+    case_set: &'a CaseSet,
+    compiled: &'a Compiled,
+    options: &'a Options,
+}
+
+impl Setup<'_> {
+    fn run_kernel(&self, kernel: &str, snapshots: &Path) -> Result<KernelReport> {
+        let mut manifest = self.catalog.load(kernel)?;
+        if let Some(path) = &self.options.kernel_dir {
+            manifest.source = crate::manifest::SourceSpec::Local { path: path.clone() };
+        }
+        let source = source::fetch(self.runner, self.paths, &manifest.source)?;
+        let build = kbuild::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
+        let kernel_run = KernelRun {
+            runner: self.runner,
+            paths: self.paths,
+            manifest: &manifest,
+            build: &build,
+        };
+        kernel_run.run(self.case_set, self.compiled, snapshots, self.options)
+    }
 }
 
 fn kernel_names(catalog: &Catalog, requested: &[String]) -> Result<Vec<String>> {
@@ -198,6 +224,7 @@ impl KernelRun<'_> {
             module_summary(&boot_info)
         );
         Ok(KernelReport {
+            infra_error: None,
             kernel: self.manifest.name.clone(),
             context,
             rows: judge(case_set, outcomes, snapshots, self.paths, options.accept),
