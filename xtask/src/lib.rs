@@ -6,6 +6,7 @@ pub mod boot;
 pub mod bpf;
 pub mod cache;
 pub mod cases;
+pub mod cli;
 pub mod compare;
 pub mod host_tools;
 pub mod kbuild;

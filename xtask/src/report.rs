@@ -16,7 +16,7 @@ impl Row {
         self.deviations.is_empty() && self.snapshot_matches
     }
 
-    fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> &'static str {
         match (
             &self.outcome,
             self.deviations.is_empty(),
@@ -110,6 +110,56 @@ impl KernelReport {
             }
         }
         out
+    }
+}
+
+/// A Markdown table kernel × case (the verdicts), for GitHub's job summary.
+pub fn markdown(reports: &[KernelReport]) -> String {
+    let mut cases: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.rows.iter().map(|row| row.case.as_str()))
+        .collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let mut out = format!(
+        "| case | {} |\n|---|{}\n",
+        reports
+            .iter()
+            .map(|r| r.kernel.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(reports.len())
+    );
+    for case in cases {
+        let cells: Vec<&str> = reports
+            .iter()
+            .map(|r| {
+                r.rows
+                    .iter()
+                    .find(|row| row.case == case)
+                    .map_or("-", Row::verdict)
+            })
+            .collect();
+        out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
+    }
+    for report in reports.iter().filter(|r| r.infra_error.is_some()) {
+        out.push_str(&format!("\n**{}: could not be tested.**\n", report.kernel));
+    }
+    out
+}
+
+/// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
+pub fn publish_github_summary(reports: &[KernelReport]) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown(reports).as_bytes()));
+    if let Err(error) = appended {
+        eprintln!("warning: could not write the job summary: {error}");
     }
 }
 
@@ -244,5 +294,16 @@ mod tests {
             .unwrap()
             .contains("expected ok, got EINVAL"));
         assert_eq!(cases[2].attribute("classname"), Some("wtp.6.12"));
+
+        let table = markdown(&reports);
+        assert!(
+            table.starts_with("| case | 5.10 | 6.12 |\n|---|---|---|\n"),
+            "{table}"
+        );
+        assert!(table.contains("| bare | unsupported | pass |"), "{table}");
+        assert!(
+            table.contains("| nbd <rewrite> & co | - | FAIL |"),
+            "{table}"
+        );
     }
 }
