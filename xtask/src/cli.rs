@@ -86,12 +86,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// The worst outcome decides: a kernel-level failure's own code (2 could not run, 3 kernel
+/// panic, 4 hang, 5 harness crash), else 1 if any case failed, else 0.
 fn exit_code(reports: &[report::KernelReport]) -> ExitCode {
-    if reports.iter().any(|r| r.infra_error.is_some()) {
-        ExitCode::from(2)
-    } else if reports.iter().all(|r| r.failures() == 0) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    let worst_failure = reports
+        .iter()
+        .filter_map(|r| r.failure.as_ref().map(|f| f.exit_code()))
+        .max();
+    match worst_failure {
+        Some(code) => ExitCode::from(code),
+        None if reports.iter().all(|r| r.failures() == 0) => ExitCode::SUCCESS,
+        None => ExitCode::from(1),
     }
 }

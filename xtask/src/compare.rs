@@ -21,6 +21,8 @@ pub enum CaseOutcome {
     Unsupported { reason: String },
     /// clang rejected the program; the case fails, the others still run.
     CompileError { message: String },
+    /// The VM run ended before this case finished (panic, hang, crash); never snapshotted.
+    NotRun { reason: String },
 }
 
 /// Differences between what a case expects and what happened; empty means it passed.
@@ -29,6 +31,7 @@ pub fn deviations(case: &Case, outcome: &CaseOutcome) -> Vec<String> {
         CaseOutcome::Ran(result) => result,
         CaseOutcome::Unsupported { .. } => return Vec::new(),
         CaseOutcome::CompileError { message } => return vec![format!("compile error: {message}")],
+        CaseOutcome::NotRun { reason } => return vec![format!("not run: {reason}")],
     };
     let mut found = Vec::new();
     if !matches(&case.load, &result.load.outcome) {

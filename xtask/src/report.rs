@@ -1,6 +1,9 @@
 //! The table printed at the end of a run, and the summary that decides the exit code.
 
+use std::path::PathBuf;
+
 use crate::compare::{self, CaseOutcome};
+use crate::results::RunFailure;
 
 /// One case on one kernel.
 #[derive(Debug, Clone)]
@@ -23,6 +26,7 @@ impl Row {
             self.snapshot_matches,
         ) {
             (CaseOutcome::Unsupported { .. }, _, true) => "unsupported",
+            (CaseOutcome::NotRun { .. }, _, _) => "NOT RUN",
             (_, true, true) => "pass",
             (_, false, _) => "FAIL",
             (_, true, false) => "SNAPSHOT",
@@ -36,17 +40,60 @@ pub struct KernelReport {
     /// What the guest reported about itself (release, accelerator, module loads).
     pub context: String,
     pub rows: Vec<Row>,
-    /// Why this kernel could not be tested at all (build or boot failure), if it could not.
-    pub infra_error: Option<String>,
+    /// What went wrong with the kernel or its run as a whole, if anything did.
+    pub failure: Option<KernelFailure>,
+}
+
+/// A failure of a kernel's run as a whole (as opposed to one case's).
+#[derive(Debug, Clone)]
+pub enum KernelFailure {
+    /// Fetching, configuring or building failed: nothing ran.
+    Setup(String),
+    /// The VM run ended early or badly; cases that finished before still count.
+    Run {
+        failure: RunFailure,
+        console: PathBuf,
+        console_tail: String,
+    },
+}
+
+impl KernelFailure {
+    pub fn describe(&self) -> String {
+        match self {
+            KernelFailure::Setup(error) => format!("could not be tested: {error}"),
+            KernelFailure::Run {
+                failure,
+                console,
+                console_tail,
+            } => format!(
+                "{}\nlast lines of {}:\n{console_tail}",
+                failure.describe(),
+                console.display()
+            ),
+        }
+    }
+
+    /// The exit status this failure calls for (see the table in README.md).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            KernelFailure::Setup(_) => 2,
+            KernelFailure::Run { failure, .. } => match failure {
+                RunFailure::NoHarness | RunFailure::Protocol { .. } => 2,
+                RunFailure::KernelPanic { .. } => 3,
+                RunFailure::Hang { .. } => 4,
+                RunFailure::HarnessCrash { .. } => 5,
+            },
+        }
+    }
 }
 
 impl KernelReport {
-    pub fn infra_failure(kernel: &str, error: String) -> Self {
+    pub fn setup_failure(kernel: &str, error: String) -> Self {
         Self {
             kernel: kernel.to_owned(),
             context: "not run".into(),
             rows: Vec::new(),
-            infra_error: Some(error),
+            failure: Some(KernelFailure::Setup(error)),
         }
     }
 
@@ -55,7 +102,7 @@ impl KernelReport {
     }
 
     pub fn render(&self) -> String {
-        if let Some(error) = &self.infra_error {
+        if let Some(KernelFailure::Setup(error)) = &self.failure {
             return format!("kernel {}: could not be tested: {error}\n", self.kernel);
         }
         let count = |verdict: &str| self.rows.iter().filter(|r| r.verdict() == verdict).count();
@@ -83,6 +130,7 @@ impl KernelReport {
                 ),
                 CaseOutcome::Unsupported { .. } => ("-".into(), "-".into()),
                 CaseOutcome::CompileError { .. } => ("-".into(), "compile".into()),
+                CaseOutcome::NotRun { .. } => ("-".into(), "-".into()),
             };
             out.push_str(&format!(
                 "  {:<34} {:<10} {:<8} {}\n",
@@ -109,7 +157,19 @@ impl KernelReport {
                 ));
             }
         }
+        if let Some(failure) = &self.failure {
+            out.push_str(&format!(
+                "  ✗ kernel {}: {}\n",
+                self.kernel,
+                failure.describe()
+            ));
+        }
         out
+    }
+
+    /// Whether everything about this kernel passed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none() && self.failures() == 0
     }
 }
 
@@ -142,8 +202,16 @@ pub fn markdown(reports: &[KernelReport]) -> String {
             .collect();
         out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
     }
-    for report in reports.iter().filter(|r| r.infra_error.is_some()) {
-        out.push_str(&format!("\n**{}: could not be tested.**\n", report.kernel));
+    for report in reports {
+        if let Some(failure) = &report.failure {
+            let first_line = failure
+                .describe()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            out.push_str(&format!("\n**{}: {first_line}**\n", report.kernel));
+        }
     }
     out
 }
@@ -171,9 +239,9 @@ pub fn junit(reports: &[KernelReport]) -> String {
     let mut report = Report::new("wtp vmtest");
     for kernel in reports {
         let mut suite = TestSuite::new(format!("kernel {}", kernel.kernel));
-        if let Some(error) = &kernel.infra_error {
+        if let Some(failure) = &kernel.failure {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status.set_message(error.clone());
+            status.set_message(failure.describe());
             suite.add_test_case(TestCase::new("build and boot", status));
         }
         for row in &kernel.rows {
@@ -240,7 +308,7 @@ mod tests {
             KernelReport {
                 kernel: "5.10".into(),
                 context: String::new(),
-                infra_error: None,
+                failure: None,
                 rows: vec![row(
                     "bare",
                     CaseOutcome::Unsupported {
@@ -252,7 +320,7 @@ mod tests {
             KernelReport {
                 kernel: "6.12".into(),
                 context: String::new(),
-                infra_error: None,
+                failure: None,
                 rows: vec![
                     row("bare", ran(), &[]),
                     row(

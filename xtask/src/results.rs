@@ -4,6 +4,92 @@
 use std::collections::BTreeMap;
 
 use protocol::{BootInfo, CaseResult, Record};
+use serde::Serialize;
+
+/// Console lines that mean the guest kernel died.
+pub const PANIC_PATTERNS: &[&str] = &[
+    "Kernel panic - not syncing",
+    "BUG: kernel NULL pointer dereference",
+];
+
+/// Why a VM run did not end with every case recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "failure")]
+pub enum RunFailure {
+    /// The guest kernel panicked; `line` is the console's panic line.
+    KernelPanic { line: String, case: Option<String> },
+    /// The run's timeout expired; the guest was killed.
+    Hang {
+        case: Option<String>,
+        timeout_secs: u64,
+    },
+    /// The harness stopped (crashed, was killed) without its end marker, the kernel alive.
+    HarnessCrash { case: Option<String> },
+    /// The harness never started: the VM or its init failed first.
+    NoHarness,
+    /// The results file breaks the protocol (e.g. two end markers).
+    Protocol { problem: String },
+}
+
+impl RunFailure {
+    /// Classifies a finished VM run from its records, the console, and whether it timed out.
+    pub fn classify(
+        records: &RunRecords,
+        console: &str,
+        timed_out: bool,
+        timeout_secs: u64,
+    ) -> Option<Self> {
+        let case = records.unfinished.clone();
+        if let Some(line) = console
+            .lines()
+            .find(|line| PANIC_PATTERNS.iter().any(|p| line.contains(p)))
+        {
+            return Some(RunFailure::KernelPanic {
+                line: line.trim().to_owned(),
+                case,
+            });
+        }
+        if timed_out {
+            return Some(RunFailure::Hang { case, timeout_secs });
+        }
+        if records.end_markers > 1 {
+            return Some(RunFailure::Protocol {
+                problem: format!("{} end markers (expected exactly one)", records.end_markers),
+            });
+        }
+        match (records.boot.is_some(), records.end_markers, case) {
+            (false, _, _) => Some(RunFailure::NoHarness),
+            (true, 1, None) => None,
+            (true, _, case) => Some(RunFailure::HarnessCrash { case }),
+        }
+    }
+
+    /// What happened, in one line.
+    pub fn describe(&self) -> String {
+        let during = |case: &Option<String>| match case {
+            Some(case) => format!(" while case `{case}` was running"),
+            None => String::new(),
+        };
+        match self {
+            RunFailure::KernelPanic { line, case } => {
+                format!("kernel panic{}: {line}", during(case))
+            }
+            RunFailure::Hang { case, timeout_secs } => {
+                format!(
+                    "the guest hung{}; killed after the {timeout_secs}s timeout",
+                    during(case)
+                )
+            }
+            RunFailure::HarnessCrash { case } => format!("the harness crashed{}", during(case)),
+            RunFailure::NoHarness => {
+                "the harness never started (the VM or its init failed first)".into()
+            }
+            RunFailure::Protocol { problem } => {
+                format!("the results break the protocol: {problem}")
+            }
+        }
+    }
+}
 
 /// What a results file says, including how complete it is.
 #[derive(Debug, Default, PartialEq)]
@@ -35,19 +121,6 @@ impl RunRecords {
             }
         }
         records
-    }
-
-    /// Why the run cannot be trusted as complete, if it cannot.
-    pub fn incomplete_reason(&self) -> Option<String> {
-        match (self.end_markers, &self.unfinished) {
-            (_, Some(case)) => Some(format!("the guest stopped while case `{case}` was running")),
-            (0, None) if self.boot.is_none() => {
-                Some("the harness never started (no records)".into())
-            }
-            (0, None) => Some("the harness stopped before its end marker".into()),
-            (1, None) => None,
-            (n, None) => Some(format!("{n} end markers (expected exactly one)")),
-        }
     }
 }
 
@@ -82,61 +155,103 @@ mod tests {
         })
     }
 
+    fn text(records: &[Record]) -> String {
+        records.iter().map(line).collect()
+    }
+
     #[test]
     fn a_complete_run_has_every_case_and_one_end_marker() {
-        let text = [
+        let records = RunRecords::parse(&text(&[
             boot(),
             Record::Started { case: "a".into() },
             finished("a"),
             Record::End { cases: 1 },
-        ]
-        .iter()
-        .map(line)
-        .collect::<String>();
-        let records = RunRecords::parse(&text);
-        assert_eq!(records.incomplete_reason(), None);
+        ]));
+        assert_eq!(RunFailure::classify(&records, "", false, 300), None);
         assert!(records.finished.contains_key("a"));
     }
 
     #[test]
     fn a_crash_mid_case_names_the_case_and_keeps_earlier_results() {
-        let mut text = [
+        let mut text = text(&[
             boot(),
             Record::Started { case: "a".into() },
             finished("a"),
             Record::Started { case: "b".into() },
-        ]
-        .iter()
-        .map(line)
-        .collect::<String>();
+        ]);
         text.push_str("{\"record\":\"fini");
         let records = RunRecords::parse(&text);
         assert!(records.finished.contains_key("a"));
         assert_eq!(records.bad_lines, 1);
+        let failure =
+            RunFailure::classify(&records, "[ 1.0] harness: case b\n", false, 300).unwrap();
         assert_eq!(
-            records.incomplete_reason().unwrap(),
-            "the guest stopped while case `b` was running"
+            failure,
+            RunFailure::HarnessCrash {
+                case: Some("b".into())
+            }
+        );
+        assert_eq!(
+            failure.describe(),
+            "the harness crashed while case `b` was running"
+        );
+    }
+
+    #[test]
+    fn a_panic_on_the_console_wins_and_names_the_case() {
+        let records = RunRecords::parse(&text(&[
+            boot(),
+            Record::Started {
+                case: "crash".into(),
+            },
+        ]));
+        let console = "[ 2.1] sysrq: Trigger a crash\n[ 2.1] Kernel panic - not syncing: sysrq triggered crash\n";
+        let failure = RunFailure::classify(&records, console, false, 300).unwrap();
+        assert_eq!(
+            failure.describe(),
+            "kernel panic while case `crash` was running: [ 2.1] Kernel panic - not syncing: sysrq triggered crash"
+        );
+    }
+
+    #[test]
+    fn a_timeout_is_a_hang_of_the_running_case() {
+        let records = RunRecords::parse(&text(&[
+            boot(),
+            Record::Started {
+                case: "sleepy".into(),
+            },
+        ]));
+        let failure = RunFailure::classify(&records, "", true, 60).unwrap();
+        assert_eq!(
+            failure,
+            RunFailure::Hang {
+                case: Some("sleepy".into()),
+                timeout_secs: 60
+            }
         );
     }
 
     #[test]
     fn missing_or_duplicated_end_markers_are_errors() {
-        assert!(RunRecords::parse("")
-            .incomplete_reason()
-            .unwrap()
-            .contains("never started"));
-        let no_end = line(&boot());
-        assert!(RunRecords::parse(&no_end)
-            .incomplete_reason()
-            .unwrap()
-            .contains("before its end marker"));
-        let twice = [boot(), Record::End { cases: 0 }, Record::End { cases: 0 }]
-            .iter()
-            .map(line)
-            .collect::<String>();
-        assert!(RunRecords::parse(&twice)
-            .incomplete_reason()
-            .unwrap()
-            .contains("2 end markers"));
+        assert_eq!(
+            RunFailure::classify(&RunRecords::parse(""), "", false, 1),
+            Some(RunFailure::NoHarness)
+        );
+        let no_end = RunRecords::parse(&text(&[boot()]));
+        assert_eq!(
+            RunFailure::classify(&no_end, "", false, 1),
+            Some(RunFailure::HarnessCrash { case: None })
+        );
+        let twice = RunRecords::parse(&text(&[
+            boot(),
+            Record::End { cases: 0 },
+            Record::End { cases: 0 },
+        ]));
+        let failure = RunFailure::classify(&twice, "", false, 1).unwrap();
+        assert!(
+            failure.describe().contains("2 end markers"),
+            "{}",
+            failure.describe()
+        );
     }
 }

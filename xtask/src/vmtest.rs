@@ -18,8 +18,8 @@ use crate::manifest::{Catalog, Manifest};
 use crate::normalise;
 use crate::paths::Paths;
 use crate::progress::{self, Stage};
-use crate::report::{KernelReport, Row};
-use crate::results::RunRecords;
+use crate::report::{KernelFailure, KernelReport, Row};
+use crate::results::{RunFailure, RunRecords};
 use crate::runner::{Finished, Runner};
 use crate::{host_tools, source};
 
@@ -84,7 +84,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
         // One kernel's failure (build, boot) is reported with the others', not instead of them.
         let report = setup
             .run_kernel(kernel, &snapshot_root.join(kernel))
-            .unwrap_or_else(|error| KernelReport::infra_failure(kernel, format!("{error:#}")));
+            .unwrap_or_else(|error| KernelReport::setup_failure(kernel, format!("{error:#}")));
         eprint!("\n{}", report.render());
         reports.push(report);
     }
@@ -205,26 +205,40 @@ impl KernelRun<'_> {
         let records = RunRecords::parse(
             &std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default(),
         );
-        if let Some(reason) = records.incomplete_reason() {
-            if records.boot.is_none() {
-                boot::forget_accel(self.paths);
-            }
-            bail!(incomplete_run(&reason, finished, timeout, &console));
+        let console_text =
+            String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
+        let timed_out = finished == Finished::TimedOut;
+        let failure = RunFailure::classify(&records, &console_text, timed_out, timeout.as_secs());
+        if failure == Some(RunFailure::NoHarness) {
+            boot::forget_accel(self.paths);
         }
+        // Whatever happened, every case that finished keeps its result and verdict.
         for case in &plan.cases {
-            let result = records.finished.get(&case.name).cloned();
-            let result = result
-                .with_context(|| format!("the results have no record of case `{}`", case.name))?;
-            outcomes.insert(case.name.clone(), CaseOutcome::Ran(result));
+            let outcome = match (records.finished.get(&case.name), &failure) {
+                (Some(result), _) => CaseOutcome::Ran(result.clone()),
+                (None, Some(failure)) => CaseOutcome::NotRun {
+                    reason: failure.describe(),
+                },
+                (None, None) => CaseOutcome::NotRun {
+                    reason: "the results have no record of it".into(),
+                },
+            };
+            outcomes.insert(case.name.clone(), outcome);
         }
-        let boot_info = records.boot.expect("a complete run has a boot record");
-        let context = format!(
-            "{}, {accel:?}, modules: {}",
-            boot_info.kernel_release,
-            module_summary(&boot_info)
-        );
+        let context = match &records.boot {
+            Some(boot_info) => format!(
+                "{}, {accel:?}, modules: {}",
+                boot_info.kernel_release,
+                module_summary(boot_info)
+            ),
+            None => format!("{accel:?}, the harness did not start"),
+        };
         Ok(KernelReport {
-            infra_error: None,
+            failure: failure.map(|failure| KernelFailure::Run {
+                failure,
+                console: console.clone(),
+                console_tail: progress::tail(&console, 30),
+            }),
             kernel: self.manifest.name.clone(),
             context,
             rows: judge(case_set, outcomes, snapshots, self.paths, options.accept),
@@ -307,7 +321,9 @@ fn judge(
             let outcome = outcomes.remove(&case.name)?;
             let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
             let deviations = compare::deviations(case, &outcome);
-            let snapshot_matches = if accept && !deviations.is_empty() {
+            let snapshot_matches = if matches!(outcome, CaseOutcome::NotRun { .. }) {
+                true
+            } else if accept && !deviations.is_empty() {
                 eprintln!(
                     "  not accepting the snapshot of {}: it deviates from its expectation",
                     case.name
@@ -355,18 +371,6 @@ fn module_summary(boot: &protocol::BootInfo) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn incomplete_run(reason: &str, finished: Finished, timeout: Duration, console: &Path) -> String {
-    let how = match finished {
-        Finished::TimedOut => format!("the VM was killed after the {}s timeout", timeout.as_secs()),
-        Finished::Exited(status) => format!("vng exited with {status}"),
-    };
-    format!(
-        "the VM run did not complete: {reason}; {how}\nlast lines of {}:\n{}",
-        console.display(),
-        progress::tail(console, 30)
-    )
 }
 
 /// A fresh directory for one run; earlier runs stay beside it, `latest` points at the newest.
