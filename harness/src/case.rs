@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use protocol::{CasePlan, CaseResult, LoadReport, Outcome, Phase, Step, StepRecord};
 
 use crate::bpf_sys;
+use crate::faults;
 use crate::loader::{self, LoadedProgram};
 use crate::nbd::Connection;
 use crate::triggers::{nbd, test_run, testmod};
@@ -136,6 +137,10 @@ impl CaseRun<'_> {
             },
             Step::TestRunSocketFilter => test_run::socket_filter(),
             Step::TestRunSelf => test_run::run(program.fd.as_fd()),
+            Step::CrashKernel => faults::crash_kernel(),
+            Step::Hang => faults::hang(),
+            Step::AbortHarness => faults::abort_harness(),
+            Step::WriteFile { path } => faults::write_file(path),
         };
         if step.is_trigger() && self.link.is_some() {
             self.phase = self.phase.max(Phase::Triggered);

@@ -4,10 +4,12 @@
 //! - [`bpf_sys`]: raw BPF syscalls on aya-obj's `bpf_attr`;
 //! - [`case`]: runs one case's load and steps;
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
-//! - [`module`]: finit_module; [`report`]: the results file.
+//! - [`module`]: finit_module; [`report`]: the results file;
+//! - [`faults`]: deliberate failures, for testing the harness itself.
 
 pub mod bpf_sys;
 pub mod case;
+pub mod faults;
 pub mod loader;
 pub mod module;
 pub mod nbd;

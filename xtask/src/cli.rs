@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
             match vmtest::run(&paths, &options) {
                 Ok(reports) => {
                     report::publish_github_summary(&reports);
-                    exit_code(&reports)
+                    ExitCode::from(exit_status(&reports))
                 }
                 Err(error) => {
                     eprintln!("error: {error:#}");
@@ -88,14 +88,14 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// The worst outcome decides: a kernel-level failure's own code (2 could not run, 3 kernel
 /// panic, 4 hang, 5 harness crash), else 1 if any case failed, else 0.
-fn exit_code(reports: &[report::KernelReport]) -> ExitCode {
+pub fn exit_status(reports: &[report::KernelReport]) -> u8 {
     let worst_failure = reports
         .iter()
         .filter_map(|r| r.failure.as_ref().map(|f| f.exit_code()))
         .max();
     match worst_failure {
-        Some(code) => ExitCode::from(code),
-        None if reports.iter().all(|r| r.failures() == 0) => ExitCode::SUCCESS,
-        None => ExitCode::from(1),
+        Some(code) => code,
+        None if reports.iter().all(|r| r.failures() == 0) => 0,
+        None => 1,
     }
 }

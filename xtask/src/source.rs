@@ -146,7 +146,7 @@ pub fn verify_sha256(file: &Path, expected: &str) -> Result<()> {
         .collect();
     if actual != expected.to_ascii_lowercase() {
         bail!(
-            "{} has SHA-256 {actual}, the manifest expects {expected}: the download is truncated or              corrupt (it was discarded; run again), or the manifest's sha256 is wrong",
+            "{} has SHA-256 {actual}, the manifest expects {expected}: the download is truncated or corrupt (it was discarded; run again), or the manifest's sha256 is wrong",
             file.display()
         );
     }

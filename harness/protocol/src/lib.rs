@@ -78,6 +78,15 @@ pub enum Step {
     TestRunSocketFilter,
     /// BPF_PROG_TEST_RUN of the case's own program.
     TestRunSelf,
+    /// Fault injection for the harness's own tests: write `c` to /proc/sysrq-trigger (the
+    /// guest kernel panics).
+    CrashKernel,
+    /// Fault injection: never return (the run's timeout must catch it).
+    Hang,
+    /// Fault injection: abort the harness process.
+    AbortHarness,
+    /// Create a file at `path` (outside the run directory it must fail: the host is read-only).
+    WriteFile { path: String },
 }
 
 impl Step {
@@ -234,6 +243,7 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
     (22, "EINVAL"),
     (24, "EMFILE"),
     (28, "ENOSPC"),
+    (30, "EROFS"),
     (34, "ERANGE"),
     (38, "ENOSYS"),
     (62, "ETIME"),

@@ -1,0 +1,150 @@
+//! A harness is used exactly when kernels misbehave. Each test here makes the guest misbehave
+//! for real on 6.12 (a kernel panic, a step that never returns, a harness that aborts, a write
+//! to the read-only host) and checks what the host reports: the right failure, the case it
+//! happened in, the results of the cases before it kept, and the exit status.
+//! Its own test binary: the runs accept snapshots (`--accept` is process-wide in insta).
+
+use std::path::Path;
+use std::time::Duration;
+
+use xtask::cli::exit_status;
+use xtask::compare::CaseOutcome;
+use xtask::paths::Paths;
+use xtask::report::{KernelFailure, KernelReport};
+use xtask::results::RunFailure;
+use xtask::vmtest::{self, Options};
+
+/// Attaches to nothing and needs no module: runs on every kernel.
+const NOOP: &str = r#"
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("raw_tp.w/bpf_test_finish")
+int noop(__u64 *ctx)
+{
+	return 0;
+}
+
+char _license[] SEC("license") = "GPL";
+"#;
+
+fn case(steps: &str) -> String {
+    format!("description = \"fault test\"\nprogram = \"noop\"\nload = \"ok\"\n{steps}")
+}
+
+/// Runs the cases (name, TOML) from a fresh temporary directory on 6.12.
+fn run(cases: &[(&str, String)], timeout: Duration) -> (tempfile::TempDir, KernelReport, u8) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("noop.bpf.c"), NOOP).unwrap();
+    for (name, text) in cases {
+        std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
+    }
+    let options = Options {
+        cases: Some(dir.path().to_path_buf()),
+        accept: true,
+        timeout,
+        ..Options::default()
+    };
+    let reports = vmtest::run(&Paths::from_env(), &options)
+        .unwrap_or_else(|error| panic!("the run could not be set up: {error:#}"));
+    let status = exit_status(&reports);
+    let report = reports.into_iter().next().unwrap();
+    (dir, report, status)
+}
+
+fn run_failure(report: &KernelReport) -> &RunFailure {
+    match &report.failure {
+        Some(KernelFailure::Run { failure, .. }) => failure,
+        other => panic!("expected a run failure, got {other:?}\n{}", report.render()),
+    }
+}
+
+fn verdict<'a>(report: &'a KernelReport, case: &str) -> &'a xtask::report::Row {
+    report.rows.iter().find(|r| r.case == case).unwrap()
+}
+
+const FAST: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_kernel_panic_is_reported_with_its_case_and_earlier_results_are_kept() {
+    let crash = "[[steps]]\ndo = \"crash_kernel\"\nexpect = \"ok\"\n";
+    let (_dir, report, status) = run(
+        &[
+            ("a_before", case("")),
+            ("b_crash", case(crash)),
+            ("c_after", case("")),
+        ],
+        FAST,
+    );
+    match run_failure(&report) {
+        RunFailure::KernelPanic { line, case } => {
+            assert!(line.contains("Kernel panic - not syncing"), "{line}");
+            assert_eq!(case.as_deref(), Some("b_crash"));
+        }
+        other => panic!("expected a kernel panic, got {other:?}"),
+    }
+    assert!(
+        report.render().contains("Kernel panic"),
+        "the console tail is shown"
+    );
+    assert!(verdict(&report, "a_before").passed(), "{}", report.render());
+    assert!(matches!(
+        verdict(&report, "c_after").outcome,
+        CaseOutcome::NotRun { .. }
+    ));
+    assert_eq!(status, 3);
+}
+
+#[test]
+fn a_hanging_case_is_killed_by_the_timeout_and_named() {
+    let hang = "[[steps]]\ndo = \"hang\"\nexpect = \"ok\"\n";
+    let started = std::time::Instant::now();
+    let (_dir, report, status) = run(
+        &[("a_before", case("")), ("b_hang", case(hang))],
+        Duration::from_secs(60),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "the timeout did not stop the VM"
+    );
+    assert_eq!(
+        run_failure(&report),
+        &RunFailure::Hang {
+            case: Some("b_hang".into()),
+            timeout_secs: 60
+        }
+    );
+    assert!(verdict(&report, "a_before").passed(), "{}", report.render());
+    assert_eq!(status, 4);
+}
+
+#[test]
+fn a_harness_crash_is_reported_and_earlier_results_are_kept() {
+    let abort = "[[steps]]\ndo = \"abort_harness\"\nexpect = \"ok\"\n";
+    let (_dir, report, status) = run(&[("a_before", case("")), ("b_abort", case(abort))], FAST);
+    assert_eq!(
+        run_failure(&report),
+        &RunFailure::HarnessCrash {
+            case: Some("b_abort".into())
+        }
+    );
+    assert!(verdict(&report, "a_before").passed(), "{}", report.render());
+    assert_eq!(status, 5);
+}
+
+#[test]
+fn the_guest_cannot_write_to_the_host_outside_its_run_directory() {
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = target_dir.path().join("written-by-guest");
+    let write = format!(
+        "[[steps]]\ndo = \"write_file\"\npath = \"{}\"\nexpect = \"EROFS\"\n",
+        target.display()
+    );
+    let (_dir, report, status) = run(&[("write_outside", case(&write))], FAST);
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(status, 0);
+    assert!(
+        !Path::new(&target).exists(),
+        "the guest's write reached the host"
+    );
+}

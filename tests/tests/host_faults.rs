@@ -1,0 +1,144 @@
+//! Bad input and broken downloads on the host: each must give a clear error that names the
+//! problem and the fix, and leave nothing half-made behind. No VM involved; the config test
+//! uses the real 6.12 source tree (fetched into the cache on first use).
+
+use std::path::Path;
+
+use xtask::bpf;
+use xtask::cache::Entry;
+use xtask::kconfig::{self, Merged};
+use xtask::manifest::{Catalog, SourceSpec};
+use xtask::paths::Paths;
+use xtask::runner::Runner;
+use xtask::source;
+
+fn runner() -> Runner {
+    Runner::new(&Paths::from_env().root).unwrap()
+}
+
+#[test]
+fn config_symbols_that_do_not_exist_or_do_not_stick_are_named() {
+    let paths = Paths::from_env();
+    let runner = runner();
+    let manifest = Catalog::new(&paths.kernels()).load("6.12").unwrap();
+    let tree = source::fetch(&runner, &paths, &manifest.source).unwrap();
+    let build = tempfile::tempdir().unwrap();
+    let fragment = "CONFIG_NET=y\n\
+                    CONFIG_WTP_NO_SUCH_SYMBOL=y\n\
+                    # DEBUG_INFO_BTF needs DEBUG_KERNEL (and DWARF), which this fragment leaves out\n\
+                    CONFIG_DEBUG_INFO_BTF=y\n";
+    let merged = Merged::from_fragments([kconfig::parse_fragment(fragment, "bad.config").unwrap()]);
+    let error = kconfig::configure(&runner, &tree.dir, build.path(), &merged)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("CONFIG_WTP_NO_SUCH_SYMBOL=y (bad.config:2)"),
+        "{error}"
+    );
+    assert!(error.contains("no such symbol in this kernel"), "{error}");
+    assert!(
+        error.contains("CONFIG_DEBUG_INFO_BTF=y (bad.config:4)"),
+        "{error}"
+    );
+    assert!(error.contains("its dependencies are not met"), "{error}");
+    assert!(
+        !error.contains("CONFIG_NET="),
+        "a symbol that stuck is not blamed: {error}"
+    );
+}
+
+/// A minimal "kernel tree" tarball (what `source` checks for) and its SHA-256.
+fn tiny_tarball(dir: &Path) -> (std::path::PathBuf, String) {
+    let tree = dir.join("linux-tiny");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("Makefile"), "all:\n").unwrap();
+    std::fs::write(tree.join("Kconfig"), "config X\n\tbool\n").unwrap();
+    let tarball = dir.join("linux-tiny.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir)
+        .arg("linux-tiny")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sha = {
+        use std::process::Command;
+        let out = Command::new("sha256sum").arg(&tarball).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    (tarball, sha)
+}
+
+#[test]
+fn a_corrupt_download_is_discarded_and_a_retry_works() {
+    let work = tempfile::tempdir().unwrap();
+    let (tarball, sha256) = tiny_tarball(work.path());
+    let good = std::fs::read(&tarball).unwrap();
+    let mut paths = Paths::from_env();
+    paths.cache = work.path().join("cache");
+    let spec = SourceSpec::Tarball {
+        url: format!("file://{}", tarball.display()),
+        sha256: sha256.clone(),
+    };
+
+    std::fs::write(&tarball, &good[..good.len() / 2]).unwrap();
+    let error = format!("{:#}", source::fetch(&runner(), &paths, &spec).unwrap_err());
+    assert!(
+        error.contains("SHA-256") && error.contains("truncated or corrupt"),
+        "{error}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(paths.source_cache())
+        .unwrap()
+        .flatten()
+        .collect();
+    for entry in &entries {
+        assert!(
+            !entry.path().join("meta.json").exists(),
+            "a corrupt download was published"
+        );
+    }
+
+    std::fs::write(&tarball, &good).unwrap();
+    let tree = source::fetch(&runner(), &paths, &spec).unwrap();
+    assert!(tree.dir.join("Kconfig").is_file());
+    assert_eq!(tree.id, format!("tarball:{sha256}"));
+}
+
+#[test]
+fn a_program_that_does_not_compile_fails_alone_with_clangs_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.bpf.c");
+    let bad = dir.path().join("bad.bpf.c");
+    std::fs::write(&good, "int x;\n").unwrap();
+    std::fs::write(&bad, "int x = ;\n").unwrap();
+    let compiled = bpf::compile_all(
+        &runner(),
+        &[good.clone(), bad.clone()],
+        &dir.path().join("out"),
+    )
+    .unwrap();
+    assert!(compiled[&good].is_ok());
+    let message = compiled[&bad].as_ref().unwrap_err();
+    assert!(message.contains("bad.bpf.c:1:9: error"), "{message}");
+}
+
+#[test]
+fn an_unusable_cache_directory_is_named_with_the_fix() {
+    let work = tempfile::tempdir().unwrap();
+    let blocker = work.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    // A directory below a regular file cannot be created, even by root.
+    let error = match Entry::lock(&blocker.join("kernels"), &blocker.join("locks"), "x") {
+        Ok(_) => panic!("a cache below a file was accepted"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("a-file/kernels"), "{error}");
+    assert!(error.contains("WTP_CACHE_DIR"), "{error}");
+}
