@@ -112,6 +112,24 @@ pub fn ensure(runner: &Runner) -> Result<()> {
     Ok(())
 }
 
+/// What a user who is not root must run to get the missing tools.
+pub fn install_hint(missing: &[&str], need_vng: bool) -> String {
+    let mut steps = Vec::new();
+    if !missing.is_empty() {
+        steps.push(format!(
+            "sudo apt-get update && sudo apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        ));
+    }
+    if need_vng {
+        steps.push(format!("python3 -m pip install {VIRTME_NG}"));
+    }
+    format!(
+        "missing host tools; install them with:\n  {}",
+        steps.join("\n  ")
+    )
+}
+
 fn install_packages(runner: &Runner, packages: &[&str]) -> Result<()> {
     let stage = Stage::start(format!("installing {}", packages.join(" ")));
     let sh = &runner.sh;
@@ -180,6 +198,17 @@ mod tests {
         assert!(!is_met(Probe::Binary("no-such-tool-wtp")));
         assert!(is_met(Probe::File("/")));
         assert!(!is_met(Probe::File("/no/such/header.h")));
+    }
+
+    #[test]
+    fn the_hint_is_the_exact_commands() {
+        assert_eq!(
+            install_hint(&["clang", "dwarves"], true),
+            "missing host tools; install them with:\n  \
+             sudo apt-get update && sudo apt-get install -y --no-install-recommends clang dwarves\n  \
+             python3 -m pip install virtme-ng==1.42"
+        );
+        assert!(!install_hint(&[], true).contains("apt-get"));
     }
 
     #[test]

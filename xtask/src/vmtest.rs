@@ -212,19 +212,7 @@ impl KernelRun<'_> {
         if failure == Some(RunFailure::NoHarness) {
             boot::forget_accel(self.paths);
         }
-        // Whatever happened, every case that finished keeps its result and verdict.
-        for case in &plan.cases {
-            let outcome = match (records.finished.get(&case.name), &failure) {
-                (Some(result), _) => CaseOutcome::Ran(result.clone()),
-                (None, Some(failure)) => CaseOutcome::NotRun {
-                    reason: failure.describe(),
-                },
-                (None, None) => CaseOutcome::NotRun {
-                    reason: "the results have no record of it".into(),
-                },
-            };
-            outcomes.insert(case.name.clone(), outcome);
-        }
+        outcomes.extend(outcomes_from_records(&plan, &records, failure.as_ref()));
         let context = match &records.boot {
             Some(boot_info) => format!(
                 "{}, {accel:?}, modules: {}",
@@ -244,6 +232,31 @@ impl KernelRun<'_> {
             rows: judge(case_set, outcomes, snapshots, self.paths, options.accept),
         })
     }
+}
+
+/// Every planned case's outcome from the guest's records: a finished case keeps its result
+/// whatever happened later. Records are data: a record for a case the plan does not have
+/// (e.g. a hostile `../../x` name) is ignored, and no name from them is used as a path.
+pub fn outcomes_from_records(
+    plan: &Plan,
+    records: &RunRecords,
+    failure: Option<&RunFailure>,
+) -> BTreeMap<String, CaseOutcome> {
+    plan.cases
+        .iter()
+        .map(|case| {
+            let outcome = match (records.finished.get(&case.name), failure) {
+                (Some(result), _) => CaseOutcome::Ran(result.clone()),
+                (None, Some(failure)) => CaseOutcome::NotRun {
+                    reason: failure.describe(),
+                },
+                (None, None) => CaseOutcome::NotRun {
+                    reason: "the results have no record of it".into(),
+                },
+            };
+            (case.name.clone(), outcome)
+        })
+        .collect()
 }
 
 /// The guest's plan, and the outcomes decided without a VM (unsupported, compile errors).
@@ -386,4 +399,56 @@ fn new_run_dir(runs: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(&dir, &latest);
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{CaseResult, LoadReport, Outcome, Phase, Record};
+
+    use super::*;
+
+    fn planned(name: &str) -> CasePlan {
+        CasePlan {
+            name: name.into(),
+            object: "/x.o".into(),
+            program: None,
+            globals: Default::default(),
+            steps: vec![],
+        }
+    }
+
+    fn finished(name: &str) -> String {
+        let record = Record::Finished(CaseResult {
+            case: name.into(),
+            phase: Phase::Loaded,
+            load: LoadReport {
+                outcome: Outcome::ok(),
+                prog_type: 24,
+                insn_count: 1,
+                verifier_log: String::new(),
+            },
+            steps: vec![],
+        });
+        serde_json::to_string(&record).unwrap() + "\n"
+    }
+
+    #[test]
+    fn records_for_cases_outside_the_plan_are_ignored() {
+        let plan = Plan {
+            modules: vec![],
+            tracepoint_names: Default::default(),
+            cases: vec![planned("a"), planned("b")],
+        };
+        let text = finished("a") + &finished("../../../etc/evil") + &finished("/tmp/x");
+        let records = RunRecords::parse(&text);
+        let failure = RunFailure::HarnessCrash {
+            case: Some("b".into()),
+        };
+        let outcomes = outcomes_from_records(&plan, &records, Some(&failure));
+        assert_eq!(outcomes.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(matches!(outcomes["a"], CaseOutcome::Ran(_)));
+        assert!(
+            matches!(&outcomes["b"], CaseOutcome::NotRun { reason } if reason.contains("crashed"))
+        );
+    }
 }
