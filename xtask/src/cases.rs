@@ -122,6 +122,26 @@ impl CaseSet {
         })
     }
 
+    /// Keeps only the named cases (all when `names` is empty); an unknown name is an error.
+    pub fn retain(&mut self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !self.cases.iter().any(|c| &c.name == *n))
+        {
+            let known: Vec<&str> = self.cases.iter().map(|c| c.name.as_str()).collect();
+            bail!(
+                "no case `{unknown}` in {}; cases: {}",
+                self.dir.display(),
+                known.join(", ")
+            );
+        }
+        self.cases.retain(|case| names.contains(&case.name));
+        Ok(())
+    }
+
     /// The distinct program sources the cases need.
     pub fn program_sources(&self) -> Vec<PathBuf> {
         let mut sources: Vec<PathBuf> = self

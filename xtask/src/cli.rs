@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::paths::Paths;
-use crate::{report, vmtest};
+use crate::{bisect, report, vmtest};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -45,6 +45,45 @@ pub enum Command {
         /// Also write the results as JUnit XML (one testcase per kernel × case).
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
+        /// Run only this case (repeatable); all cases by default.
+        #[arg(long = "case", value_name = "NAME")]
+        only_cases: Vec<String>,
+    },
+    /// Find the kernel commit that changed a case's outcome: `git bisect run` over TREE.
+    Bisect {
+        /// The kernel git tree (left as it was found, also after Ctrl-C).
+        #[arg(long, value_name = "TREE")]
+        kernel_dir: PathBuf,
+        /// A commit where the cases meet their expectations.
+        #[arg(long)]
+        good: String,
+        /// A commit where they do not.
+        #[arg(long)]
+        bad: String,
+        /// The manifest whose config fragments and features the tree is built with.
+        #[arg(long, default_value = "6.12")]
+        kernel: String,
+        /// The case(s) that decide good/bad (repeatable); all built-in cases by default.
+        #[arg(long = "case", value_name = "NAME")]
+        cases: Vec<String>,
+        /// Seconds one VM boot may take.
+        #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
+    },
+    /// One bisect step at the tree's current commit (run by `git bisect run`).
+    #[command(hide = true)]
+    BisectStep {
+        #[arg(long)]
+        kernel_dir: PathBuf,
+        #[arg(long)]
+        kernel: String,
+        #[arg(long = "case")]
+        cases: Vec<String>,
+        #[arg(long)]
+        timeout: u64,
+        /// Where each step appends its record (JSON lines).
+        #[arg(long)]
+        steps_file: PathBuf,
     },
 }
 
@@ -63,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
             timeout,
             kernel_dir,
             junit,
+            only_cases,
         } => {
             let options = vmtest::Options {
                 kernels,
@@ -71,6 +111,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 timeout: Duration::from_secs(timeout),
                 kernel_dir,
                 junit,
+                only_cases,
+                compare_snapshots: true,
             };
             match vmtest::run(&paths, &options) {
                 Ok(reports) => {
@@ -82,6 +124,54 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Bisect {
+            kernel_dir,
+            good,
+            bad,
+            kernel,
+            cases,
+            timeout,
+        } => {
+            let options = bisect::BisectOptions {
+                tree: kernel_dir,
+                good,
+                bad,
+                kernel,
+                cases,
+                timeout: Duration::from_secs(timeout),
+            };
+            match bisect::run(&paths, &options) {
+                Ok(result) => {
+                    eprint!("{}", bisect::render(&result));
+                    if result.first_bad.is_some() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::BisectStep {
+            kernel_dir,
+            kernel,
+            cases,
+            timeout,
+            steps_file,
+        } => {
+            let options = bisect::BisectOptions {
+                tree: kernel_dir,
+                good: String::new(),
+                bad: String::new(),
+                kernel,
+                cases,
+                timeout: Duration::from_secs(timeout),
+            };
+            ExitCode::from(bisect::step(&paths, &options, &steps_file))
         }
     }
 }

@@ -28,6 +28,9 @@ pub struct KernelBuild {
     /// Modules to load in the guest before the cases run (bpf_testmod where there is one).
     pub modules: Vec<PathBuf>,
     pub build_secs: f64,
+    /// Whether this call built it (false: it came from the cache).
+    #[serde(default)]
+    pub built_now: bool,
 }
 
 const TESTMOD_KO: &str = "bpf_testmod.ko";
@@ -81,6 +84,7 @@ pub fn ensure(
         dir: entry.dir.clone(),
         modules,
         build_secs: started.elapsed().as_secs_f64(),
+        built_now: true,
     };
     entry.publish(&build)?;
     Ok(build)

@@ -42,6 +42,16 @@ pub struct KernelReport {
     pub rows: Vec<Row>,
     /// What went wrong with the kernel or its run as a whole, if anything did.
     pub failure: Option<KernelFailure>,
+    pub timings: Timings,
+}
+
+/// Where a kernel's time went (seconds; 0 for what did not happen).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Configuring and building the kernel and bpf_testmod (0 when it came from the cache).
+    pub build_secs: f64,
+    /// The VM run: boot, harness, power-off.
+    pub boot_secs: f64,
 }
 
 /// A failure of a kernel's run as a whole (as opposed to one case's).
@@ -94,6 +104,7 @@ impl KernelReport {
             context: "not run".into(),
             rows: Vec::new(),
             failure: Some(KernelFailure::Setup(error)),
+            timings: Timings::default(),
         }
     }
 
@@ -309,6 +320,7 @@ mod tests {
                 kernel: "5.10".into(),
                 context: String::new(),
                 failure: None,
+                timings: Timings::default(),
                 rows: vec![row(
                     "bare",
                     CaseOutcome::Unsupported {
@@ -321,6 +333,7 @@ mod tests {
                 kernel: "6.12".into(),
                 context: String::new(),
                 failure: None,
+                timings: Timings::default(),
                 rows: vec![
                     row("bare", ran(), &[]),
                     row(

@@ -17,6 +17,13 @@ use crate::progress::{self, Stage, HEARTBEAT};
 
 /// Process groups of the long commands running now, killed on Ctrl-C.
 static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// What must still happen if the user interrupts (e.g. `git bisect reset`), after the kill.
+static ON_INTERRUPT: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
+
+/// Registers cleanup to run if xtask is interrupted (Ctrl-C) before it returns normally.
+pub fn on_interrupt(cleanup: impl Fn() + Send + 'static) {
+    ON_INTERRUPT.lock().unwrap().push(Box::new(cleanup));
+}
 
 pub struct Runner {
     pub sh: Shell,
@@ -121,6 +128,9 @@ fn install_interrupt_handler() {
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             stop_groups(&RUNNING.lock().map(|g| g.clone()).unwrap_or_default());
+            if let Ok(cleanups) = ON_INTERRUPT.lock() {
+                cleanups.iter().for_each(|cleanup| cleanup());
+            }
             eprintln!("\ninterrupted: stopped the running commands");
             std::process::exit(130);
         });

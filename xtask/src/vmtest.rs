@@ -18,7 +18,7 @@ use crate::manifest::{Catalog, Manifest};
 use crate::normalise;
 use crate::paths::Paths;
 use crate::progress::{self, Stage};
-use crate::report::{KernelFailure, KernelReport, Row};
+use crate::report::{KernelFailure, KernelReport, Row, Timings};
 use crate::results::{RunFailure, RunRecords};
 use crate::runner::{Finished, Runner};
 use crate::{host_tools, source};
@@ -39,6 +39,10 @@ pub struct Options {
     pub kernel_dir: Option<PathBuf>,
     /// Where to write JUnit XML of the results.
     pub junit: Option<PathBuf>,
+    /// Run only these cases (all when empty).
+    pub only_cases: Vec<String>,
+    /// Compare with the snapshots (bisect judges by expectations only).
+    pub compare_snapshots: bool,
 }
 
 impl Default for Options {
@@ -50,6 +54,8 @@ impl Default for Options {
             timeout: DEFAULT_TIMEOUT,
             kernel_dir: None,
             junit: None,
+            only_cases: Vec::new(),
+            compare_snapshots: true,
         }
     }
 }
@@ -62,7 +68,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
     if options.kernel_dir.is_some() && kernels.len() != 1 {
         bail!("--kernel-dir builds one tree: name the one manifest (fragments, features) it goes with, e.g. --kernel 6.12");
     }
-    let (case_set, snapshot_root) = case_set(paths, options.cases.as_deref())?;
+    let (mut case_set, snapshot_root) = case_set(paths, options.cases.as_deref())?;
+    case_set.retain(&options.only_cases)?;
     let compiled = bpf::compile_all(
         &runner,
         &case_set.program_sources(),
@@ -201,7 +208,9 @@ impl KernelRun<'_> {
             command: format!("'{}' '{}'", harness.display(), run_dir.display()),
         };
         let console = run_dir.join("console.log");
+        let boot_started = std::time::Instant::now();
         let finished = boot::run(self.runner, &boot, &console, timeout)?;
+        let boot_secs = boot_started.elapsed().as_secs_f64();
         let records = RunRecords::parse(
             &std::fs::read_to_string(run_dir.join(RESULTS_FILE)).unwrap_or_default(),
         );
@@ -229,7 +238,15 @@ impl KernelRun<'_> {
             }),
             kernel: self.manifest.name.clone(),
             context,
-            rows: judge(case_set, outcomes, snapshots, self.paths, options.accept),
+            rows: judge(case_set, outcomes, snapshots, self.paths, options),
+            timings: Timings {
+                build_secs: if self.build.built_now {
+                    self.build.build_secs
+                } else {
+                    0.0
+                },
+                boot_secs,
+            },
         })
     }
 }
@@ -325,7 +342,7 @@ fn judge(
     mut outcomes: BTreeMap<String, CaseOutcome>,
     snapshots: &Path,
     paths: &Paths,
-    accept: bool,
+    options: &Options,
 ) -> Vec<Row> {
     case_set
         .cases
@@ -334,17 +351,18 @@ fn judge(
             let outcome = outcomes.remove(&case.name)?;
             let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
             let deviations = compare::deviations(case, &outcome);
-            let snapshot_matches = if matches!(outcome, CaseOutcome::NotRun { .. }) {
-                true
-            } else if accept && !deviations.is_empty() {
-                eprintln!(
-                    "  not accepting the snapshot of {}: it deviates from its expectation",
-                    case.name
-                );
-                false
-            } else {
-                compare::snapshot_matches(snapshots, case, &outcome)
-            };
+            let snapshot_matches =
+                if !options.compare_snapshots || matches!(outcome, CaseOutcome::NotRun { .. }) {
+                    true
+                } else if options.accept && !deviations.is_empty() {
+                    eprintln!(
+                        "  not accepting the snapshot of {}: it deviates from its expectation",
+                        case.name
+                    );
+                    false
+                } else {
+                    compare::snapshot_matches(snapshots, case, &outcome)
+                };
             Some(Row {
                 case: case.name.clone(),
                 deviations,
