@@ -205,7 +205,7 @@ fn run_bisect(
     steps_file: &Path,
 ) -> Result<String> {
     let sh = &runner.sh;
-    let xtask = std::env::current_exe().context("finding the xtask binary")?;
+    let xtask = xtask_binary(runner)?;
     let kernel = &options.kernel;
     let timeout = options.timeout.as_secs().to_string();
     let cases: Vec<String> = options
@@ -225,6 +225,18 @@ fn run_bisect(
         bail!("git bisect run stopped ({}):\n{transcript}", output.status);
     }
     Ok(transcript)
+}
+
+/// The xtask binary for `git bisect run` to call: this process if it is xtask, else (in
+/// tests) the workspace's freshly built one.
+fn xtask_binary(runner: &Runner) -> Result<PathBuf> {
+    let current = std::env::current_exe().context("finding the running binary")?;
+    if current.file_stem().is_some_and(|name| name == "xtask") {
+        return Ok(current);
+    }
+    let sh = &runner.sh;
+    cmd!(sh, "cargo build --quiet -p xtask").run()?;
+    Ok(Paths::from_env().cargo_target().join("debug").join("xtask"))
 }
 
 fn read_steps(path: &Path) -> Vec<StepRecord> {

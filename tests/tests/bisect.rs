@@ -1,0 +1,142 @@
+//! `cargo xtask bisect` on a real kernel history: a git repository made from the 6.12 source
+//! (one commit), then commits on top: unrelated ones, one that changes writable behaviour
+//! (nbd_send_request's writable size 28 -> 24, so nbd_observe's 4-byte read of `len` at 24
+//! fails to attach), and one that does not compile, placed where bisect tests it first. The
+//! bisect must name the behaviour commit and skip (125) the broken one, never blame it.
+//!
+//! The repository lives at a fixed path under images/ and its files are hard links into the
+//! pristine source cache (edits unlink first, as git's checkout does), so a rerun rebuilds
+//! incrementally.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use xtask::bisect::{self, BisectOptions, Verdict};
+use xtask::manifest::Catalog;
+use xtask::paths::Paths;
+use xtask::runner::Runner;
+use xtask::source;
+
+fn git(repo: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Rewrites a file without touching the inode it may share with the source cache.
+fn edit(repo: &Path, file: &str, change: impl FnOnce(String) -> String) {
+    let path = repo.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, change(text)).unwrap();
+}
+
+fn commit(repo: &Path, message: &str, change: impl FnOnce(&Path)) -> String {
+    change(repo);
+    git(repo, &["commit", "-q", "-a", "-m", message]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
+const NBD_HEADER: &str = "include/trace/events/nbd.h";
+const NBD_DRIVER: &str = "drivers/block/nbd.c";
+
+fn unrelated(n: usize) -> impl FnOnce(&Path) {
+    move |repo: &Path| edit(repo, "README", |t| format!("{t}\nunrelated change {n}\n"))
+}
+
+#[test]
+fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
+    let paths = Paths::from_env();
+    let runner = Runner::new(&paths.root).unwrap();
+    let manifest = Catalog::new(&paths.kernels()).load("6.12").unwrap();
+    let pristine = source::fetch(&runner, &paths, &manifest.source).unwrap();
+
+    let work = paths.images().join("bisect-test");
+    let repo = work.join("linux");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).unwrap();
+    }
+    std::fs::create_dir_all(&work).unwrap();
+    let copied = Command::new("cp")
+        .arg("-al")
+        .arg(&pristine.dir)
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["config", "user.email", "bisect-test@wtp.invalid"]);
+    git(&repo, &["config", "user.name", "bisect test"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "Linux 6.12 (Debian source)"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+
+    commit(&repo, "README: unrelated change 1", unrelated(1));
+    let behaviour = commit(
+        &repo,
+        "nbd: show writable programs only 24 bytes of the request",
+        |repo| {
+            edit(repo, NBD_HEADER, |t| {
+                t.replacen("\tsizeof(struct nbd_request)\n", "\t24\n", 1)
+            })
+        },
+    );
+    let broken = commit(&repo, "nbd: a commit that does not compile", |repo| {
+        edit(repo, NBD_DRIVER, |t| {
+            format!("{t}\n#error this commit does not build\n")
+        })
+    });
+    commit(&repo, "nbd: build again", |repo| {
+        edit(repo, NBD_DRIVER, |t| {
+            t.replace("\n#error this commit does not build\n", "")
+        })
+    });
+    commit(&repo, "README: unrelated change 2", unrelated(2));
+    commit(&repo, "README: unrelated change 3", unrelated(3));
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+
+    let result = bisect::run(
+        &paths,
+        &BisectOptions {
+            tree: repo.clone(),
+            good: base,
+            bad: head.clone(),
+            kernel: "6.12".into(),
+            cases: vec!["nbd_observe".into()],
+            timeout: Duration::from_secs(300),
+        },
+    )
+    .unwrap_or_else(|error| panic!("bisect failed: {error:#}"));
+    eprintln!("{}\n{}", result.transcript, bisect::render(&result));
+
+    assert_eq!(result.first_bad.as_deref(), Some(behaviour.as_str()));
+    assert_eq!(
+        result.subject.trim(),
+        "nbd: show writable programs only 24 bytes of the request"
+    );
+    let broken_step = result.steps.iter().find(|s| broken.starts_with(&s.commit));
+    assert_eq!(
+        broken_step.map(|s| &s.verdict),
+        Some(&Verdict::Skip),
+        "{:?}",
+        result.steps
+    );
+    assert!(
+        result.steps.iter().all(|s| s.verdict != Verdict::Infra),
+        "{:?}",
+        result.steps
+    );
+    // The tree is left as it was found.
+    assert_eq!(git(&repo, &["rev-parse", "HEAD"]), head);
+    assert!(!repo.join(".git/BISECT_LOG").exists());
+}
