@@ -40,6 +40,7 @@ fn run(run_dir: &Path) -> Result<(), String> {
     for case in &plan.cases {
         write(Record::Started {
             case: case.name.clone(),
+            uptime_ms: uptime_ms(),
         })?;
         eprintln!("harness: case {}", case.name);
         write(Record::Finished(case::run(case, &plan.tracepoint_names)))?;
@@ -59,9 +60,17 @@ fn boot_info(plan: &Plan) -> BootInfo {
         })
         .collect();
     BootInfo {
+        uptime_ms: uptime_ms(),
         kernel_release: nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default(),
         modules,
     }
+}
+
+/// Milliseconds since the guest kernel started (CLOCK_BOOTTIME).
+fn uptime_ms() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or_default()
 }

@@ -382,6 +382,7 @@ mod tests {
             outcome,
             deviations: if deviates { vec!["x".into()] } else { vec![] },
             snapshot_matches: true,
+            known: vec![],
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Case {
     #[serde(default)]
     pub requires: Vec<String>,
     pub load: Expect,
+    /// Kernels known to answer the load differently, each with the reason.
+    #[serde(default)]
+    pub load_on: BTreeMap<String, KnownAnswer>,
     /// Globals patched into the object's data sections before load (signed or unsigned).
     #[serde(default)]
     pub globals: BTreeMap<String, i64>,
@@ -48,6 +51,36 @@ pub struct CaseStep {
     #[serde(flatten)]
     pub step: Step,
     pub expect: Expect,
+    /// Kernels known to answer this step differently (e.g. a fix not backported), each with
+    /// the reason; checked exactly like `expect`, and reported.
+    #[serde(default)]
+    pub on: BTreeMap<String, KnownAnswer>,
+}
+
+/// What one kernel is known to answer instead, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownAnswer {
+    pub expect: Expect,
+    pub why: String,
+}
+
+impl CaseStep {
+    /// The expectation on `kernel`, and the reason when it is a known deviation.
+    pub fn expect_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
+        known_or(&self.expect, &self.on, kernel)
+    }
+}
+
+fn known_or<'a>(
+    default: &'a Expect,
+    known: &'a BTreeMap<String, KnownAnswer>,
+    kernel: &str,
+) -> (&'a Expect, Option<&'a str>) {
+    match known.get(kernel) {
+        Some(answer) => (&answer.expect, Some(answer.why.as_str())),
+        None => (default, None),
+    }
 }
 
 /// An expected outcome: `"ok"` (any success), an errno name like `"EINVAL"`, or
@@ -60,6 +93,11 @@ pub enum Expect {
 }
 
 impl Case {
+    /// The load expectation on `kernel`, and the reason when it is a known deviation.
+    pub fn load_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
+        known_or(&self.load, &self.load_on, kernel)
+    }
+
     pub fn program_stem(&self) -> &str {
         self.program.as_deref().unwrap_or(&self.name)
     }
@@ -73,10 +111,17 @@ impl Case {
             bail!("`load` takes \"ok\" or an errno name, not a value");
         }
         self.load.validate().context("in `load`")?;
+        for answer in self.load_on.values() {
+            answer.expect.validate().context("in `load_on`")?;
+        }
         for (index, step) in self.steps.iter().enumerate() {
-            step.expect
-                .validate()
-                .with_context(|| format!("in step {}", index + 1))?;
+            let expectations =
+                std::iter::once(&step.expect).chain(step.on.values().map(|a| &a.expect));
+            for expect in expectations {
+                expect
+                    .validate()
+                    .with_context(|| format!("in step {}", index + 1))?;
+            }
         }
         Ok(())
     }
@@ -227,7 +272,8 @@ expect = "EIO"
                 step: Step::ReadGlobal {
                     name: "in_val".into()
                 },
-                expect: Expect::Value { value: 1024.into() }
+                expect: Expect::Value { value: 1024.into() },
+                on: Default::default(),
             }
         );
         assert_eq!(case.steps[4].expect, Expect::Word("EIO".into()));
@@ -235,6 +281,25 @@ expect = "EIO"
             set.program_sources(),
             vec![dir.path().join("writable_bare.bpf.c")]
         );
+    }
+
+    #[test]
+    fn a_kernel_can_be_known_to_answer_otherwise_with_a_reason() {
+        let known = BARE.replace(
+            "do = \"detach\"\nexpect = \"ok\"\n",
+            "do = \"detach\"\nexpect = \"ok\"\non = { \"6.1\" = { expect = \"EBADF\", why = \"made up\" } }\n",
+        );
+        let dir = case_dir(&[("bare.toml", &known), ("writable_bare.bpf.c", "")]);
+        let case = CaseSet::load("x", dir.path()).unwrap().cases.remove(0);
+        assert_eq!(
+            case.steps[3].expect_on("6.12"),
+            (&Expect::Word("ok".into()), None)
+        );
+        assert_eq!(
+            case.steps[3].expect_on("6.1"),
+            (&Expect::Word("EBADF".into()), Some("made up"))
+        );
+        assert_eq!(case.load_on("6.1"), (&Expect::Word("ok".into()), None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::paths::Paths;
-use crate::{bisect, report, vmtest};
+use crate::{bench, bisect, report, vmtest};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -69,6 +69,12 @@ pub enum Command {
         /// Seconds one VM boot may take.
         #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
+    },
+    /// Measure build, boot and run times against virtme-ng and write BENCHMARKS.md.
+    Bench {
+        /// Runs of each short benchmark (the cold builds run once).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
@@ -156,6 +162,23 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Bench { runs } => match bench::run(&paths, runs).and_then(|f| {
+            let file = bench::publish(&paths, &f)?;
+            Ok((f, file))
+        }) {
+            Ok((figures, file)) => {
+                eprintln!(
+                    "\n{}\nwritten to {}",
+                    bench::render(&figures),
+                    file.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::BisectStep {
             kernel_dir,
             kernel,

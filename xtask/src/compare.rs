@@ -25,8 +25,9 @@ pub enum CaseOutcome {
     NotRun { reason: String },
 }
 
-/// Differences between what a case expects and what happened; empty means it passed.
-pub fn deviations(case: &Case, outcome: &CaseOutcome) -> Vec<String> {
+/// Differences between what a case expects on `kernel` and what happened; empty means it
+/// passed.
+pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<String> {
     let result = match outcome {
         CaseOutcome::Ran(result) => result,
         CaseOutcome::Unsupported { .. } => return Vec::new(),
@@ -34,10 +35,11 @@ pub fn deviations(case: &Case, outcome: &CaseOutcome) -> Vec<String> {
         CaseOutcome::NotRun { reason } => return vec![format!("not run: {reason}")],
     };
     let mut found = Vec::new();
-    if !matches(&case.load, &result.load.outcome) {
+    let (load, _) = case.load_on(kernel);
+    if !matches(load, &result.load.outcome) {
         found.push(format!(
             "load: expected {}, got {}",
-            describe_expect(&case.load),
+            describe_expect(load),
             describe(&result.load.outcome)
         ));
     }
@@ -49,17 +51,29 @@ pub fn deviations(case: &Case, outcome: &CaseOutcome) -> Vec<String> {
         ));
     }
     for (index, (spec, record)) in case.steps.iter().zip(&result.steps).enumerate() {
-        if !matches(&spec.expect, &record.outcome) {
+        let (expect, _) = spec.expect_on(kernel);
+        if !matches(expect, &record.outcome) {
             found.push(format!(
                 "step {} ({}): expected {}, got {}",
                 index + 1,
                 step_name(&record.step),
-                describe_expect(&spec.expect),
+                describe_expect(expect),
                 describe(&record.outcome)
             ));
         }
     }
     found
+}
+
+/// The known deviations a case declares for `kernel` (shown in the report with their reason).
+pub fn known_deviations(case: &Case, kernel: &str) -> Vec<String> {
+    let load = case.load_on(kernel).1.map(|why| format!("load: {why}"));
+    let steps = case.steps.iter().enumerate().filter_map(|(index, step)| {
+        step.expect_on(kernel)
+            .1
+            .map(|why| format!("step {} ({}): {why}", index + 1, step_name(&step.step)))
+    });
+    load.into_iter().chain(steps).collect()
 }
 
 pub fn matches(expect: &Expect, outcome: &Outcome) -> bool {
@@ -161,6 +175,7 @@ mod tests {
             function: None,
             requires: vec![],
             load: Expect::Word("ok".into()),
+            load_on: Default::default(),
             globals: Default::default(),
             steps,
         }
@@ -189,10 +204,12 @@ mod tests {
             CaseStep {
                 step: Step::Attach { tracepoint: None },
                 expect: Expect::Word("ok".into()),
+                on: Default::default(),
             },
             CaseStep {
                 step: Step::TestmodRead,
                 expect: Expect::Word("EIO".into()),
+                on: Default::default(),
             },
         ]);
         let good = ran(
@@ -205,7 +222,7 @@ mod tests {
                 (Step::TestmodRead, Outcome::errno(5)),
             ],
         );
-        assert!(deviations(&spec, &good).is_empty());
+        assert!(deviations(&spec, "6.12", &good).is_empty());
 
         let bad = ran(
             Outcome::ok(),
@@ -218,12 +235,12 @@ mod tests {
             ],
         );
         assert_eq!(
-            deviations(&spec, &bad),
+            deviations(&spec, "6.12", &bad),
             vec![r#"step 2 (testmod_read): expected EIO, got ok {"len":5}"#]
         );
 
         let rejected = ran(Outcome::errno(13), vec![]);
-        let found = deviations(&spec, &rejected);
+        let found = deviations(&spec, "6.12", &rejected);
         assert_eq!(found[0], "load: expected ok, got EACCES");
         assert_eq!(found[1], "expected 2 step results, got 0");
     }
@@ -234,12 +251,12 @@ mod tests {
         let unsupported = CaseOutcome::Unsupported {
             reason: "no bpf_testmod".into(),
         };
-        assert!(deviations(&spec, &unsupported).is_empty());
+        assert!(deviations(&spec, "6.12", &unsupported).is_empty());
         let broken = CaseOutcome::CompileError {
             message: "x.bpf.c:3: error".into(),
         };
         assert_eq!(
-            deviations(&spec, &broken),
+            deviations(&spec, "6.12", &broken),
             vec!["compile error: x.bpf.c:3: error"]
         );
     }

@@ -2,6 +2,7 @@
 //! library so the host tests in `tests/` drive the very same code.
 
 pub mod apt;
+pub mod bench;
 pub mod bisect;
 pub mod boot;
 pub mod bpf;

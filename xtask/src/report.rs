@@ -12,6 +12,8 @@ pub struct Row {
     pub outcome: CaseOutcome,
     pub deviations: Vec<String>,
     pub snapshot_matches: bool,
+    /// Known deviations of this kernel that the case declares, with their reasons.
+    pub known: Vec<String>,
 }
 
 impl Row {
@@ -155,6 +157,12 @@ impl KernelReport {
             for deviation in &row.deviations {
                 out.push_str(&format!("  ✗ {}: {deviation}\n", row.case));
             }
+            for known in &row.known {
+                out.push_str(&format!(
+                    "  ~ {}: known on {}: {known}\n",
+                    row.case, self.kernel
+                ));
+            }
             if let CaseOutcome::Unsupported { reason } = &row.outcome {
                 out.push_str(&format!(
                     "  - {}: unsupported on {}: {reason}\n",
@@ -296,6 +304,7 @@ mod tests {
             outcome,
             deviations: deviations.iter().map(|d| d.to_string()).collect(),
             snapshot_matches: true,
+            known: vec![],
         }
     }
 

@@ -99,6 +99,8 @@ pub struct RunRecords {
     /// The case that started last and never finished (it hung or crashed the guest).
     pub unfinished: Option<String>,
     pub end_markers: usize,
+    /// Guest uptime (ms) at each case's start, in run order.
+    pub case_starts: Vec<(String, u64)>,
     /// Lines that are not records (a line cut short by a crash, or garbage).
     pub bad_lines: usize,
 }
@@ -109,7 +111,10 @@ impl RunRecords {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match serde_json::from_str::<Record>(line) {
                 Ok(Record::Boot(info)) => records.boot = Some(info),
-                Ok(Record::Started { case }) => records.unfinished = Some(case),
+                Ok(Record::Started { case, uptime_ms }) => {
+                    records.case_starts.push((case.clone(), uptime_ms));
+                    records.unfinished = Some(case);
+                }
                 Ok(Record::Finished(result)) => {
                     if records.unfinished.as_deref() == Some(result.case.as_str()) {
                         records.unfinished = None;
@@ -152,6 +157,7 @@ mod tests {
         Record::Boot(BootInfo {
             kernel_release: "6.12".into(),
             modules: vec![],
+            uptime_ms: 0,
         })
     }
 
@@ -163,7 +169,10 @@ mod tests {
     fn a_complete_run_has_every_case_and_one_end_marker() {
         let records = RunRecords::parse(&text(&[
             boot(),
-            Record::Started { case: "a".into() },
+            Record::Started {
+                case: "a".into(),
+                uptime_ms: 0,
+            },
             finished("a"),
             Record::End { cases: 1 },
         ]));
@@ -175,9 +184,15 @@ mod tests {
     fn a_crash_mid_case_names_the_case_and_keeps_earlier_results() {
         let mut text = text(&[
             boot(),
-            Record::Started { case: "a".into() },
+            Record::Started {
+                case: "a".into(),
+                uptime_ms: 0,
+            },
             finished("a"),
-            Record::Started { case: "b".into() },
+            Record::Started {
+                case: "b".into(),
+                uptime_ms: 0,
+            },
         ]);
         text.push_str("{\"record\":\"fini");
         let records = RunRecords::parse(&text);
@@ -203,6 +218,7 @@ mod tests {
             boot(),
             Record::Started {
                 case: "crash".into(),
+                uptime_ms: 0,
             },
         ]));
         let console = "[ 2.1] sysrq: Trigger a crash\n[ 2.1] Kernel panic - not syncing: sysrq triggered crash\n";
@@ -219,6 +235,7 @@ mod tests {
             boot(),
             Record::Started {
                 case: "sleepy".into(),
+                uptime_ms: 0,
             },
         ]));
         let failure = RunFailure::classify(&records, "", true, 60).unwrap();

@@ -238,7 +238,14 @@ impl KernelRun<'_> {
             }),
             kernel: self.manifest.name.clone(),
             context,
-            rows: judge(case_set, outcomes, snapshots, self.paths, options),
+            rows: judge(
+                case_set,
+                &self.manifest.name,
+                outcomes,
+                snapshots,
+                self.paths,
+                options,
+            ),
             timings: Timings {
                 build_secs: if self.build.built_now {
                     self.build.build_secs
@@ -339,6 +346,7 @@ pub fn plan(
 /// deviates from its expectation keeps its old snapshot: accepting a wrong result is refused.
 fn judge(
     case_set: &CaseSet,
+    kernel: &str,
     mut outcomes: BTreeMap<String, CaseOutcome>,
     snapshots: &Path,
     paths: &Paths,
@@ -350,7 +358,7 @@ fn judge(
         .filter_map(|case| {
             let outcome = outcomes.remove(&case.name)?;
             let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
-            let deviations = compare::deviations(case, &outcome);
+            let deviations = compare::deviations(case, kernel, &outcome);
             let snapshot_matches =
                 if !options.compare_snapshots || matches!(outcome, CaseOutcome::NotRun { .. }) {
                     true
@@ -367,6 +375,7 @@ fn judge(
                 case: case.name.clone(),
                 deviations,
                 snapshot_matches,
+                known: compare::known_deviations(case, kernel),
                 outcome,
             })
         })

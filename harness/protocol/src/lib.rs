@@ -105,8 +105,12 @@ impl Step {
 pub enum Record {
     /// The harness is up: what kernel it runs on and which modules it loaded.
     Boot(BootInfo),
-    /// A case is about to run (so a hang can be pinned on it).
-    Started { case: String },
+    /// A case is about to run (so a hang can be pinned on it), at this guest uptime.
+    Started {
+        case: String,
+        #[serde(default)]
+        uptime_ms: u64,
+    },
     /// A case ran to its end, whatever the kernel said.
     Finished(CaseResult),
     /// The harness finished every case; a results file without it is incomplete.
@@ -117,6 +121,9 @@ pub enum Record {
 pub struct BootInfo {
     pub kernel_release: String,
     pub modules: Vec<ModuleLoad>,
+    /// Guest uptime when the harness started (boot to first case, for the benchmark).
+    #[serde(default)]
+    pub uptime_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,9 +272,11 @@ mod tests {
                     path: "/cache/bpf_testmod.ko".into(),
                     outcome: Outcome::ok(),
                 }],
+                uptime_ms: 2000,
             }),
             Record::Started {
                 case: "bare".into(),
+                uptime_ms: 2100,
             },
             Record::Finished(CaseResult {
                 case: "bare".into(),

@@ -1,0 +1,442 @@
+//! `cargo xtask bench`: the speed and memory figures, measured side by side in one run on the
+//! same 6.12 source, written into BENCHMARKS.md between its markers (the prose around them is
+//! kept).
+//!
+//! - B1 cold kernel build: this project's config vs virtme-ng's (`virtme-configkernel
+//!   --defconfig` plus the same BPF/NBD fragment), one run each (they take minutes);
+//! - B2 warm `vmtest` (all cases, one kernel) vs a bare `vng --exec true`, median of N;
+//! - B3 incremental rebuild + boot + run after touching drivers/block/nbd.c, vs B1's cold build;
+//! - B4 guest uptime at the harness's start and per case (from the guest's own records);
+//! - peak RSS of QEMU (through wait4 on vng) and the guest memory size.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use xshell::cmd;
+
+use crate::boot::{self, Boot};
+use crate::manifest::Catalog;
+use crate::paths::Paths;
+use crate::progress::Stage;
+use crate::results::RunRecords;
+use crate::runner::Runner;
+use crate::vmtest::{self, Options};
+use crate::{host_tools, kbuild, kconfig, source};
+
+const KERNEL: &str = "6.12";
+const MARK_START: &str = "<!-- bench:start -->";
+const MARK_END: &str = "<!-- bench:end -->";
+
+/// Targets from the speed issue: (benchmark, ratio it must not exceed).
+pub const TARGETS: &[(&str, f64)] = &[("B1", 0.35), ("B2", 1.3), ("B3", 0.15)];
+
+/// min / median / max of some samples (seconds or MiB).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    pub runs: usize,
+}
+
+impl Spread {
+    pub fn of(samples: &[f64]) -> Self {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = if n == 0 {
+            0.0
+        } else if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        };
+        Self {
+            min: sorted.first().copied().unwrap_or_default(),
+            median,
+            max: sorted.last().copied().unwrap_or_default(),
+            runs: n,
+        }
+    }
+
+    fn cell(&self) -> String {
+        if self.runs == 1 {
+            format!("{:.1}", self.median)
+        } else {
+            format!(
+                "{:.1} ({:.1}–{:.1}, n={})",
+                self.median, self.min, self.max, self.runs
+            )
+        }
+    }
+}
+
+/// Everything one bench run measured.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub b1_ours: Spread,
+    pub b1_vng: Spread,
+    pub b2_vmtest: Spread,
+    pub b2_bare: Spread,
+    pub b3_incremental: Spread,
+    pub b4_harness_start: Spread,
+    pub b4_per_case_ms: Spread,
+    pub qemu_peak_mib: Spread,
+    pub guest_memory: String,
+    pub cases: usize,
+}
+
+impl Figures {
+    fn ratios(&self) -> [(&'static str, f64); 3] {
+        [
+            ("B1", self.b1_ours.median / self.b1_vng.median),
+            ("B2", self.b2_vmtest.median / self.b2_bare.median),
+            ("B3", self.b3_incremental.median / self.b1_ours.median),
+        ]
+    }
+}
+
+/// The Markdown table that goes between the markers.
+pub fn render(figures: &Figures) -> String {
+    let mut out = String::from("| benchmark | this project | reference | ratio | target | verdict |\n|---|---|---|---|---|---|\n");
+    let rows = [
+        (
+            "B1 cold kernel build (s)",
+            figures.b1_ours,
+            "vng --kconfig + same items",
+            figures.b1_vng,
+        ),
+        (
+            "B2 warm vmtest, all cases (s)",
+            figures.b2_vmtest,
+            "bare vng --exec true",
+            figures.b2_bare,
+        ),
+        (
+            "B3 touch nbd.c: rebuild + boot + run (s)",
+            figures.b3_incremental,
+            "B1 cold build (ours)",
+            figures.b1_ours,
+        ),
+    ];
+    for ((name, ours, reference_name, reference), (id, ratio)) in rows.iter().zip(figures.ratios())
+    {
+        let target = TARGETS
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map_or(f64::NAN, |(_, r)| *r);
+        let verdict = if ratio <= target {
+            "met".to_owned()
+        } else {
+            format!("missed by {:.0}%", (ratio / target - 1.0) * 100.0)
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {reference_name}: {} | {ratio:.2} | ≤ {target} | {verdict} |\n",
+            ours.cell(),
+            reference.cell()
+        ));
+    }
+    out.push_str(&format!(
+        "\n| guest figure | value |\n|---|---|\n\
+         | B4 boot to harness start (guest uptime, s) | {} |\n\
+         | B4 harness time per case (ms, {} cases) | {} |\n\
+         | QEMU peak RSS (MiB) | {} |\n\
+         | guest memory | {} |\n",
+        figures.b4_harness_start.cell(),
+        figures.cases,
+        figures.b4_per_case_ms.cell(),
+        figures.qemu_peak_mib.cell(),
+        figures.guest_memory,
+    ));
+    out
+}
+
+/// Replaces the text between the markers (appending them if missing), keeping the rest.
+pub fn splice(document: &str, table: &str) -> String {
+    let block = format!("{MARK_START}\n{table}{MARK_END}");
+    match (document.find(MARK_START), document.find(MARK_END)) {
+        (Some(start), Some(end)) if start < end => {
+            format!(
+                "{}{block}{}",
+                &document[..start],
+                &document[end + MARK_END.len()..]
+            )
+        }
+        _ => format!("{}\n\n{block}\n", document.trim_end()),
+    }
+}
+
+pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
+    let runner = Runner::new(&paths.root)?;
+    host_tools::ensure(&runner)?;
+    let catalog = Catalog::new(&paths.kernels());
+    let manifest = catalog.load(KERNEL)?;
+    let pristine = source::fetch(&runner, paths, &manifest.source)?;
+    let bench_dir = paths.images().join("bench");
+    if bench_dir.exists() {
+        std::fs::remove_dir_all(&bench_dir)?;
+    }
+    std::fs::create_dir_all(&bench_dir)?;
+
+    let b1_vng = vng_config_build(&runner, &catalog, &manifest, &pristine.dir, &bench_dir)?;
+
+    // Our config, cold, from a hard-linked copy of the same source in a private cache.
+    let tree = bench_dir.join("linux");
+    let (sh, pristine_tree) = (&runner.sh, &pristine.dir);
+    cmd!(sh, "cp -al {pristine_tree} {tree}").run()?;
+    let mut bench_paths = paths.clone();
+    bench_paths.cache = bench_dir.join("cache");
+    let local = Options {
+        kernels: vec![KERNEL.into()],
+        kernel_dir: Some(tree.clone()),
+        compare_snapshots: false,
+        ..Options::default()
+    };
+    let cold = vmtest::run(&bench_paths, &local)?;
+    let b1_ours = cold[0].timings.build_secs;
+
+    // B3: a new nbd.c (same text, new inode and mtime: the cache's copy is untouched).
+    let nbd = tree.join("drivers/block/nbd.c");
+    let text = std::fs::read(&nbd)?;
+    std::fs::remove_file(&nbd)?;
+    std::fs::write(&nbd, text)?;
+    let started = Instant::now();
+    let incremental = vmtest::run(&bench_paths, &local)?;
+    let b3 = started.elapsed().as_secs_f64();
+    if incremental[0].timings.build_secs == 0.0 {
+        bail!("touching nbd.c did not rebuild the kernel: B3 would measure nothing");
+    }
+
+    let warm = warm_vmtest(paths, runs)?;
+    let bzimage = cached_bzimage(&runner, paths, &catalog)?;
+    let (b2_bare, qemu_peak) = bare_boots(&runner, paths, &bzimage, runs)?;
+    std::fs::remove_dir_all(&bench_dir).ok();
+
+    Ok(Figures {
+        b1_ours: Spread::of(&[b1_ours]),
+        b1_vng: Spread::of(&[b1_vng]),
+        b2_vmtest: Spread::of(&warm.walls),
+        b2_bare: Spread::of(&b2_bare),
+        b3_incremental: Spread::of(&[b3]),
+        b4_harness_start: Spread::of(&warm.harness_starts),
+        b4_per_case_ms: Spread::of(&warm.per_case_ms),
+        qemu_peak_mib: Spread::of(&qemu_peak),
+        guest_memory: boot::GUEST_MEMORY.to_owned(),
+        cases: warm.cases,
+    })
+}
+
+/// B1 reference: virtme-ng's own kernel config plus the same BPF/NBD fragment, built cold.
+fn vng_config_build(
+    runner: &Runner,
+    catalog: &Catalog,
+    manifest: &crate::manifest::Manifest,
+    source: &Path,
+    bench_dir: &Path,
+) -> Result<f64> {
+    let stage = Stage::start("B1 reference: configuring with virtme-configkernel --defconfig");
+    let build = bench_dir.join("vng-build");
+    std::fs::create_dir_all(&build)?;
+    let fragment = bench_dir.join("items.config");
+    std::fs::write(
+        &fragment,
+        kconfig::merge_files(&catalog.fragment_paths(manifest))?.render(),
+    )?;
+    let sh = &runner.sh;
+    let _dir = sh.push_dir(source);
+    let out = format!("O={}", build.display());
+    runner.run_logged(
+        cmd!(
+            sh,
+            "virtme-configkernel --defconfig --custom {fragment} {out}"
+        ),
+        &bench_dir.join("vng-config.log"),
+        &stage,
+    )?;
+    stage.finish("");
+    let stage = Stage::start("B1 reference: building the vng-config kernel (cold)");
+    let started = Instant::now();
+    let jobs = format!(
+        "-j{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    runner.run_logged(
+        cmd!(sh, "make -C {source} O={build} {jobs} bzImage modules"),
+        &build.join("build.log"),
+        &stage,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    stage.finish("");
+    std::fs::remove_dir_all(&build).ok();
+    Ok(secs)
+}
+
+/// Samples of the warm runs: wall times, guest uptime at harness start, per-case times.
+#[derive(Default)]
+struct WarmRuns {
+    walls: Vec<f64>,
+    harness_starts: Vec<f64>,
+    per_case_ms: Vec<f64>,
+    cases: usize,
+}
+
+/// B2 and B4: warm vmtest runs of every case on the cached kernel.
+fn warm_vmtest(paths: &Paths, runs: usize) -> Result<WarmRuns> {
+    let options = Options {
+        kernels: vec![KERNEL.into()],
+        compare_snapshots: false,
+        ..Options::default()
+    };
+    let (mut walls, mut starts, mut per_case, mut cases) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let reports = vmtest::run(paths, &options)?;
+        walls.push(started.elapsed().as_secs_f64());
+        cases = reports[0].rows.len();
+        let latest = paths
+            .runs(KERNEL)
+            .join("latest")
+            .join(protocol::RESULTS_FILE);
+        let records = RunRecords::parse(&std::fs::read_to_string(&latest).unwrap_or_default());
+        if let Some(boot) = &records.boot {
+            starts.push(boot.uptime_ms as f64 / 1000.0);
+        }
+        per_case.extend(
+            records
+                .case_starts
+                .windows(2)
+                .map(|w| (w[1].1 - w[0].1) as f64),
+        );
+    }
+    Ok((walls, starts, per_case, cases))
+}
+
+fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<PathBuf> {
+    let manifest = catalog.load(KERNEL)?;
+    let source = source::fetch(runner, paths, &manifest.source)?;
+    Ok(kbuild::ensure(runner, paths, catalog, &manifest, &source)?.bzimage)
+}
+
+/// B2 reference: `vng --exec true` with the same arguments; returns wall times and QEMU's
+/// peak RSS (wait4 on vng reports the largest of its waited-for descendants: QEMU).
+fn bare_boots(
+    runner: &Runner,
+    paths: &Paths,
+    bzimage: &Path,
+    runs: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let accel = boot::choose_accel(runner, paths, bzimage)?;
+    let scratch = tempfile::tempdir()?;
+    let args = boot::vng_args(&Boot {
+        kernel: bzimage,
+        accel,
+        writable_dir: scratch.path(),
+        command: "true".into(),
+    });
+    let (mut walls, mut peaks) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (status, max_rss_kib) = run_with_rusage(Command::new("vng").args(&args))?;
+        walls.push(started.elapsed().as_secs_f64());
+        if !status.success() {
+            bail!("bare `vng --exec true` failed: {status}");
+        }
+        peaks.push(max_rss_kib as f64 / 1024.0);
+    }
+    Ok((walls, peaks))
+}
+
+fn run_with_rusage(command: &mut Command) -> Result<(std::process::ExitStatus, i64)> {
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting vng")?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for the child we just spawned, with valid out-pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    if pid < 0 {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    Ok((std::process::ExitStatus::from_raw(status), usage.ru_maxrss))
+}
+
+/// Writes the figures into BENCHMARKS.md, between the markers.
+pub fn publish(paths: &Paths, figures: &Figures) -> Result<PathBuf> {
+    let file = paths.root.join("BENCHMARKS.md");
+    let current = std::fs::read_to_string(&file).unwrap_or_else(|_| "# Benchmarks\n".into());
+    std::fs::write(&file, splice(&current, &render(figures)))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_has_min_median_max() {
+        assert_eq!(
+            Spread::of(&[3.0, 1.0, 2.0]),
+            Spread {
+                min: 1.0,
+                median: 2.0,
+                max: 3.0,
+                runs: 3
+            }
+        );
+        assert_eq!(Spread::of(&[4.0, 1.0]).median, 2.5);
+        assert_eq!(Spread::of(&[]).runs, 0);
+    }
+
+    fn figures() -> Figures {
+        let one = |v| Spread::of(&[v]);
+        Figures {
+            b1_ours: one(250.0),
+            b1_vng: one(734.0),
+            b2_vmtest: Spread::of(&[6.0, 6.5, 7.0]),
+            b2_bare: Spread::of(&[4.4, 5.0, 5.6]),
+            b3_incremental: one(60.0),
+            b4_harness_start: Spread::of(&[2.0, 2.1, 2.2]),
+            b4_per_case_ms: Spread::of(&[10.0, 20.0, 30.0]),
+            qemu_peak_mib: Spread::of(&[300.0, 310.0, 320.0]),
+            guest_memory: "1G".into(),
+            cases: 22,
+        }
+    }
+
+    #[test]
+    fn the_table_states_ratios_targets_and_misses() {
+        let table = render(&figures());
+        assert!(table.contains("| B1 cold kernel build (s) | 250.0 | vng --kconfig + same items: 734.0 | 0.34 | ≤ 0.35 | met |"), "{table}");
+        assert!(table.contains("| 6.5 (6.0–7.0, n=3) | bare vng --exec true: 5.0 (4.4–5.6, n=3) | 1.30 | ≤ 1.3 | met |"), "{table}");
+        assert!(
+            table.contains("| 0.24 | ≤ 0.15 | missed by 60% |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| QEMU peak RSS (MiB) | 310.0 (300.0–320.0, n=3) |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn splicing_keeps_the_prose_around_the_markers() {
+        let doc = format!(
+            "# Benchmarks\n\nintro\n\n{MARK_START}\nold\n{MARK_END}\n\n## Notes\nkeep me\n"
+        );
+        let out = splice(&doc, "new\n");
+        assert_eq!(
+            out,
+            format!(
+                "# Benchmarks\n\nintro\n\n{MARK_START}\nnew\n{MARK_END}\n\n## Notes\nkeep me\n"
+            )
+        );
+        let appended = splice("# Benchmarks\n", "t\n");
+        assert!(appended.ends_with(&format!("{MARK_START}\nt\n{MARK_END}\n")));
+    }
+}
