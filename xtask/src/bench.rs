@@ -290,28 +290,25 @@ fn warm_vmtest(paths: &Paths, runs: usize) -> Result<WarmRuns> {
         compare_snapshots: false,
         ..Options::default()
     };
-    let (mut walls, mut starts, mut per_case, mut cases) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let mut warm = WarmRuns::default();
     for _ in 0..runs {
         let started = Instant::now();
         let reports = vmtest::run(paths, &options)?;
-        walls.push(started.elapsed().as_secs_f64());
-        cases = reports[0].rows.len();
+        warm.walls.push(started.elapsed().as_secs_f64());
+        warm.cases = reports[0].rows.len();
         let latest = paths
             .runs(KERNEL)
             .join("latest")
             .join(protocol::RESULTS_FILE);
         let records = RunRecords::parse(&std::fs::read_to_string(&latest).unwrap_or_default());
         if let Some(boot) = &records.boot {
-            starts.push(boot.uptime_ms as f64 / 1000.0);
+            warm.harness_starts.push(boot.uptime_ms as f64 / 1000.0);
         }
-        per_case.extend(
-            records
-                .case_starts
-                .windows(2)
-                .map(|w| (w[1].1 - w[0].1) as f64),
-        );
+        let starts = records.case_starts.windows(2);
+        warm.per_case_ms
+            .extend(starts.map(|w| (w[1].1 - w[0].1) as f64));
     }
-    Ok((walls, starts, per_case, cases))
+    Ok(warm)
 }
 
 fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<PathBuf> {
