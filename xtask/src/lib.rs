@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cases;
 pub mod cli;
 pub mod compare;
+pub mod helpers;
 pub mod host_tools;
 pub mod kbuild;
 pub mod kconfig;

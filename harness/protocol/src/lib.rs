@@ -99,6 +99,13 @@ impl Step {
     }
 }
 
+/// A helper to probe: its number in `enum bpf_func_id` and its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperProbe {
+    pub id: u32,
+    pub name: String,
+}
+
 /// One line of the results file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
