@@ -100,6 +100,16 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
     Ok(TestRun { ret, retval })
 }
 
+/// BPF_LINK_CREATE of `prog` with attach type BPF_TRACE_RAW_TP; closing the fd detaches.
+pub fn link_create_raw_tp(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_LINK_CREATE.
+    let link = unsafe { &mut attr.link_create };
+    link.__bindgen_anon_1.prog_fd = prog.as_raw_fd() as u32;
+    link.attach_type = aya_obj::generated::bpf_attach_type::BPF_TRACE_RAW_TP as u32;
+    bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr)
+}
+
 /// BPF_MAP_LOOKUP_ELEM of key 0 in a single-entry array map whose values are `value.len()` bytes.
 pub fn array_lookup(map: BorrowedFd<'_>, value: &mut [u8]) -> io::Result<()> {
     let key = 0u32;

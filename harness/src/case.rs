@@ -108,6 +108,14 @@ impl CaseRun<'_> {
                     Err(outcome) => outcome,
                 }
             }
+            Step::AttachLink => match bpf_sys::link_create_raw_tp(program.fd.as_fd()) {
+                Ok(link) => {
+                    self.link = Some(link);
+                    self.phase = self.phase.max(Phase::Attached);
+                    Outcome::ok()
+                }
+                Err(error) => Outcome::from_io(&error),
+            },
             Step::Detach => match self.link.take() {
                 Some(_closed_on_drop) => Outcome::ok(),
                 None => harness_error("detach without an attached link"),

@@ -79,7 +79,7 @@ impl Verdict {
         let mut verdict = Verdict::Good;
         for row in chosen {
             match (&row.outcome, row.deviations.is_empty()) {
-                (CaseOutcome::Unsupported { .. }, _) => verdict = Verdict::Skip,
+                _ if row.is_unsupported() => verdict = Verdict::Skip,
                 (CaseOutcome::CompileError { .. }, _) => return Verdict::Infra,
                 (_, false) => return Verdict::Bad,
                 (_, true) => {}
@@ -377,12 +377,17 @@ mod tests {
     use crate::report::Row;
 
     fn row(case: &str, outcome: CaseOutcome, deviates: bool) -> Row {
+        let outcome_for_reason = outcome.clone();
         Row {
             case: case.into(),
             outcome,
             deviations: if deviates { vec!["x".into()] } else { vec![] },
             snapshot_matches: true,
             known: vec![],
+            unsupported: match &outcome_for_reason {
+                CaseOutcome::Unsupported { reason } => Some(reason.clone()),
+                _ => None,
+            },
         }
     }
 

@@ -55,6 +55,10 @@ pub struct CaseStep {
     /// the reason; checked exactly like `expect`, and reported.
     #[serde(default)]
     pub on: BTreeMap<String, KnownAnswer>,
+    /// Errno names that mean "this kernel lacks the feature": the case is then reported
+    /// unsupported, with the errno, instead of failed.
+    #[serde(default)]
+    pub unsupported_if: Vec<String>,
 }
 
 /// What one kernel is known to answer instead, and why.
@@ -92,7 +96,31 @@ pub enum Expect {
     Value { value: serde_json::Value },
 }
 
+/// Suffix of the twin that attaches through BPF_LINK_CREATE.
+pub const LINK_TWIN_SUFFIX: &str = ".link";
+
 impl Case {
+    /// A positive case (it attaches by its section's tracepoint and expects that to work)
+    /// gets a twin that attaches with BPF_LINK_CREATE instead; a kernel without that path
+    /// answers EINVAL, which reports the twin unsupported with the errno.
+    pub fn link_twin(&self) -> Option<Case> {
+        let attaches = |s: &CaseStep| {
+            s.step == Step::Attach { tracepoint: None } && s.expect == Expect::Word("ok".into())
+        };
+        if !self.steps.iter().any(attaches) {
+            return None;
+        }
+        let mut twin = self.clone();
+        twin.name = format!("{}{LINK_TWIN_SUFFIX}", self.name);
+        twin.description = format!("{}\n(Twin: attached with BPF_LINK_CREATE instead.)", self.description.trim());
+        twin.program = Some(self.program_stem().to_owned());
+        for step in twin.steps.iter_mut().filter(|s| attaches(s)) {
+            step.step = Step::AttachLink;
+            step.unsupported_if = vec!["EINVAL".into()];
+        }
+        Some(twin)
+    }
+
     /// The load expectation on `kernel`, and the reason when it is a known deviation.
     pub fn load_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
         known_or(&self.load, &self.load_on, kernel)
@@ -156,10 +184,12 @@ impl CaseSet {
                 dir.display()
             );
         }
-        let cases = files
+        let mut cases = files
             .iter()
             .map(|file| load_case(file, dir).with_context(|| format!("case {}", file.display())))
             .collect::<Result<Vec<_>>>()?;
+        let twins: Vec<Case> = cases.iter().filter_map(Case::link_twin).collect();
+        cases.extend(twins);
         Ok(Self {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
@@ -259,6 +289,13 @@ expect = "EIO"
     fn a_case_file_parses_into_steps_and_expectations() {
         let dir = case_dir(&[("bare.toml", BARE), ("writable_bare.bpf.c", "")]);
         let set = CaseSet::load("builtin", dir.path()).unwrap();
+        assert_eq!(set.cases.len(), 2, "the case and its BPF_LINK_CREATE twin");
+        let twin = &set.cases[1];
+        assert_eq!(twin.name, "bare.link");
+        assert_eq!(twin.program_stem(), "writable_bare");
+        assert_eq!(twin.steps[0].step, Step::AttachLink);
+        assert_eq!(twin.steps[0].unsupported_if, ["EINVAL"]);
+        assert_eq!(twin.steps[1..], set.cases[0].steps[1..]);
         let case = &set.cases[0];
         assert_eq!(case.name, "bare");
         assert_eq!(case.program_stem(), "writable_bare");
@@ -274,6 +311,7 @@ expect = "EIO"
                 },
                 expect: Expect::Value { value: 1024.into() },
                 on: Default::default(),
+                unsupported_if: vec![],
             }
         );
         assert_eq!(case.steps[4].expect, Expect::Word("EIO".into()));

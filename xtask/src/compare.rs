@@ -65,6 +65,22 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
     found
 }
 
+/// Why the case counts as unsupported on this kernel although it ran: a step answered an
+/// errno its case declares as "this kernel lacks the feature".
+pub fn unsupported_reason(case: &Case, outcome: &CaseOutcome) -> Option<String> {
+    let CaseOutcome::Ran(result) = outcome else {
+        return None;
+    };
+    case.steps.iter().zip(&result.steps).enumerate().find_map(|(index, (spec, record))| {
+        let Outcome::Errno { name, .. } = &record.outcome else {
+            return None;
+        };
+        spec.unsupported_if.contains(name).then(|| {
+            format!("step {} ({}) answered {name}", index + 1, step_name(&record.step))
+        })
+    })
+}
+
 /// The known deviations a case declares for `kernel` (shown in the report with their reason).
 pub fn known_deviations(case: &Case, kernel: &str) -> Vec<String> {
     let load = case.load_on(kernel).1.map(|why| format!("load: {why}"));
@@ -205,11 +221,13 @@ mod tests {
                 step: Step::Attach { tracepoint: None },
                 expect: Expect::Word("ok".into()),
                 on: Default::default(),
+                unsupported_if: vec!["EINVAL".into()],
             },
             CaseStep {
                 step: Step::TestmodRead,
                 expect: Expect::Word("EIO".into()),
                 on: Default::default(),
+                unsupported_if: vec![],
             },
         ]);
         let good = ran(
@@ -238,6 +256,10 @@ mod tests {
             deviations(&spec, "6.12", &bad),
             vec![r#"step 2 (testmod_read): expected EIO, got ok {"len":5}"#]
         );
+
+        let no_link = ran(Outcome::ok(), vec![(Step::Attach { tracepoint: None }, Outcome::errno(22))]);
+        assert_eq!(unsupported_reason(&spec, &no_link).as_deref(), Some("step 1 (attach) answered EINVAL"));
+        assert_eq!(unsupported_reason(&spec, &good), None);
 
         let rejected = ran(Outcome::errno(13), vec![]);
         let found = deviations(&spec, "6.12", &rejected);

@@ -14,11 +14,18 @@ pub struct Row {
     pub snapshot_matches: bool,
     /// Known deviations of this kernel that the case declares, with their reasons.
     pub known: Vec<String>,
+    /// Why the case is unsupported on this kernel, if it is (decided before the run, or a
+    /// step answered an errno the case declares as "feature missing").
+    pub unsupported: Option<String>,
 }
 
 impl Row {
     pub fn passed(&self) -> bool {
         self.deviations.is_empty() && self.snapshot_matches
+    }
+
+    pub fn is_unsupported(&self) -> bool {
+        self.unsupported.is_some()
     }
 
     pub fn verdict(&self) -> &'static str {
@@ -163,7 +170,7 @@ impl KernelReport {
                     row.case, self.kernel
                 ));
             }
-            if let CaseOutcome::Unsupported { reason } = &row.outcome {
+            if let Some(reason) = &row.unsupported {
                 out.push_str(&format!(
                     "  - {}: unsupported on {}: {reason}\n",
                     row.case, self.kernel
@@ -264,8 +271,8 @@ pub fn junit(reports: &[KernelReport]) -> String {
             suite.add_test_case(TestCase::new("build and boot", status));
         }
         for row in &kernel.rows {
-            let status = match (&row.outcome, row.passed()) {
-                (CaseOutcome::Unsupported { reason }, _) => {
+            let status = match (&row.unsupported, row.passed()) {
+                (Some(reason), true) => {
                     let mut status = TestCaseStatus::skipped();
                     status.set_message(format!("unsupported on {}: {reason}", kernel.kernel));
                     status
@@ -299,12 +306,17 @@ mod tests {
     use super::*;
 
     fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
+        let outcome_for_reason = outcome.clone();
         Row {
             case: case.into(),
             outcome,
             deviations: deviations.iter().map(|d| d.to_string()).collect(),
             snapshot_matches: true,
             known: vec![],
+            unsupported: match &outcome_for_reason {
+                CaseOutcome::Unsupported { reason } => Some(reason.clone()),
+                _ => None,
+            },
         }
     }
 

@@ -358,7 +358,14 @@ fn judge(
         .filter_map(|case| {
             let outcome = outcomes.remove(&case.name)?;
             let outcome = without_host_paths(compare::normalised(outcome), paths, &case_set.dir);
-            let deviations = compare::deviations(case, kernel, &outcome);
+            let unsupported = match &outcome {
+                CaseOutcome::Unsupported { reason } => Some(reason.clone()),
+                other => compare::unsupported_reason(case, other),
+            };
+            let deviations = match unsupported {
+                Some(_) => Vec::new(),
+                None => compare::deviations(case, kernel, &outcome),
+            };
             let snapshot_matches =
                 if !options.compare_snapshots || matches!(outcome, CaseOutcome::NotRun { .. }) {
                     true
@@ -376,6 +383,7 @@ fn judge(
                 deviations,
                 snapshot_matches,
                 known: compare::known_deviations(case, kernel),
+                unsupported,
                 outcome,
             })
         })

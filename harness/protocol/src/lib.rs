@@ -56,7 +56,10 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tracepoint: Option<String>,
     },
-    /// Close the link opened by the last `attach`.
+    /// BPF_LINK_CREATE with attach type BPF_TRACE_RAW_TP: the generic link path the docs
+    /// name as the other way to attach (the kernel picks the tracepoint; no name is passed).
+    AttachLink,
+    /// Close the link opened by the last `attach` or `attach_link`.
     Detach,
     /// Write a global in the program's `.data`/`.bss` map while it is loaded.
     SetGlobal { name: String, value: u64 },
