@@ -13,5 +13,6 @@ pub mod faults;
 pub mod loader;
 pub mod module;
 pub mod nbd;
+pub mod probes;
 pub mod report;
 pub mod triggers;

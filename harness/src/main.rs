@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use harness::{case, module, report};
-use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, RESULTS_FILE};
+use harness::{case, module, probes, report};
+use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, PROBED_PROG_TYPES, RESULTS_FILE};
 
 fn main() -> ExitCode {
     let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
@@ -44,6 +44,23 @@ fn run(run_dir: &Path) -> Result<(), String> {
         })?;
         eprintln!("harness: case {}", case.name);
         write(Record::Finished(case::run(case, &plan.tracepoint_names)))?;
+    }
+    if !plan.helper_probes.is_empty() {
+        for prog_type in PROBED_PROG_TYPES {
+            eprintln!(
+                "harness: probing {} helpers for program type {prog_type}",
+                plan.helper_probes.len()
+            );
+            let answers = probes::helpers(&plan.helper_probes, prog_type);
+            write(Record::Helpers { prog_type, answers })?;
+            let (kfunc, outcome, message) = probes::kfunc(prog_type);
+            write(Record::Kfunc {
+                prog_type,
+                kfunc,
+                outcome,
+                message,
+            })?;
+        }
     }
     write(Record::End {
         cases: plan.cases.len(),

@@ -15,7 +15,12 @@ fn builtin_cases_meet_their_expectations_and_snapshots_on_every_kernel() {
         .unwrap_or_else(|error| panic!("the VM run could not be done: {error:#}"));
     assert!(reports.len() >= 4, "the matrix has every manifest");
     for report in &reports {
-        assert!(report.passed(), "kernel {}:\n{}", report.kernel, report.render());
+        assert!(
+            report.passed(),
+            "kernel {}:\n{}",
+            report.kernel,
+            report.render()
+        );
         assert!(!report.rows.is_empty(), "no cases ran on {}", report.kernel);
     }
 }

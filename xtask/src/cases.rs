@@ -112,7 +112,10 @@ impl Case {
         }
         let mut twin = self.clone();
         twin.name = format!("{}{LINK_TWIN_SUFFIX}", self.name);
-        twin.description = format!("{}\n(Twin: attached with BPF_LINK_CREATE instead.)", self.description.trim());
+        twin.description = format!(
+            "{}\n(Twin: attached with BPF_LINK_CREATE instead.)",
+            self.description.trim()
+        );
         twin.program = Some(self.program_stem().to_owned());
         for step in twin.steps.iter_mut().filter(|s| attaches(s)) {
             step.step = Step::AttachLink;

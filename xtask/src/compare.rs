@@ -23,6 +23,8 @@ pub enum CaseOutcome {
     CompileError { message: String },
     /// The VM run ended before this case finished (panic, hang, crash); never snapshotted.
     NotRun { reason: String },
+    /// A measured table (helper availability, the kfunc answer), snapshotted as is.
+    Probe(serde_json::Value),
 }
 
 /// Differences between what a case expects on `kernel` and what happened; empty means it
@@ -33,6 +35,7 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
         CaseOutcome::Unsupported { .. } => return Vec::new(),
         CaseOutcome::CompileError { message } => return vec![format!("compile error: {message}")],
         CaseOutcome::NotRun { reason } => return vec![format!("not run: {reason}")],
+        CaseOutcome::Probe(_) => return Vec::new(),
     };
     let mut found = Vec::new();
     let (load, _) = case.load_on(kernel);
@@ -71,14 +74,22 @@ pub fn unsupported_reason(case: &Case, outcome: &CaseOutcome) -> Option<String> 
     let CaseOutcome::Ran(result) = outcome else {
         return None;
     };
-    case.steps.iter().zip(&result.steps).enumerate().find_map(|(index, (spec, record))| {
-        let Outcome::Errno { name, .. } = &record.outcome else {
-            return None;
-        };
-        spec.unsupported_if.contains(name).then(|| {
-            format!("step {} ({}) answered {name}", index + 1, step_name(&record.step))
+    case.steps
+        .iter()
+        .zip(&result.steps)
+        .enumerate()
+        .find_map(|(index, (spec, record))| {
+            let Outcome::Errno { name, .. } = &record.outcome else {
+                return None;
+            };
+            spec.unsupported_if.contains(name).then(|| {
+                format!(
+                    "step {} ({}) answered {name}",
+                    index + 1,
+                    step_name(&record.step)
+                )
+            })
         })
-    })
 }
 
 /// The known deviations a case declares for `kernel` (shown in the report with their reason).
@@ -136,9 +147,13 @@ pub fn normalised(mut outcome: CaseOutcome) -> CaseOutcome {
 /// Compares `outcome` with the snapshot `<dir>/<case>.snap`; true when it matches (or was
 /// accepted). insta prints the diff on a mismatch and, outside CI, leaves a `.snap.new`.
 pub fn snapshot_matches(dir: &Path, case: &Case, outcome: &CaseOutcome) -> bool {
-    let name = case.name.as_str();
+    snapshot_named(dir, &case.name, case.description.trim(), outcome)
+}
+
+/// Like [`snapshot_matches`] for anything that is not a case (the probe tables).
+pub fn snapshot_named(dir: &Path, name: &str, description: &str, outcome: &CaseOutcome) -> bool {
     let mut settings = insta::Settings::clone_current();
-    settings.set_description(case.description.trim());
+    settings.set_description(description);
     settings.set_snapshot_path(dir);
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
@@ -257,8 +272,14 @@ mod tests {
             vec![r#"step 2 (testmod_read): expected EIO, got ok {"len":5}"#]
         );
 
-        let no_link = ran(Outcome::ok(), vec![(Step::Attach { tracepoint: None }, Outcome::errno(22))]);
-        assert_eq!(unsupported_reason(&spec, &no_link).as_deref(), Some("step 1 (attach) answered EINVAL"));
+        let no_link = ran(
+            Outcome::ok(),
+            vec![(Step::Attach { tracepoint: None }, Outcome::errno(22))],
+        );
+        assert_eq!(
+            unsupported_reason(&spec, &no_link).as_deref(),
+            Some("step 1 (attach) answered EINVAL")
+        );
         assert_eq!(unsupported_reason(&spec, &good), None);
 
         let rejected = ran(Outcome::errno(13), vec![]);

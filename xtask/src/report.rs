@@ -150,7 +150,7 @@ impl KernelReport {
                 ),
                 CaseOutcome::Unsupported { .. } => ("-".into(), "-".into()),
                 CaseOutcome::CompileError { .. } => ("-".into(), "compile".into()),
-                CaseOutcome::NotRun { .. } => ("-".into(), "-".into()),
+                CaseOutcome::NotRun { .. } | CaseOutcome::Probe(_) => ("-".into(), "-".into()),
             };
             out.push_str(&format!(
                 "  {:<34} {:<10} {:<8} {}\n",

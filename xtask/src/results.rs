@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{BootInfo, CaseResult, Record};
+use protocol::{BootInfo, CaseResult, HelperAnswer, Outcome, Record};
 use serde::Serialize;
 
 /// Console lines that mean the guest kernel died.
@@ -101,6 +101,10 @@ pub struct RunRecords {
     pub end_markers: usize,
     /// Guest uptime (ms) at each case's start, in run order.
     pub case_starts: Vec<(String, u64)>,
+    /// Helper probe answers by program type.
+    pub helpers: BTreeMap<u32, Vec<HelperAnswer>>,
+    /// Kfunc probe by program type: the kfunc tried, the outcome, the verifier's verdict.
+    pub kfuncs: BTreeMap<u32, (Option<String>, Outcome, String)>,
     /// Lines that are not records (a line cut short by a crash, or garbage).
     pub bad_lines: usize,
 }
@@ -120,6 +124,17 @@ impl RunRecords {
                         records.unfinished = None;
                     }
                     records.finished.insert(result.case.clone(), result);
+                }
+                Ok(Record::Helpers { prog_type, answers }) => {
+                    records.helpers.insert(prog_type, answers);
+                }
+                Ok(Record::Kfunc {
+                    prog_type,
+                    kfunc,
+                    outcome,
+                    message,
+                }) => {
+                    records.kfuncs.insert(prog_type, (kfunc, outcome, message));
                 }
                 Ok(Record::End { .. }) => records.end_markers += 1,
                 Err(_) => records.bad_lines += 1,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use protocol::{CasePlan, Plan, PLAN_FILE, RESULTS_FILE};
+use protocol::{CasePlan, HelperProbe, Plan, PLAN_FILE, RESULTS_FILE};
 use xshell::cmd;
 
 use crate::boot::{self, Boot};
@@ -21,7 +21,7 @@ use crate::progress::{self, Stage};
 use crate::report::{KernelFailure, KernelReport, Row, Timings};
 use crate::results::{RunFailure, RunRecords};
 use crate::runner::{Finished, Runner};
-use crate::{host_tools, source};
+use crate::{helpers, host_tools, source};
 
 /// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -95,6 +95,11 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>> {
         eprint!("\n{}", report.render());
         reports.push(report);
     }
+    if setup.probes_helpers() {
+        let doc = paths.root.join(helpers::DOC);
+        std::fs::create_dir_all(doc.parent().expect("docs/ has a parent"))?;
+        std::fs::write(&doc, helpers::doc_from_snapshots(paths)?)?;
+    }
     if let Some(path) = &options.junit {
         std::fs::write(path, crate::report::junit(&reports))
             .with_context(|| format!("writing JUnit XML to {}", path.display()))?;
@@ -113,6 +118,11 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
+    /// Helper and kfunc probes belong to the built-in measurement, not to user cases or bisect.
+    fn probes_helpers(&self) -> bool {
+        self.options.cases.is_none() && self.options.only_cases.is_empty()
+    }
+
     fn run_kernel(&self, kernel: &str, snapshots: &Path) -> Result<KernelReport> {
         let mut manifest = self.catalog.load(kernel)?;
         if let Some(path) = &self.options.kernel_dir {
@@ -120,11 +130,16 @@ impl Setup<'_> {
         }
         let source = source::fetch(self.runner, self.paths, &manifest.source)?;
         let build = kbuild::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
+        let helper_probes = match self.probes_helpers() {
+            true => helpers::of_tree(&source.dir)?,
+            false => Vec::new(),
+        };
         let kernel_run = KernelRun {
             runner: self.runner,
             paths: self.paths,
             manifest: &manifest,
             build: &build,
+            helper_probes,
         };
         kernel_run.run(self.case_set, self.compiled, snapshots, self.options)
     }
@@ -181,6 +196,7 @@ struct KernelRun<'a> {
     paths: &'a Paths,
     manifest: &'a Manifest,
     build: &'a KernelBuild,
+    helper_probes: Vec<HelperProbe>,
 }
 
 impl KernelRun<'_> {
@@ -192,7 +208,8 @@ impl KernelRun<'_> {
         options: &Options,
     ) -> Result<KernelReport> {
         let timeout = options.timeout;
-        let (plan, mut outcomes) = plan(case_set, self.manifest, &self.build.modules, compiled);
+        let (mut plan, mut outcomes) = plan(case_set, self.manifest, &self.build.modules, compiled);
+        plan.helper_probes = self.helper_probes.clone();
         let run_dir = new_run_dir(&self.paths.runs(&self.manifest.name))?;
         std::fs::write(
             run_dir.join(PLAN_FILE),
@@ -230,6 +247,15 @@ impl KernelRun<'_> {
             ),
             None => format!("{accel:?}, the harness did not start"),
         };
+        let mut rows = judge(
+            case_set,
+            &self.manifest.name,
+            outcomes,
+            snapshots,
+            self.paths,
+            options,
+        );
+        rows.extend(self.probe_rows(&records, failure.as_ref(), snapshots, options));
         Ok(KernelReport {
             failure: failure.map(|failure| KernelFailure::Run {
                 failure,
@@ -238,14 +264,7 @@ impl KernelRun<'_> {
             }),
             kernel: self.manifest.name.clone(),
             context,
-            rows: judge(
-                case_set,
-                &self.manifest.name,
-                outcomes,
-                snapshots,
-                self.paths,
-                options,
-            ),
+            rows,
             timings: Timings {
                 build_secs: if self.build.built_now {
                     self.build.build_secs
@@ -257,6 +276,61 @@ impl KernelRun<'_> {
         })
     }
 }
+
+impl KernelRun<'_> {
+    /// The helper table and the kfunc answer, as rows snapshotted like cases.
+    fn probe_rows(
+        &self,
+        records: &RunRecords,
+        failure: Option<&RunFailure>,
+        snapshots: &Path,
+        options: &Options,
+    ) -> Vec<Row> {
+        if self.helper_probes.is_empty() {
+            return Vec::new();
+        }
+        let table = helpers::table(&self.helper_probes, &records.helpers);
+        let kfunc = helpers::kfunc_summary(&records.kfuncs);
+        let probes = [
+            (PROBE_HELPERS, "Which helpers raw_tp.w and raw_tp may call (one load per helper id of this tree's uapi header).", serde_json::to_value(&table)),
+            (PROBE_KFUNC, "A raw_tp.w / raw_tp program calling a kfunc: what the verifier says.", serde_json::to_value(&kfunc)),
+        ];
+        probes
+            .into_iter()
+            .map(|(name, description, value)| {
+                let complete = records.helpers.len() == protocol::PROBED_PROG_TYPES.len();
+                let outcome = match (complete, failure) {
+                    (true, _) => CaseOutcome::Probe(value.unwrap_or_default()),
+                    (false, Some(failure)) => CaseOutcome::NotRun {
+                        reason: failure.describe(),
+                    },
+                    (false, None) => CaseOutcome::NotRun {
+                        reason: "the probes were not recorded".into(),
+                    },
+                };
+                let snapshot_matches = matches!(outcome, CaseOutcome::NotRun { .. })
+                    || !options.compare_snapshots
+                    || compare::snapshot_named(snapshots, name, description, &outcome);
+                let deviations = match &outcome {
+                    CaseOutcome::NotRun { reason } => vec![format!("not run: {reason}")],
+                    _ => Vec::new(),
+                };
+                Row {
+                    case: name.to_owned(),
+                    outcome,
+                    deviations,
+                    snapshot_matches,
+                    known: Vec::new(),
+                    unsupported: None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Snapshot names of the probe rows (a leading `_` keeps them apart from case names).
+pub const PROBE_HELPERS: &str = "_helpers";
+pub const PROBE_KFUNC: &str = "_kfunc";
 
 /// Every planned case's outcome from the guest's records: a finished case keeps its result
 /// whatever happened later. Records are data: a record for a case the plan does not have
@@ -338,6 +412,7 @@ pub fn plan(
         modules: modules.to_vec(),
         tracepoint_names: manifest.tracepoint_names.clone(),
         cases,
+        helper_probes: Vec::new(),
     };
     (plan, decided)
 }
@@ -473,6 +548,7 @@ mod tests {
             modules: vec![],
             tracepoint_names: Default::default(),
             cases: vec![planned("a"), planned("b")],
+            helper_probes: vec![],
         };
         let text = finished("a") + &finished("../../../etc/evil") + &finished("/tmp/x");
         let records = RunRecords::parse(&text);

@@ -28,6 +28,31 @@ pub struct Plan {
     #[serde(default)]
     pub tracepoint_names: BTreeMap<String, String>,
     pub cases: Vec<CasePlan>,
+    /// Helpers to probe, for every program type in [`PROBED_PROG_TYPES`], after the cases.
+    #[serde(default)]
+    pub helper_probes: Vec<HelperProbe>,
+}
+
+/// Program types whose helper and kfunc access is probed: RAW_TRACEPOINT_WRITABLE and, to
+/// show the difference, plain RAW_TRACEPOINT.
+pub const PROBED_PROG_TYPES: [u32; 2] = [24, 17];
+
+/// Kfuncs the kfunc probe looks for in vmlinux BTF, in order (no arguments, or none read
+/// before the verifier decides whether the program type may call kfuncs at all).
+pub const KFUNC_CANDIDATES: &[&str] = &[
+    "bpf_rcu_read_lock",
+    "bpf_obj_new_impl",
+    "bpf_kfunc_call_test1",
+];
+
+/// What the verifier said to a program calling one helper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperAnswer {
+    pub id: u32,
+    pub loaded: bool,
+    pub errno: i32,
+    /// The verifier's verdict line (the last line before its statistics).
+    pub message: String,
 }
 
 /// One case: a BPF object, the program in it, and the steps to run after loading it.
@@ -123,6 +148,19 @@ pub enum Record {
     },
     /// A case ran to its end, whatever the kernel said.
     Finished(CaseResult),
+    /// Every helper probe for one program type.
+    Helpers {
+        prog_type: u32,
+        answers: Vec<HelperAnswer>,
+    },
+    /// A program of this type calling a kfunc (the first of [`KFUNC_CANDIDATES`] the kernel
+    /// has); `kfunc` is None when vmlinux BTF has none of them.
+    Kfunc {
+        prog_type: u32,
+        kfunc: Option<String>,
+        outcome: Outcome,
+        message: String,
+    },
     /// The harness finished every case; a results file without it is incomplete.
     End { cases: usize },
 }

@@ -1,0 +1,141 @@
+//! What a program type may call, measured: one minimal program per helper (`r1..r5 = 0;
+//! call <id>; r0 = 0; exit`) and one calling a kfunc, each loaded with the verifier log kept.
+//! The host classifies the answers; here they are only recorded.
+
+use std::ffi::CString;
+
+use aya_obj::btf::{Btf, BtfKind};
+use aya_obj::generated::bpf_insn;
+use protocol::{HelperAnswer, HelperProbe, Outcome, KFUNC_CANDIDATES};
+
+use crate::bpf_sys::{self, ProgLoadRequest};
+
+/// BPF_CALL with src_reg BPF_PSEUDO_KFUNC_CALL calls the kfunc whose BTF id is in imm.
+const PSEUDO_KFUNC_CALL: u8 = 2;
+
+pub fn helpers(probes: &[HelperProbe], prog_type: u32) -> Vec<HelperAnswer> {
+    probes
+        .iter()
+        .map(|probe| {
+            let load = load(prog_type, &call_program(call(probe.id as i32, 0)));
+            HelperAnswer {
+                id: probe.id,
+                loaded: load.result.is_ok(),
+                errno: load
+                    .result
+                    .as_ref()
+                    .err()
+                    .and_then(|e| e.raw_os_error())
+                    .unwrap_or(0),
+                message: verdict_line(&load.verifier_log),
+            }
+        })
+        .collect()
+}
+
+/// Loads a program calling the first candidate kfunc found in vmlinux BTF.
+pub fn kfunc(prog_type: u32) -> (Option<String>, Outcome, String) {
+    let btf = match Btf::from_sys_fs() {
+        Ok(btf) => btf,
+        Err(error) => {
+            return (
+                None,
+                Outcome::Error {
+                    message: format!("reading vmlinux BTF: {error}"),
+                },
+                String::new(),
+            )
+        }
+    };
+    let found = KFUNC_CANDIDATES.iter().find_map(|name| {
+        btf.id_by_type_name_kind(name, BtfKind::Func)
+            .ok()
+            .map(|id| (*name, id))
+    });
+    let Some((name, id)) = found else {
+        let message = format!("none of {KFUNC_CANDIDATES:?} is in this kernel's BTF");
+        return (None, Outcome::Error { message }, String::new());
+    };
+    let load = load(prog_type, &call_program(call(id as i32, PSEUDO_KFUNC_CALL)));
+    let outcome = match &load.result {
+        Ok(_) => Outcome::ok(),
+        Err(error) => Outcome::from_io(error),
+    };
+    (
+        Some(name.to_owned()),
+        outcome,
+        verdict_line(&load.verifier_log),
+    )
+}
+
+fn load(prog_type: u32, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
+    let license = CString::new("GPL").unwrap();
+    bpf_sys::prog_load(&ProgLoadRequest {
+        prog_type,
+        name: "wtp_probe",
+        insns,
+        license: &license,
+    })
+}
+
+/// Zeroed argument registers, the call, `r0 = 0`, exit.
+fn call_program(call: bpf_insn) -> Vec<bpf_insn> {
+    let mut insns: Vec<bpf_insn> = (1..=5).map(|reg| mov_imm(reg, 0)).collect();
+    insns.extend([call, mov_imm(0, 0), insn(0x95, 0, 0, 0)]);
+    insns
+}
+
+fn mov_imm(reg: u8, imm: i32) -> bpf_insn {
+    // BPF_ALU64 | BPF_MOV | BPF_K
+    insn(0xb7, reg, 0, imm)
+}
+
+fn call(imm: i32, src_reg: u8) -> bpf_insn {
+    // BPF_JMP | BPF_CALL
+    insn(0x85, 0, src_reg, imm)
+}
+
+fn insn(code: u8, dst: u8, src: u8, imm: i32) -> bpf_insn {
+    // SAFETY: bpf_insn is plain integers; zero is valid for every field.
+    let mut insn: bpf_insn = unsafe { std::mem::zeroed() };
+    insn.code = code;
+    insn.set_dst_reg(dst);
+    insn.set_src_reg(src);
+    insn.imm = imm;
+    insn
+}
+
+/// The verifier's verdict: the last line that is not its statistics.
+fn verdict_line(log: &str) -> String {
+    log.lines()
+        .rev()
+        .find(|line| {
+            !line.is_empty()
+                && !line.starts_with("processed ")
+                && !line.starts_with("verification time")
+        })
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_is_the_last_line_before_the_statistics() {
+        let log = "0: R1=ctx() R10=fp0\n5: (85) call bpf_xyz#300\nunknown func bpf_xyz#300\nprocessed 6 insns (limit 1000000)\n";
+        assert_eq!(verdict_line(log), "unknown func bpf_xyz#300");
+        assert_eq!(verdict_line(""), "");
+    }
+
+    #[test]
+    fn a_probe_program_zeroes_the_arguments_and_calls() {
+        let program = call_program(call(6, 0));
+        assert_eq!(program.len(), 8);
+        assert_eq!(program[5].code, 0x85);
+        assert_eq!(program[5].imm, 6);
+        let kfunc = call(1234, PSEUDO_KFUNC_CALL);
+        assert_eq!(kfunc.src_reg(), PSEUDO_KFUNC_CALL);
+    }
+}
