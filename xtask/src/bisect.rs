@@ -370,39 +370,18 @@ pub fn render(result: &BisectResult) -> String {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{CaseResult, LoadReport, Outcome, Phase};
     use rstest::rstest;
 
     use super::*;
     use crate::report::Row;
+    use crate::test_support;
 
     fn row(case: &str, outcome: CaseOutcome, deviates: bool) -> Row {
-        let outcome_for_reason = outcome.clone();
-        Row {
-            case: case.into(),
-            outcome,
-            deviations: if deviates { vec!["x".into()] } else { vec![] },
-            snapshot_matches: true,
-            known: vec![],
-            unsupported: match &outcome_for_reason {
-                CaseOutcome::Unsupported { reason } => Some(reason.clone()),
-                _ => None,
-            },
-        }
+        test_support::row(case, outcome, if deviates { &["x"] } else { &[] })
     }
 
     fn ran() -> CaseOutcome {
-        CaseOutcome::Ran(CaseResult {
-            case: "c".into(),
-            phase: Phase::Attached,
-            load: LoadReport {
-                outcome: Outcome::ok(),
-                prog_type: 24,
-                insn_count: 1,
-                verifier_log: String::new(),
-            },
-            steps: vec![],
-        })
+        test_support::ran("c")
     }
 
     fn report(rows: Vec<Row>, failure: Option<KernelFailure>) -> KernelReport {

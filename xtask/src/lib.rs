@@ -22,4 +22,6 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod source;
+#[cfg(test)]
+mod test_support;
 pub mod vmtest;

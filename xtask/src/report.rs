@@ -301,37 +301,12 @@ pub fn junit(reports: &[KernelReport]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{CaseResult, LoadReport, Outcome, Phase};
-
     use super::*;
 
-    fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
-        let outcome_for_reason = outcome.clone();
-        Row {
-            case: case.into(),
-            outcome,
-            deviations: deviations.iter().map(|d| d.to_string()).collect(),
-            snapshot_matches: true,
-            known: vec![],
-            unsupported: match &outcome_for_reason {
-                CaseOutcome::Unsupported { reason } => Some(reason.clone()),
-                _ => None,
-            },
-        }
-    }
+    use crate::test_support::row;
 
     fn ran() -> CaseOutcome {
-        CaseOutcome::Ran(CaseResult {
-            case: "x".into(),
-            phase: Phase::Loaded,
-            load: LoadReport {
-                outcome: Outcome::ok(),
-                prog_type: 24,
-                insn_count: 1,
-                verifier_log: String::new(),
-            },
-            steps: vec![],
-        })
+        crate::test_support::ran("x")
     }
 
     #[test]

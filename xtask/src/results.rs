@@ -146,7 +146,6 @@ impl RunRecords {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{LoadReport, Outcome, Phase};
 
     use super::*;
 
@@ -155,17 +154,7 @@ mod tests {
     }
 
     fn finished(case: &str) -> Record {
-        Record::Finished(CaseResult {
-            case: case.into(),
-            phase: Phase::Loaded,
-            load: LoadReport {
-                outcome: Outcome::ok(),
-                prog_type: 24,
-                insn_count: 1,
-                verifier_log: String::new(),
-            },
-            steps: vec![],
-        })
+        Record::Finished(crate::test_support::loaded(case))
     }
 
     fn boot() -> Record {

@@ -513,7 +513,6 @@ fn new_run_dir(runs: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use protocol::{CaseResult, LoadReport, Outcome, Phase, Record};
 
     use super::*;
 
@@ -528,18 +527,7 @@ mod tests {
     }
 
     fn finished(name: &str) -> String {
-        let record = Record::Finished(CaseResult {
-            case: name.into(),
-            phase: Phase::Loaded,
-            load: LoadReport {
-                outcome: Outcome::ok(),
-                prog_type: 24,
-                insn_count: 1,
-                verifier_log: String::new(),
-            },
-            steps: vec![],
-        });
-        serde_json::to_string(&record).unwrap() + "\n"
+        crate::test_support::finished_line(name)
     }
 
     #[test]

@@ -1,0 +1,46 @@
+//! Fixtures shared by the unit tests of several modules.
+
+use protocol::{CaseResult, LoadReport, Outcome, Phase, Record};
+
+use crate::compare::CaseOutcome;
+use crate::report::Row;
+
+/// A case that loaded (type 24) and ran no steps.
+pub fn loaded(case: &str) -> CaseResult {
+    CaseResult {
+        case: case.into(),
+        phase: Phase::Loaded,
+        load: LoadReport {
+            outcome: Outcome::ok(),
+            prog_type: 24,
+            insn_count: 1,
+            verifier_log: String::new(),
+        },
+        steps: vec![],
+    }
+}
+
+pub fn ran(case: &str) -> CaseOutcome {
+    CaseOutcome::Ran(loaded(case))
+}
+
+/// The results-file line of a finished case.
+pub fn finished_line(case: &str) -> String {
+    serde_json::to_string(&Record::Finished(loaded(case))).unwrap() + "\n"
+}
+
+/// A report row with the given deviations; unsupported when the outcome says so.
+pub fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
+    let unsupported = match &outcome {
+        CaseOutcome::Unsupported { reason } => Some(reason.clone()),
+        _ => None,
+    };
+    Row {
+        case: case.into(),
+        outcome,
+        deviations: deviations.iter().map(|d| d.to_string()).collect(),
+        snapshot_matches: true,
+        known: vec![],
+        unsupported,
+    }
+}
