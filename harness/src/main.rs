@@ -53,13 +53,8 @@ fn run(run_dir: &Path) -> Result<(), String> {
             );
             let answers = probes::helpers(&plan.helper_probes, prog_type);
             write(Record::Helpers { prog_type, answers })?;
-            let (kfunc, outcome, message) = probes::kfunc(prog_type);
-            write(Record::Kfunc {
-                prog_type,
-                kfunc,
-                outcome,
-                message,
-            })?;
+            let answers = probes::kfuncs(prog_type);
+            write(Record::Kfuncs { prog_type, answers })?;
         }
     }
     write(Record::End {

@@ -6,7 +6,7 @@ use std::ffi::CString;
 
 use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::bpf_insn;
-use protocol::{HelperAnswer, HelperProbe, Outcome, KFUNC_CANDIDATES};
+use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, Outcome, KFUNC_PROBES};
 
 use crate::bpf_sys::{self, ProgLoadRequest};
 
@@ -33,39 +33,49 @@ pub fn helpers(probes: &[HelperProbe], prog_type: u32) -> Vec<HelperAnswer> {
         .collect()
 }
 
-/// Loads a program calling the first candidate kfunc found in vmlinux BTF.
-pub fn kfunc(prog_type: u32) -> (Option<String>, Outcome, String) {
-    let btf = match Btf::from_sys_fs() {
-        Ok(btf) => btf,
-        Err(error) => {
-            return (
-                None,
-                Outcome::Error {
-                    message: format!("reading vmlinux BTF: {error}"),
-                },
-                String::new(),
-            )
-        }
-    };
-    let found = KFUNC_CANDIDATES.iter().find_map(|name| {
-        btf.id_by_type_name_kind(name, BtfKind::Func)
-            .ok()
-            .map(|id| (*name, id))
-    });
-    let Some((name, id)) = found else {
-        let message = format!("none of {KFUNC_CANDIDATES:?} is in this kernel's BTF");
-        return (None, Outcome::Error { message }, String::new());
-    };
-    let load = load(prog_type, &call_program(call(id as i32, PSEUDO_KFUNC_CALL)));
-    let outcome = match &load.result {
-        Ok(_) => Outcome::ok(),
-        Err(error) => Outcome::from_io(error),
-    };
-    (
-        Some(name.to_owned()),
-        outcome,
-        verdict_line(&load.verifier_log),
-    )
+/// Loads, for each of [`KFUNC_PROBES`] whose kfuncs vmlinux BTF has, a program calling them.
+pub fn kfuncs(prog_type: u32) -> Vec<KfuncAnswer> {
+    let btf = Btf::from_sys_fs();
+    KFUNC_PROBES
+        .iter()
+        .map(|names| {
+            let kfuncs = names.join("+");
+            let ids: Option<Vec<u32>> = match &btf {
+                Ok(btf) => names
+                    .iter()
+                    .map(|n| btf.id_by_type_name_kind(n, BtfKind::Func).ok())
+                    .collect(),
+                Err(_) => None,
+            };
+            let Some(ids) = ids else {
+                let message = match &btf {
+                    Ok(_) => "not in this kernel's BTF".to_owned(),
+                    Err(error) => format!("reading vmlinux BTF: {error}"),
+                };
+                return KfuncAnswer {
+                    kfuncs,
+                    present: false,
+                    outcome: Outcome::Error { message },
+                    message: String::new(),
+                };
+            };
+            let calls = ids
+                .iter()
+                .map(|id| call(*id as i32, PSEUDO_KFUNC_CALL))
+                .collect::<Vec<_>>();
+            let load = load(prog_type, &calls_program(&calls));
+            let outcome = match &load.result {
+                Ok(_) => Outcome::ok(),
+                Err(error) => Outcome::from_io(error),
+            };
+            KfuncAnswer {
+                kfuncs,
+                present: true,
+                outcome,
+                message: verdict_line(&load.verifier_log),
+            }
+        })
+        .collect()
 }
 
 fn load(prog_type: u32, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
@@ -80,8 +90,13 @@ fn load(prog_type: u32, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
 
 /// Zeroed argument registers, the call, `r0 = 0`, exit.
 fn call_program(call: bpf_insn) -> Vec<bpf_insn> {
+    calls_program(&[call])
+}
+
+fn calls_program(calls: &[bpf_insn]) -> Vec<bpf_insn> {
     let mut insns: Vec<bpf_insn> = (1..=5).map(|reg| mov_imm(reg, 0)).collect();
-    insns.extend([call, mov_imm(0, 0), insn(0x95, 0, 0, 0)]);
+    insns.extend_from_slice(calls);
+    insns.extend([mov_imm(0, 0), insn(0x95, 0, 0, 0)]);
     insns
 }
 

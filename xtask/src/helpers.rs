@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use protocol::{HelperAnswer, HelperProbe, Outcome};
+use protocol::{HelperAnswer, HelperProbe, KfuncAnswer};
 use serde::Serialize;
 
 use crate::compare::describe;
@@ -110,23 +110,25 @@ pub fn table(probes: &[HelperProbe], answers: &BTreeMap<u32, Vec<HelperAnswer>>)
         .collect()
 }
 
-/// The kfunc probe of one kernel, as snapshotted: per program type, what was tried and said.
-pub fn kfunc_summary(
-    kfuncs: &BTreeMap<u32, (Option<String>, Outcome, String)>,
-) -> BTreeMap<String, String> {
+/// The kfunc probe of one kernel, as snapshotted: per program type and kfunc sequence, what
+/// the verifier said (`-` where this kernel's BTF lacks the kfuncs).
+pub fn kfunc_summary(kfuncs: &BTreeMap<u32, Vec<KfuncAnswer>>) -> BTreeMap<String, String> {
     kfuncs
         .iter()
-        .map(|(prog_type, (kfunc, outcome, message))| {
-            let name = if *prog_type == 24 {
+        .flat_map(|(prog_type, answers)| {
+            let type_name = if *prog_type == 24 {
                 "raw_tp.w"
             } else {
                 "raw_tp"
             };
-            let tried = kfunc.as_deref().unwrap_or("(no candidate kfunc in BTF)");
-            (
-                name.to_owned(),
-                format!("{tried}: {} ({message})", describe(outcome)),
-            )
+            answers.iter().map(move |answer| {
+                let said = match (answer.present, answer.message.is_empty()) {
+                    (false, _) => "- (not in this kernel's BTF)".to_owned(),
+                    (true, true) => describe(&answer.outcome),
+                    (true, false) => format!("{} ({})", describe(&answer.outcome), answer.message),
+                };
+                (format!("{type_name} {}", answer.kfuncs), said)
+            })
         })
         .collect()
 }

@@ -10,10 +10,11 @@ use regex::Regex;
 const RULES: &[(&str, &str, &str)] = &[
     // Map ids are allocated globally, so they depend on what ran before.
     ("map ids", r"map\[id:\d+\]", "map[id:N]"),
-    // Kernel virtual addresses (map values, kallsyms) move between boots.
+    // Kernel virtual addresses (map values, kallsyms) move between boots: 16 hex digits in the
+    // upper half, 0xffff... with 4-level paging, 0xff11... for 7.2's 5-level direct map.
     (
         "kernel addresses",
-        r"\b0xffff[0-9a-f]{12}\b",
+        r"\b0xff[0-9a-f]{14}\b",
         "0x<kernel address>",
     ),
     // Times are measured, not computed (only printed with BPF_LOG_STATS, redacted anyway).
@@ -62,7 +63,12 @@ mod tests {
     #[rstest]
     #[case("0: (18) r1 = map[id:12][0]+0", "0: (18) r1 = map[id:N][0]+0")]
     #[case("1: (18) r2 = 0xffffc90000d3e000", "1: (18) r2 = 0x<kernel address>")]
+    #[case(
+        "1: (18) r2 = 0xff110000037ba110       ; R2=map_value(map=.bss,ks=4,vs=4)",
+        "1: (18) r2 = 0x<kernel address>       ; R2=map_value(map=.bss,ks=4,vs=4)"
+    )]
     #[case("r2 = 0xffff", "r2 = 0xffff")]
+    #[case("R1_w=0xff00ff00", "R1_w=0xff00ff00")]
     #[case("R1_w=0xf1f2f3f4", "R1_w=0xf1f2f3f4")]
     #[case("verification time 37 usec", "verification time N usec")]
     #[case(

@@ -34,8 +34,8 @@ impl Row {
             self.deviations.is_empty(),
             self.snapshot_matches,
         ) {
-            (CaseOutcome::Unsupported { .. }, _, true) => "unsupported",
             (CaseOutcome::NotRun { .. }, _, _) => "NOT RUN",
+            (_, true, true) if self.is_unsupported() => "unsupported",
             (_, true, true) => "pass",
             (_, false, _) => "FAIL",
             (_, true, false) => "SNAPSHOT",
@@ -307,6 +307,15 @@ mod tests {
 
     fn ran() -> CaseOutcome {
         crate::test_support::ran("x")
+    }
+
+    #[test]
+    fn a_case_that_ran_into_a_missing_feature_is_unsupported_not_passed() {
+        let mut twin = row("bare.link", ran(), &[]);
+        twin.unsupported = Some("step 1 (attach_link) answered EINVAL".into());
+        assert_eq!(twin.verdict(), "unsupported");
+        assert_eq!(row("bare", ran(), &[]).verdict(), "pass");
+        assert_eq!(row("bad", ran(), &["x"]).verdict(), "FAIL");
     }
 
     #[test]

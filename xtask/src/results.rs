@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{BootInfo, CaseResult, HelperAnswer, Outcome, Record};
+use protocol::{BootInfo, CaseResult, HelperAnswer, KfuncAnswer, Record};
 use serde::Serialize;
 
 /// Console lines that mean the guest kernel died.
@@ -103,8 +103,8 @@ pub struct RunRecords {
     pub case_starts: Vec<(String, u64)>,
     /// Helper probe answers by program type.
     pub helpers: BTreeMap<u32, Vec<HelperAnswer>>,
-    /// Kfunc probe by program type: the kfunc tried, the outcome, the verifier's verdict.
-    pub kfuncs: BTreeMap<u32, (Option<String>, Outcome, String)>,
+    /// Kfunc probe answers by program type.
+    pub kfuncs: BTreeMap<u32, Vec<KfuncAnswer>>,
     /// Lines that are not records (a line cut short by a crash, or garbage).
     pub bad_lines: usize,
 }
@@ -128,13 +128,8 @@ impl RunRecords {
                 Ok(Record::Helpers { prog_type, answers }) => {
                     records.helpers.insert(prog_type, answers);
                 }
-                Ok(Record::Kfunc {
-                    prog_type,
-                    kfunc,
-                    outcome,
-                    message,
-                }) => {
-                    records.kfuncs.insert(prog_type, (kfunc, outcome, message));
+                Ok(Record::Kfuncs { prog_type, answers }) => {
+                    records.kfuncs.insert(prog_type, answers);
                 }
                 Ok(Record::End { .. }) => records.end_markers += 1,
                 Err(_) => records.bad_lines += 1,

@@ -293,7 +293,7 @@ impl KernelRun<'_> {
         let kfunc = helpers::kfunc_summary(&records.kfuncs);
         let probes = [
             (PROBE_HELPERS, "Which helpers raw_tp.w and raw_tp may call (one load per helper id of this tree's uapi header).", serde_json::to_value(&table)),
-            (PROBE_KFUNC, "A raw_tp.w / raw_tp program calling a kfunc: what the verifier says.", serde_json::to_value(&kfunc)),
+            (PROBE_KFUNC, "raw_tp.w / raw_tp programs calling vmlinux kfuncs (a generic pair, a test-run-only one): what the verifier says.", serde_json::to_value(&kfunc)),
         ];
         probes
             .into_iter()

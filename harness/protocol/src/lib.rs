@@ -37,13 +37,25 @@ pub struct Plan {
 /// show the difference, plain RAW_TRACEPOINT.
 pub const PROBED_PROG_TYPES: [u32; 2] = [24, 17];
 
-/// Kfuncs the kfunc probe looks for in vmlinux BTF, in order (no arguments, or none read
-/// before the verifier decides whether the program type may call kfuncs at all).
-pub const KFUNC_CANDIDATES: &[&str] = &[
-    "bpf_rcu_read_lock",
-    "bpf_obj_new_impl",
-    "bpf_kfunc_call_test1",
+/// Kfunc call sequences the kfunc probe tries, each one program calling these vmlinux kfuncs
+/// in order (argument-free, balanced: the program is otherwise valid): a generic kfunc pair
+/// registered for every program type (6.2+), and a kfunc registered only for the test-run of
+/// SCHED_CLS programs (in vmlinux up to 6.1).
+pub const KFUNC_PROBES: &[&[&str]] = &[
+    &["bpf_rcu_read_lock", "bpf_rcu_read_unlock"],
+    &["bpf_kfunc_call_test1"],
 ];
+
+/// What the verifier said to a program calling one kfunc sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KfuncAnswer {
+    /// The kfuncs called, joined with `+`.
+    pub kfuncs: String,
+    /// Whether vmlinux BTF has all of them (if not, nothing was loaded).
+    pub present: bool,
+    pub outcome: Outcome,
+    pub message: String,
+}
 
 /// What the verifier said to a program calling one helper.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,13 +165,10 @@ pub enum Record {
         prog_type: u32,
         answers: Vec<HelperAnswer>,
     },
-    /// A program of this type calling a kfunc (the first of [`KFUNC_CANDIDATES`] the kernel
-    /// has); `kfunc` is None when vmlinux BTF has none of them.
-    Kfunc {
+    /// Programs of this type calling each of [`KFUNC_PROBES`].
+    Kfuncs {
         prog_type: u32,
-        kfunc: Option<String>,
-        outcome: Outcome,
-        message: String,
+        answers: Vec<KfuncAnswer>,
     },
     /// The harness finished every case; a results file without it is incomplete.
     End { cases: usize },
