@@ -77,7 +77,8 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     git(&repo, &["init", "-q"]);
     git(&repo, &["config", "user.email", "bisect-test@wtp.invalid"]);
     git(&repo, &["config", "user.name", "bisect test"]);
-    git(&repo, &["add", "-A"]);
+    // Debian's packaged tree ignores everything at its top level (.gitignore): add by force.
+    git(&repo, &["add", "-A", "--force"]);
     git(&repo, &["commit", "-q", "-m", "Linux 6.12 (Debian source)"]);
     let base = git(&repo, &["rev-parse", "HEAD"]);
 
