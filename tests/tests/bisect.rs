@@ -1,8 +1,10 @@
 //! `cargo xtask bisect` on a real kernel history: a git repository made from the 6.12 source
 //! (one commit), then commits on top: unrelated ones, one that changes writable behaviour
-//! (nbd_send_request's writable size 28 -> 24, so nbd_observe's 4-byte read of `len` at 24
-//! fails to attach), and one that does not compile, placed where bisect tests it first. The
-//! bisect must name the behaviour commit and skip (125) the broken one, never blame it.
+//! (nbd_send_request's writable size 28 -> 32, so nbd_past_end's read at offset 28 now
+//! attaches instead of failing with EINVAL; a smaller size would not even compile, the kernel
+//! checks it against the argument's struct), and one that does not compile, placed where
+//! bisect tests it first. The bisect must name the behaviour commit and skip (125) the broken
+//! one, never blame it.
 //!
 //! The repository lives at a fixed path under images/ and its files are hard links into the
 //! pristine source cache (edits unlink first, as git's checkout does), so a rerun rebuilds
@@ -113,7 +115,7 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
             good: base,
             bad: head.clone(),
             kernel: "6.12".into(),
-            cases: vec!["nbd_observe".into()],
+            cases: vec!["nbd_past_end".into()],
             timeout: Duration::from_secs(300),
         },
     )

@@ -262,11 +262,14 @@ pub fn step(paths: &Paths, options: &BisectOptions, steps_file: &Path) -> u8 {
         attempt += 1;
         let started = Instant::now();
         let (verdict, note, build_secs) = judge_commit(paths, options);
+        let total = started.elapsed().as_secs_f64();
+        // A commit that did not build spent all its time building.
+        let build_secs = build_secs.unwrap_or(total);
         let record = StepRecord {
             commit: commit.clone(),
             verdict: verdict.clone(),
             build_secs,
-            run_secs: started.elapsed().as_secs_f64() - build_secs,
+            run_secs: total - build_secs,
             note,
         };
         if verdict != Verdict::Infra || attempt == 2 {
@@ -302,7 +305,8 @@ pub fn step(paths: &Paths, options: &BisectOptions, steps_file: &Path) -> u8 {
     record.verdict.exit_code()
 }
 
-fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, f64) {
+/// The verdict, a one-line note, and the build time (None when the build itself failed).
+fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, Option<f64>) {
     let vm_options = Options {
         kernels: vec![options.kernel.clone()],
         kernel_dir: Some(options.tree.clone()),
@@ -334,11 +338,24 @@ fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, f64
                     .collect::<Vec<_>>()
                     .join("; "),
             };
-            (verdict, note, report.timings.build_secs)
+            let build_secs = match report.failure {
+                Some(KernelFailure::Setup(_)) => None,
+                _ => Some(report.timings.build_secs),
+            };
+            (verdict, note, build_secs)
         }
         // Host tools, bad input: nothing to do with the commit.
-        Err(error) => (Verdict::Infra, format!("{error:#}"), 0.0),
+        Err(error) => (Verdict::Infra, format!("{error:#}"), Some(0.0)),
     }
+}
+
+/// The first compiler error of a failed build, for the step table.
+fn build_error_line(error: &str) -> String {
+    error
+        .lines()
+        .find(|line| line.contains("error:"))
+        .map(|line| format!("does not build: {}", line.trim()))
+        .unwrap_or_else(|| "does not build".into())
 }
 
 /// The per-step table printed at the end.
