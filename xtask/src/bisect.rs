@@ -325,6 +325,7 @@ fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, Opt
             };
             let verdict = Verdict::of_report(report, &cases);
             let note = match &report.failure {
+                Some(KernelFailure::Setup(error)) => build_error_line(error),
                 Some(failure) => failure
                     .describe()
                     .lines()

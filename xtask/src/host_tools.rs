@@ -179,8 +179,12 @@ fn is_met(probe: Probe) -> bool {
 }
 
 fn find_on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    // depmod and friends live in sbin, which is not on every user's PATH but is where vng
+    // finds them.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .any(|dir| dir.join(name).is_file())
 }
 
 fn is_root() -> bool {

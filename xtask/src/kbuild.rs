@@ -28,8 +28,8 @@ pub struct KernelBuild {
     /// Modules to load in the guest before the cases run (bpf_testmod where there is one).
     pub modules: Vec<PathBuf>,
     pub build_secs: f64,
-    /// Whether this call built it (false: it came from the cache).
-    #[serde(default)]
+    /// Whether this call built it (false: it came from the cache); never stored.
+    #[serde(skip)]
     pub built_now: bool,
 }
 
@@ -59,13 +59,16 @@ pub fn ensure(
         &paths.lock_dir(),
         &format!("{}-{key}", manifest.name),
     )?;
+    // A local tree can change under us: kbuild, not the cache key, knows what is stale.
     if let Some(build) = entry.published::<KernelBuild>()? {
-        eprintln!(
-            "✓ kernel {} from cache ({})",
-            manifest.name,
-            entry.dir.display()
-        );
-        return Ok(build);
+        if !source.mutable {
+            eprintln!(
+                "✓ kernel {} from cache ({})",
+                manifest.name,
+                entry.dir.display()
+            );
+            return Ok(build);
+        }
     }
 
     let started = Instant::now();
