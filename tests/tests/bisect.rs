@@ -1,10 +1,10 @@
 //! `cargo xtask bisect` on a real kernel history: a git repository made from the 6.12 source
 //! (one commit), then commits on top: unrelated ones, one that changes writable behaviour
-//! (nbd_send_request's writable size 28 -> 32, so nbd_past_end's read at offset 28 now
-//! attaches instead of failing with EINVAL; a smaller size would not even compile, the kernel
-//! checks it against the argument's struct), and one that does not compile, placed where
-//! bisect tests it first. The bisect must name the behaviour commit and skip (125) the broken
-//! one, never blame it.
+//! (bpf_testmod's writable ctx grows from 8 to 12 bytes, so reject_past_end's read at offset
+//! 8 now attaches instead of failing with EINVAL; the writable size must equal the struct's,
+//! the kernel checks that at build time), and one that does not compile, placed where bisect
+//! tests it first. The bisect must name the behaviour commit and skip (125) the broken one,
+//! never blame it.
 //!
 //! The repository lives at a fixed path under images/ and its files are hard links into the
 //! pristine source cache (edits unlink first, as git's checkout does), so a rerun rebuilds
@@ -49,7 +49,7 @@ fn commit(repo: &Path, message: &str, change: impl FnOnce(&Path)) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
-const NBD_HEADER: &str = "include/trace/events/nbd.h";
+const TESTMOD_HEADER: &str = "tools/testing/selftests/bpf/bpf_testmod/bpf_testmod.h";
 const NBD_DRIVER: &str = "drivers/block/nbd.c";
 
 fn unrelated(n: usize) -> impl FnOnce(&Path) {
