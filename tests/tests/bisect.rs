@@ -50,6 +50,7 @@ fn commit(repo: &Path, message: &str, change: impl FnOnce(&Path)) -> String {
 }
 
 const TESTMOD_HEADER: &str = "tools/testing/selftests/bpf/bpf_testmod/bpf_testmod.h";
+const BEHAVIOUR_SUBJECT: &str = "selftests/bpf: grow bpf_testmod's writable ctx";
 const NBD_DRIVER: &str = "drivers/block/nbd.c";
 
 fn unrelated(n: usize) -> impl FnOnce(&Path) {
@@ -85,15 +86,12 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     let base = git(&repo, &["rev-parse", "HEAD"]);
 
     commit(&repo, "README: unrelated change 1", unrelated(1));
-    let behaviour = commit(
-        &repo,
-        "nbd: show writable programs only 24 bytes of the request",
-        |repo| {
-            edit(repo, NBD_HEADER, |t| {
-                t.replacen("\tsizeof(struct nbd_request)\n", "\t24\n", 1)
-            })
-        },
-    );
+    let behaviour = commit(&repo, BEHAVIOUR_SUBJECT, |repo| {
+        edit(repo, TESTMOD_HEADER, |t| {
+            let grown = "\tbool early_ret;\n\tint val;\n\tint extra;\n};";
+            t.replacen("\tbool early_ret;\n\tint val;\n};", grown, 1)
+        })
+    });
     let broken = commit(&repo, "nbd: a commit that does not compile", |repo| {
         edit(repo, NBD_DRIVER, |t| {
             format!("{t}\n#error this commit does not build\n")
@@ -115,7 +113,7 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
             good: base,
             bad: head.clone(),
             kernel: "6.12".into(),
-            cases: vec!["nbd_past_end".into()],
+            cases: vec!["reject_past_end".into()],
             timeout: Duration::from_secs(300),
         },
     )
@@ -123,10 +121,7 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     eprintln!("{}\n{}", result.transcript, bisect::render(&result));
 
     assert_eq!(result.first_bad.as_deref(), Some(behaviour.as_str()));
-    assert_eq!(
-        result.subject.trim(),
-        "nbd: show writable programs only 24 bytes of the request"
-    );
+    assert_eq!(result.subject.trim(), BEHAVIOUR_SUBJECT);
     let broken_step = result.steps.iter().find(|s| broken.starts_with(&s.commit));
     assert_eq!(
         broken_step.map(|s| &s.verdict),
