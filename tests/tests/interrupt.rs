@@ -1,0 +1,90 @@
+//! Ctrl-C during a kernel build: xtask stops the build's whole process group, exits 130, and
+//! leaves no published cache entry; the next run builds and publishes cleanly.
+//!
+//! The "kernel" is a fake tree whose Makefile answers the targets xtask uses (allnoconfig with
+//! KCONFIG_ALLCONFIG, bzImage/modules, an out-of-tree module build) and whose build sleeps, so
+//! the interrupt lands in the middle of `make` without minutes of compiling.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xtask::paths::Paths;
+
+const FAKE_MAKEFILE: &str = r#"# A stand-in for a kernel tree's Makefile (see tests/tests/interrupt.rs).
+allnoconfig:
+	mkdir -p $(O)
+	cp $(KCONFIG_ALLCONFIG) $(O)/.config
+	printf 'modules:\n\ttouch $$(M)/bpf_testmod.ko\n' > $(O)/Makefile
+
+bzImage modules:
+	echo "fake build started" && sleep $${WTP_FAKE_BUILD_SECS:-0}
+	mkdir -p $(O)/arch/x86/boot && touch $(O)/arch/x86/boot/bzImage
+"#;
+
+fn fake_tree(dir: &Path) {
+    std::fs::create_dir_all(dir.join("tools/testing/selftests/bpf/bpf_testmod")).unwrap();
+    std::fs::write(dir.join("Makefile"), FAKE_MAKEFILE).unwrap();
+    std::fs::write(dir.join("Kconfig"), "config FAKE\n\tbool\n").unwrap();
+}
+
+fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
+    let mut command = Command::new(Paths::from_env().cargo_target().join("debug").join("xtask"));
+    command
+        .args(["vmtest", "--kernel", "6.12", "--kernel-dir"])
+        .arg(tree)
+        .args(["--timeout", "20"])
+        .env("WTP_CACHE_DIR", cache)
+        .env("WTP_ACCEL", "tcg")
+        .env("WTP_FAKE_BUILD_SECS", build_secs.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
+
+fn published_entries(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("kernels"))
+        .map(|entries| entries.flatten().filter(|e| e.path().join("meta.json").exists()).count())
+        .unwrap_or(0)
+}
+
+fn build_log(cache: &Path) -> Option<std::path::PathBuf> {
+    let entries = std::fs::read_dir(cache.join("kernels")).ok()?;
+    entries.flatten().map(|e| e.path().join("build/build.log")).find(|log| log.exists())
+}
+
+#[test]
+fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
+    let status = Command::new("cargo").args(["build", "--quiet", "-p", "xtask"]).status().unwrap();
+    assert!(status.success());
+    let work = tempfile::tempdir().unwrap();
+    let (tree, cache) = (work.path().join("linux"), work.path().join("cache"));
+    fake_tree(&tree);
+
+    let mut child = xtask(&tree, &cache, 120).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let started = build_log(&cache)
+            .and_then(|log| std::fs::read_to_string(log).ok())
+            .is_some_and(|text| text.contains("fake build started"));
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fake build never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: SIGINT to our own child, as a terminal's Ctrl-C would send.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let interrupted_at = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "xtask's exit status on Ctrl-C");
+    assert!(interrupted_at.elapsed() < Duration::from_secs(10), "stopping took too long");
+    assert_eq!(published_entries(&cache), 0, "an interrupted build was published");
+    let sleeping = Command::new("pgrep").args(["-f", "sleep 120"]).output().unwrap();
+    assert!(sleeping.stdout.is_empty(), "the build's processes outlived xtask");
+
+    // The next run resumes: builds, publishes (the fake kernel then fails to boot: exit 2).
+    let output = xtask(&tree, &cache, 0).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(published_entries(&cache), 1, "{}", String::from_utf8_lossy(&output.stderr));
+}
