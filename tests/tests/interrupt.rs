@@ -44,24 +44,38 @@ fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
 
 fn published_entries(cache: &Path) -> usize {
     std::fs::read_dir(cache.join("kernels"))
-        .map(|entries| entries.flatten().filter(|e| e.path().join("meta.json").exists()).count())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().join("meta.json").exists())
+                .count()
+        })
         .unwrap_or(0)
 }
 
 fn build_log(cache: &Path) -> Option<std::path::PathBuf> {
     let entries = std::fs::read_dir(cache.join("kernels")).ok()?;
-    entries.flatten().map(|e| e.path().join("build/build.log")).find(|log| log.exists())
+    entries
+        .flatten()
+        .map(|e| e.path().join("build/build.log"))
+        .find(|log| log.exists())
 }
 
 #[test]
 fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
-    let status = Command::new("cargo").args(["build", "--quiet", "-p", "xtask"]).status().unwrap();
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "-p", "xtask"])
+        .status()
+        .unwrap();
     assert!(status.success());
     let work = tempfile::tempdir().unwrap();
     let (tree, cache) = (work.path().join("linux"), work.path().join("cache"));
     fake_tree(&tree);
 
-    let mut child = xtask(&tree, &cache, 120).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = xtask(&tree, &cache, 120)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let started = build_log(&cache)
@@ -78,13 +92,36 @@ fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
     let interrupted_at = Instant::now();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "xtask's exit status on Ctrl-C");
-    assert!(interrupted_at.elapsed() < Duration::from_secs(10), "stopping took too long");
-    assert_eq!(published_entries(&cache), 0, "an interrupted build was published");
-    let sleeping = Command::new("pgrep").args(["-f", "sleep 120"]).output().unwrap();
-    assert!(sleeping.stdout.is_empty(), "the build's processes outlived xtask");
+    assert!(
+        interrupted_at.elapsed() < Duration::from_secs(10),
+        "stopping took too long"
+    );
+    assert_eq!(
+        published_entries(&cache),
+        0,
+        "an interrupted build was published"
+    );
+    let sleeping = Command::new("pgrep")
+        .args(["-f", "sleep 120"])
+        .output()
+        .unwrap();
+    assert!(
+        sleeping.stdout.is_empty(),
+        "the build's processes outlived xtask"
+    );
 
     // The next run resumes: builds, publishes (the fake kernel then fails to boot: exit 2).
     let output = xtask(&tree, &cache, 0).output().unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(published_entries(&cache), 1, "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        published_entries(&cache),
+        1,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
