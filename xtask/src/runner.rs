@@ -7,6 +7,7 @@ use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,8 @@ use crate::progress::{self, Stage, HEARTBEAT};
 
 /// Process groups of the long commands running now, killed on Ctrl-C.
 static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// Set first thing on Ctrl-C: a command that dies now died of the interrupt, not of itself.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// What must still happen if the user interrupts (e.g. `git bisect reset`), after the kill.
 static ON_INTERRUPT: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
 
@@ -85,6 +88,13 @@ impl Runner {
         let mut next_heartbeat = HEARTBEAT;
         loop {
             if let Some(status) = child.try_wait()? {
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    // The interrupt handler stopped it and is about to exit(130): reporting a
+                    // failed build here would race it to a wrong exit status.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 return Ok(Finished::Exited(status));
             }
             let elapsed = started.elapsed();
@@ -127,6 +137,7 @@ fn install_interrupt_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             stop_groups(&RUNNING.lock().map(|g| g.clone()).unwrap_or_default());
             if let Ok(cleanups) = ON_INTERRUPT.lock() {
                 cleanups.iter().for_each(|cleanup| cleanup());
