@@ -142,3 +142,36 @@ fn an_unusable_cache_directory_is_named_with_the_fix() {
     assert!(error.contains("a-file/kernels"), "{error}");
     assert!(error.contains("WTP_CACHE_DIR"), "{error}");
 }
+
+/// KVM may exist and still be unusable (here: QEMU asserts on an MSR; in nested setups the
+/// guest hangs). The probe must decide within its bound, never hang, remember its answer for
+/// this host boot, and answer at once the next time. On a host with working KVM it says Kvm.
+#[test]
+fn the_kvm_probe_decides_quickly_and_remembers() {
+    use std::time::{Duration, Instant};
+    use xtask::boot::{self, KVM_PROBE_TIMEOUT};
+
+    let paths = Paths::from_env();
+    let runner = runner();
+    let catalog = Catalog::new(&paths.kernels());
+    let manifest = catalog.load("6.12").unwrap();
+    let tree = source::fetch(&runner, &paths, &manifest.source).unwrap();
+    let kernel = xtask::kbuild::ensure(&runner, &paths, &catalog, &manifest, &tree).unwrap();
+
+    let mut fresh = paths.clone();
+    fresh.cache = tempfile::tempdir().unwrap().keep();
+    let started = Instant::now();
+    let first = boot::choose_accel(&runner, &fresh, &kernel.bzimage).unwrap();
+    assert!(
+        started.elapsed() < KVM_PROBE_TIMEOUT + Duration::from_secs(15),
+        "the probe hung"
+    );
+    let started = Instant::now();
+    let second = boot::choose_accel(&runner, &fresh, &kernel.bzimage).unwrap();
+    assert_eq!(first, second);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the answer was not remembered"
+    );
+    std::fs::remove_dir_all(&fresh.cache).ok();
+}

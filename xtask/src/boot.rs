@@ -127,8 +127,8 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     };
     if accel == Accel::Tcg {
         eprintln!(
-            "  warning: /dev/kvm exists but a KVM boot did not finish ({finished:?}); using TCG (software emulation). Probe output:\n{}",
-            crate::progress::tail(&log, 5)
+            "  warning: {}",
+            kvm_unusable_warning(finished, &crate::progress::tail(&log, 20))
         );
     }
     if let Some(parent) = remembered.parent() {
@@ -136,6 +136,26 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     }
     std::fs::write(&remembered, format!("{accel:?}"))?;
     Ok(accel)
+}
+
+/// The one line that says why KVM is not used: how the probe ended and its first error.
+fn kvm_unusable_warning(finished: Finished, probe_output: &str) -> String {
+    let how = match finished {
+        Finished::TimedOut => format!("hung for {}s", KVM_PROBE_TIMEOUT.as_secs()),
+        Finished::Exited(status) => format!("failed ({status})"),
+    };
+    let cause = probe_output
+        .lines()
+        .find(|line| line.contains("error"))
+        .or_else(|| {
+            probe_output
+                .lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+        })
+        .map(|line| format!(": {}", line.trim()))
+        .unwrap_or_default();
+    format!("/dev/kvm exists but a KVM boot {how}{cause}; using TCG (software emulation)")
 }
 
 /// Drops the remembered probe answer: a TCG boot that fails too means the probe may have
@@ -191,6 +211,22 @@ mod tests {
             ["--exec", "/target/harness /runs/1"]
         );
         assert_eq!(args[..2], ["--run", "/cache/bzImage"]);
+    }
+
+    #[test]
+    fn the_kvm_warning_is_one_line_with_the_cause() {
+        use std::os::unix::process::ExitStatusExt;
+        let output = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu: kvm.c:3183: Assertion failed.\n";
+        let warning = kvm_unusable_warning(
+            Finished::Exited(std::process::ExitStatus::from_raw(255 << 8)),
+            output,
+        );
+        assert_eq!(
+            warning,
+            "/dev/kvm exists but a KVM boot failed (exit status: 255): qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69; using TCG (software emulation)"
+        );
+        assert!(kvm_unusable_warning(Finished::TimedOut, "")
+            .starts_with("/dev/kvm exists but a KVM boot hung for 30s;"));
     }
 
     #[test]
