@@ -25,7 +25,8 @@ pub struct LoadedProgram {
     /// Default attach target from the section name (`raw_tp.w/<tracepoint>`).
     pub section_tracepoint: Option<String>,
     object: Vec<u8>,
-    maps: HashMap<String, MapData>,
+    /// Data-section maps by section name, with their value size (the section's size).
+    maps: HashMap<String, (MapData, usize)>,
 }
 
 /// What one load attempt produced: always the verifier's answer, a program only on success.
@@ -108,7 +109,7 @@ pub fn load(
                 object: object.to_vec(),
                 maps: maps
                     .into_iter()
-                    .map(|(name, (_, data))| (name, data))
+                    .map(|(name, (map_obj, data))| (name, (data, map_obj.value_size() as usize)))
                     .collect(),
             }),
         ),
@@ -126,8 +127,8 @@ pub fn load(
 impl LoadedProgram {
     /// Reads a global as an unsigned little-endian integer of its own size.
     pub fn read_global(&self, name: &str) -> Result<u64, LoaderError> {
-        let (symbol, map) = self.global(name)?;
-        let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
+        let (symbol, map, value_size) = self.global(name)?;
+        let mut value = vec![0u8; value_size];
         bpf_sys::array_lookup(map, &mut value)
             .map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
         let mut bytes = [0u8; 8];
@@ -137,8 +138,8 @@ impl LoadedProgram {
 
     /// Writes a global in the live map (read-modify-write of the section's single value).
     pub fn write_global(&self, name: &str, new: u64) -> Result<(), LoaderError> {
-        let (symbol, map) = self.global(name)?;
-        let mut value = vec![0u8; map_value_size(&self.object, &symbol.section)?];
+        let (symbol, map, value_size) = self.global(name)?;
+        let mut value = vec![0u8; value_size];
         bpf_sys::array_lookup(map, &mut value)
             .map_err(|e| LoaderError::GlobalIo(name.into(), e))?;
         let encoded = encode_integer(name, new, symbol.size)?;
@@ -146,17 +147,18 @@ impl LoadedProgram {
         bpf_sys::array_update(map, &value).map_err(|e| LoaderError::GlobalIo(name.into(), e))
     }
 
-    fn global(&self, name: &str) -> Result<(GlobalSymbol, BorrowedFd<'_>), LoaderError> {
+    /// The global's symbol, its section's map and that map's value size.
+    fn global(&self, name: &str) -> Result<(GlobalSymbol, BorrowedFd<'_>, usize), LoaderError> {
         let symbol = sections::global_symbol(&self.object, name)?
             .ok_or_else(|| LoaderError::NoSuchGlobal(name.into()))?;
-        let map = self
-            .maps
-            .get(&symbol.section)
-            .ok_or_else(|| LoaderError::GlobalWithoutMap {
-                name: name.into(),
-                section: symbol.section.clone(),
-            })?;
-        Ok((symbol, map.fd().as_fd()))
+        let (map, value_size) =
+            self.maps
+                .get(&symbol.section)
+                .ok_or_else(|| LoaderError::GlobalWithoutMap {
+                    name: name.into(),
+                    section: symbol.section.clone(),
+                })?;
+        Ok((symbol, map.fd().as_fd(), *value_size))
     }
 }
 
@@ -252,14 +254,6 @@ fn encode_integer(name: &str, value: u64, size: usize) -> Result<Vec<u8>, Loader
         });
     }
     Ok(value.to_le_bytes()[..size].to_vec())
-}
-
-/// The value size of a data section's map: the section's size in the object.
-fn map_value_size(object: &[u8], section: &str) -> Result<usize, LoaderError> {
-    use object::{Object, ObjectSection};
-    let file = object::File::parse(object).map_err(sections::SectionError::from)?;
-    let size = file.section_by_name(section).map_or(0, |s| s.size());
-    Ok(size as usize)
 }
 
 #[cfg(test)]
