@@ -175,3 +175,28 @@ fn the_kvm_probe_decides_quickly_and_remembers() {
     );
     std::fs::remove_dir_all(&fresh.cache).ok();
 }
+
+#[test]
+fn a_package_version_apt_does_not_have_lists_the_ones_it_has() {
+    let into = tempfile::tempdir().unwrap();
+    let error = xtask::apt::download(
+        &runner(),
+        &[],
+        "linux-source-6.12",
+        "0.0-wtp-bogus",
+        into.path(),
+        "pick one",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("apt-get download linux-source-6.12=0.0-wtp-bogus failed"),
+        "{error}"
+    );
+    assert!(
+        error.contains("versions apt knows of linux-source-6.12:"),
+        "{error}"
+    );
+    assert!(error.contains("6.12.117-1~deb12u1"), "{error}");
+    assert!(error.ends_with("fix: pick one"), "{error}");
+}

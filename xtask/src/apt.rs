@@ -155,6 +155,22 @@ pub fn download_from_suite(
         .ignore_stdout()
         .run()
         .with_context(|| format!("apt-get update of suite `{suite}` from {}", mirror.uri))?;
+    let fix = "set the manifest's version to one of these (and review the snapshots)";
+    download(runner, options, package, version, into, fix)
+        .with_context(|| format!("fetching from suite `{suite}`"))
+}
+
+/// `apt-get [OPTIONS] download PACKAGE=VERSION` into `into`. On failure the error lists the
+/// versions apt knows of the package (with the same options) and says how to `fix` it.
+pub fn download(
+    runner: &Runner,
+    options: &[String],
+    package: &str,
+    version: &str,
+    into: &Path,
+    fix: &str,
+) -> Result<()> {
+    let sh = &runner.sh;
     let _dir = sh.push_dir(into);
     let spec = format!("{package}={version}");
     let output = cmd!(sh, "apt-get -q {options...} download {spec}")
@@ -170,11 +186,10 @@ pub fn download_from_suite(
         .read()
         .unwrap_or_default();
     bail!(
-        "apt-get download {spec} from `{suite}` failed:\n{}\nversions `{suite}` has now:\n{}\n\
-         fix: set the manifest's version to one of these (and review the snapshots)",
+        "apt-get download {spec} failed:\n{}\nversions apt knows of {package}:\n{}\nfix: {fix}",
         String::from_utf8_lossy(&output.stderr).trim(),
         if known.trim().is_empty() {
-            "  (none)"
+            "  (none: is the suite in apt's sources?)"
         } else {
             known.trim_end()
         }

@@ -71,7 +71,10 @@ fn debian(
                 let state = paths.cache.join("apt").join(suite);
                 apt::download_from_suite(runner, &state, suite, package, version, download)?
             }
-            None => download_package(runner, download, package, version)?,
+            None => {
+                let fix = "run `apt-get update`, or set the manifest's version to one of the above";
+                apt::download(runner, &[], package, version, download, fix)?
+            }
         }
         stage.finish("");
         let stage = Stage::start(format!("unpacking {package}"));
@@ -151,33 +154,6 @@ pub fn verify_sha256(file: &Path, expected: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn download_package(runner: &Runner, into: &Path, package: &str, version: &str) -> Result<()> {
-    let sh = &runner.sh;
-    let _dir = sh.push_dir(into);
-    let spec = format!("{package}={version}");
-    let output = cmd!(sh, "apt-get download {spec}")
-        .ignore_status()
-        .output()?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let known = cmd!(sh, "apt-cache madison {package}")
-        .ignore_status()
-        .read()
-        .unwrap_or_default();
-    bail!(
-        "apt-get download {spec} failed:\n{}\nversions apt knows of {package}:\n{}\n\
-         fix: run `apt-get update`, or set the manifest's version to one of the above",
-        stderr.trim(),
-        if known.trim().is_empty() {
-            "  (none: is the suite in apt's sources?)"
-        } else {
-            known.trim_end()
-        }
-    );
 }
 
 /// The .deb holds `/usr/src/linux-source-X.tar.xz`; its single top directory becomes `tree`.
