@@ -138,6 +138,7 @@ pub fn run(paths: &Paths, options: &BisectOptions) -> Result<BisectResult> {
         .ignore_stdout()
         .run()?;
     let reset_tree = tree.clone();
+    // Runs on the Ctrl-C handler's thread, which owns no Shell: a plain Command.
     crate::runner::on_interrupt(move || {
         let _ = std::process::Command::new("git")
             .arg("-C")
@@ -250,12 +251,12 @@ fn read_steps(path: &Path) -> Vec<StepRecord> {
 /// One step, run by `git bisect run` at the commit it checked out: build, boot, judge, with
 /// one retry when the machinery (not the commit) failed. Returns the exit code for git.
 pub fn step(paths: &Paths, options: &BisectOptions, steps_file: &Path) -> u8 {
-    let commit = std::process::Command::new("git")
-        .arg("-C")
-        .arg(&options.tree)
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    let tree = &options.tree;
+    let commit = Runner::new(&paths.root)
+        .and_then(|runner| {
+            let sh = &runner.sh;
+            Ok(cmd!(sh, "git -C {tree} rev-parse --short=12 HEAD").read()?)
+        })
         .unwrap_or_default();
     let mut attempt = 0;
     let record = loop {
