@@ -8,13 +8,7 @@ use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_insn};
-
-/// BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE.
-pub const PROG_TYPE_RAW_TRACEPOINT_WRITABLE: u32 = 24;
-/// BPF_PROG_TYPE_RAW_TRACEPOINT.
-pub const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
-/// BPF_PROG_TYPE_SOCKET_FILTER.
-pub const PROG_TYPE_SOCKET_FILTER: u32 = 1;
+use protocol::ProgType;
 
 /// Verifier log level 1: the instructions as verified plus the statistics line.
 const LOG_LEVEL: u32 = 1;
@@ -29,7 +23,7 @@ pub struct ProgLoad {
 }
 
 pub struct ProgLoadRequest<'a> {
-    pub prog_type: u32,
+    pub prog_type: ProgType,
     pub name: &'a str,
     pub insns: &'a [bpf_insn],
     pub license: &'a CStr,
@@ -57,7 +51,7 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     let mut attr = zeroed_attr();
     // SAFETY: writing plain integer fields of the zeroed union member used by BPF_PROG_LOAD.
     let load = unsafe { &mut attr.__bindgen_anon_3 };
-    load.prog_type = request.prog_type;
+    load.prog_type = request.prog_type.number();
     load.insn_cnt = request.insns.len() as u32;
     load.insns = request.insns.as_ptr() as u64;
     load.license = request.license.as_ptr() as u64;

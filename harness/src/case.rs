@@ -45,7 +45,7 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
 fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
     let failed = |message: String| LoadReport {
         outcome: Outcome::Error { message },
-        prog_type: 0,
+        prog_type: None,
         insn_count: 0,
         verifier_log: String::new(),
     };
@@ -64,7 +64,7 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
                 outcome: attempt
                     .result
                     .map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
-                prog_type: attempt.prog_type,
+                prog_type: Some(attempt.prog_type),
                 insn_count: attempt.insn_count,
                 verifier_log: attempt.verifier_log,
             };

@@ -6,14 +6,14 @@ use std::ffi::CString;
 
 use aya_obj::btf::{Btf, BtfKind};
 use aya_obj::generated::bpf_insn;
-use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, Outcome, KFUNC_PROBES};
+use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, Outcome, ProgType, KFUNC_PROBES};
 
 use crate::bpf_sys::{self, ProgLoadRequest};
 
 /// BPF_CALL with src_reg BPF_PSEUDO_KFUNC_CALL calls the kfunc whose BTF id is in imm.
 const PSEUDO_KFUNC_CALL: u8 = 2;
 
-pub fn helpers(probes: &[HelperProbe], prog_type: u32) -> Vec<HelperAnswer> {
+pub fn helpers(probes: &[HelperProbe], prog_type: ProgType) -> Vec<HelperAnswer> {
     probes
         .iter()
         .map(|probe| {
@@ -34,7 +34,7 @@ pub fn helpers(probes: &[HelperProbe], prog_type: u32) -> Vec<HelperAnswer> {
 }
 
 /// Loads, for each of [`KFUNC_PROBES`] whose kfuncs vmlinux BTF has, a program calling them.
-pub fn kfuncs(prog_type: u32) -> Vec<KfuncAnswer> {
+pub fn kfuncs(prog_type: ProgType) -> Vec<KfuncAnswer> {
     let btf = Btf::from_sys_fs();
     KFUNC_PROBES
         .iter()
@@ -78,7 +78,7 @@ pub fn kfuncs(prog_type: u32) -> Vec<KfuncAnswer> {
         .collect()
 }
 
-fn load(prog_type: u32, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
+fn load(prog_type: ProgType, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
     let license = CString::new("GPL").unwrap();
     bpf_sys::prog_load(&ProgLoadRequest {
         prog_type,

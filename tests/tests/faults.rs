@@ -2,15 +2,15 @@
 //! for real on 6.12 (a kernel panic, a step that never returns, a harness that aborts, a write
 //! to the read-only host) and checks what the host reports: the right failure, the case it
 //! happened in, the results of the cases before it kept, and the exit status.
-//! Its own test binary: the runs accept snapshots (`--accept` is process-wide in insta).
 
 use std::path::Path;
 use std::time::Duration;
 
 use xtask::cli::exit_status;
 use xtask::compare::CaseOutcome;
+use xtask::failure::KernelFailure;
 use xtask::paths::Paths;
-use xtask::report::{KernelFailure, KernelReport};
+use xtask::report::KernelReport;
 use xtask::results::RunFailure;
 use xtask::vmtest::{self, Options};
 
@@ -59,7 +59,7 @@ fn run_failure(report: &KernelReport) -> &RunFailure {
     }
 }
 
-fn verdict<'a>(report: &'a KernelReport, case: &str) -> &'a xtask::report::Row {
+fn verdict<'a>(report: &'a KernelReport, case: &str) -> &'a xtask::judge::Row {
     report.rows.iter().find(|r| r.case == case).unwrap()
 }
 
@@ -167,4 +167,74 @@ fn the_guest_cannot_write_to_the_host_outside_its_run_directory() {
         !in_overlay.exists(),
         "the guest's write to its /tmp overlay reached the host"
     );
+}
+
+/// `kill -9` of xtask while its guest hangs: the VM (vng, virtme-run, QEMU) dies with it
+/// instead of running until the guest ends, which a hanging guest never does.
+#[test]
+fn killing_xtask_kills_its_vm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let xtask = vmtests::xtask_binary();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("noop.bpf.c"), NOOP).unwrap();
+    let hang = "[[steps]]\ndo = \"hang\"\nexpect = \"ok\"\n";
+    std::fs::write(dir.path().join("hangs.toml"), case(hang)).unwrap();
+    let mut child = Command::new(xtask)
+        .args(["vmtest", "--timeout", "600", "--cases"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let run_dir = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            seen.push_str(&line);
+            seen.push('\n');
+            vmtests::run_dir_in(&line)
+        })
+        .unwrap_or_else(|| panic!("xtask announced no run directory:\n{seen}"));
+    let needle = run_dir.to_string_lossy().into_owned();
+    // The guest is up and hanging once the harness has started the case.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(run_dir.join("results.jsonl"))
+        .unwrap_or_default()
+        .contains(r#""record":"started""#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the case never started"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let vm = vmtests::processes_mentioning(&needle);
+    assert!(
+        vm.iter()
+            .any(|pid| vmtests::cmdline(*pid).contains("qemu-system")),
+        "no QEMU for {needle}"
+    );
+
+    child.kill().unwrap(); // SIGKILL: no handler of xtask's can run.
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = vmtests::processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after xtask died: {:?}",
+            left.iter()
+                .map(|pid| vmtests::cmdline(*pid))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

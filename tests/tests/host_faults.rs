@@ -200,3 +200,40 @@ fn a_package_version_apt_does_not_have_lists_the_ones_it_has() {
     assert!(error.contains("6.12.117-1~deb12u1"), "{error}");
     assert!(error.ends_with("fix: pick one"), "{error}");
 }
+
+/// A bisect step whose cache cannot be used says nothing about the commit: it must abort the
+/// bisect (128, after its one retry), never skip the commit (125) as if it did not build.
+#[test]
+fn a_bisect_step_with_an_unusable_cache_aborts_the_bisect() {
+    let xtask = vmtests::xtask_binary();
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("linux");
+    vmtests::fake_tree(&tree);
+    let blocker = work.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let steps = work.path().join("steps.jsonl");
+    let output = std::process::Command::new(xtask)
+        .args([
+            "bisect-step",
+            "--kernel",
+            "6.12",
+            "--timeout",
+            "20",
+            "--kernel-dir",
+        ])
+        .arg(&tree)
+        .arg("--steps-file")
+        .arg(&steps)
+        .env("WTP_CACHE_DIR", blocker.join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(128), "{stderr}");
+    assert!(stderr.contains("retrying once"), "{stderr}");
+    let record = std::fs::read_to_string(&steps).unwrap();
+    assert!(record.contains(r#""verdict":"infra""#), "{record}");
+    assert!(
+        record.contains("using the kernel cache failed") && record.contains("WTP_CACHE_DIR"),
+        "{record}"
+    );
+}

@@ -9,24 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vmtests::fake_tree;
 use xtask::paths::Paths;
-
-const FAKE_MAKEFILE: &str = r#"# A stand-in for a kernel tree's Makefile (see tests/tests/interrupt.rs).
-allnoconfig:
-	mkdir -p $(O)
-	cp $(KCONFIG_ALLCONFIG) $(O)/.config
-	printf 'modules:\n\ttouch $$(M)/bpf_testmod.ko\n' > $(O)/Makefile
-
-bzImage modules:
-	echo "fake build started" && sleep $${WTP_FAKE_BUILD_SECS:-0}
-	mkdir -p $(O)/arch/x86/boot && touch $(O)/arch/x86/boot/bzImage
-"#;
-
-fn fake_tree(dir: &Path) {
-    std::fs::create_dir_all(dir.join("tools/testing/selftests/bpf/bpf_testmod")).unwrap();
-    std::fs::write(dir.join("Makefile"), FAKE_MAKEFILE).unwrap();
-    std::fs::write(dir.join("Kconfig"), "config FAKE\n\tbool\n").unwrap();
-}
 
 fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
     let mut command = Command::new(Paths::from_env().cargo_target().join("debug").join("xtask"));
@@ -63,11 +47,7 @@ fn build_log(cache: &Path) -> Option<std::path::PathBuf> {
 
 #[test]
 fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "-p", "xtask"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    vmtests::xtask_binary();
     let work = tempfile::tempdir().unwrap();
     let (tree, cache) = (work.path().join("linux"), work.path().join("cache"));
     fake_tree(&tree);

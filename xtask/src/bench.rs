@@ -21,7 +21,6 @@ use crate::boot::{self, Boot};
 use crate::manifest::Catalog;
 use crate::paths::Paths;
 use crate::progress::Stage;
-use crate::results::RunRecords;
 use crate::runner::Runner;
 use crate::vmtest::{self, Options};
 use crate::{host_tools, kbuild, kconfig, source};
@@ -295,18 +294,14 @@ fn warm_vmtest(paths: &Paths, runs: usize) -> Result<WarmRuns> {
         let started = Instant::now();
         let reports = vmtest::run(paths, &options)?;
         warm.walls.push(started.elapsed().as_secs_f64());
+        let timings = &reports[0].timings;
         warm.cases = reports[0].rows.len();
-        let latest = paths
-            .runs(KERNEL)
-            .join("latest")
-            .join(protocol::RESULTS_FILE);
-        let records = RunRecords::parse(&std::fs::read_to_string(&latest).unwrap_or_default());
-        if let Some(boot) = &records.boot {
-            warm.harness_starts.push(boot.uptime_ms as f64 / 1000.0);
+        if let Some(ms) = timings.harness_start_ms {
+            warm.harness_starts.push(ms as f64 / 1000.0);
         }
-        let starts = records.case_starts.windows(2);
+        let starts = timings.case_starts_ms.windows(2);
         warm.per_case_ms
-            .extend(starts.map(|w| (w[1].1 - w[0].1) as f64));
+            .extend(starts.map(|w| (w[1] - w[0]) as f64));
     }
     Ok(warm)
 }

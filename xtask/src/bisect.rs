@@ -8,7 +8,7 @@
 //! | every chosen case meets its expectation                 | 0    | good       |
 //! | a chosen case deviates (load/attach/step outcome)       | 1    | bad        |
 //! | the kernel or bpf_testmod does not build; case unsupported | 125 | skip     |
-//! | infrastructure fault (no boot, hang, panic before the harness, tool missing), twice | 128+ | abort |
+//! | any other stage fails (tools, fetch, cache, config, harness, boot), no boot, hang or panic outside the cases, twice | 128+ | abort |
 //!
 //! An infrastructure fault never marks a commit bad: it is retried once, then the whole
 //! bisect stops with a message (exit ≥ 128 aborts `git bisect run`).
@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::compare::CaseOutcome;
+use crate::failure::KernelFailure;
 use crate::paths::Paths;
 use crate::progress::Elapsed;
-use crate::report::{KernelFailure, KernelReport};
+use crate::report::KernelReport;
 use crate::results::RunFailure;
 use crate::runner::Runner;
 use crate::vmtest::{self, Options};
@@ -60,8 +61,12 @@ impl Verdict {
     /// The verdict a kernel report gives for the chosen cases.
     pub fn of_report(report: &KernelReport, cases: &[String]) -> Self {
         match &report.failure {
-            // The kernel or the module did not build at this commit.
-            Some(KernelFailure::Setup(_)) => return Verdict::Skip,
+            // The kernel or the module did not build at this commit: its own doing.
+            Some(KernelFailure::Setup(failure)) if failure.stage.is_commit_build() => {
+                return Verdict::Skip
+            }
+            // Every other stage is the machinery's (cache, tools, config, harness, boot).
+            Some(KernelFailure::Setup(_)) => return Verdict::Infra,
             // A panic or hang *during a chosen case* is that case's behaviour; anywhere else,
             // and a harness that never started, is the machinery's.
             Some(KernelFailure::Run { failure, .. }) => match failure {
@@ -79,7 +84,7 @@ impl Verdict {
         let mut verdict = Verdict::Good;
         for row in chosen {
             match (&row.outcome, row.deviations.is_empty()) {
-                _ if row.is_unsupported() => verdict = Verdict::Skip,
+                _ if row.unsupported.is_some() => verdict = Verdict::Skip,
                 (CaseOutcome::CompileError { .. }, _) => return Verdict::Infra,
                 (_, false) => return Verdict::Bad,
                 (_, true) => {}
@@ -313,6 +318,7 @@ fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, Opt
         kernel_dir: Some(options.tree.clone()),
         only_cases: options.cases.clone(),
         compare_snapshots: false,
+        probes: false,
         timeout: options.timeout,
         ..Options::default()
     };
@@ -326,7 +332,9 @@ fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, Opt
             };
             let verdict = Verdict::of_report(report, &cases);
             let note = match &report.failure {
-                Some(KernelFailure::Setup(error)) => build_error_line(error),
+                Some(KernelFailure::Setup(failure)) if failure.stage.is_commit_build() => {
+                    build_error_line(&failure.message)
+                }
                 Some(failure) => failure
                     .describe()
                     .lines()
@@ -340,14 +348,14 @@ fn judge_commit(paths: &Paths, options: &BisectOptions) -> (Verdict, String, Opt
                     .collect::<Vec<_>>()
                     .join("; "),
             };
-            let build_secs = match report.failure {
-                Some(KernelFailure::Setup(_)) => None,
+            let build_secs = match &report.failure {
+                Some(KernelFailure::Setup(failure)) if failure.stage.is_commit_build() => None,
                 _ => Some(report.timings.build_secs),
             };
             (verdict, note, build_secs)
         }
-        // Host tools, bad input: nothing to do with the commit.
-        Err(error) => (Verdict::Infra, format!("{error:#}"), Some(0.0)),
+        // Host tools, bad input, the harness build: nothing to do with the commit.
+        Err(failure) => (Verdict::Infra, failure.to_string(), Some(0.0)),
     }
 }
 
@@ -392,7 +400,8 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::report::Row;
+    use crate::failure::{SetupFailure, SetupStage};
+    use crate::judge::Row;
     use crate::test_support;
 
     fn row(case: &str, outcome: CaseOutcome, deviates: bool) -> Row {
@@ -410,7 +419,15 @@ mod tests {
             rows,
             failure,
             timings: Default::default(),
+            run_dir: None,
         }
+    }
+
+    fn setup(stage: SetupStage) -> Option<KernelFailure> {
+        Some(KernelFailure::Setup(SetupFailure {
+            stage,
+            message: "x".into(),
+        }))
     }
 
     fn run_failure(failure: RunFailure) -> Option<KernelFailure> {
@@ -426,7 +443,11 @@ mod tests {
     #[case::deviates(report(vec![row("c", ran(), true)], None), Verdict::Bad, 1)]
     #[case::other_case_deviates(report(vec![row("c", ran(), false), row("other", ran(), true)], None), Verdict::Good, 0)]
     #[case::unsupported(report(vec![row("c", CaseOutcome::Unsupported { reason: "no bpf_testmod".into() }, false)], None), Verdict::Skip, 125)]
-    #[case::does_not_build(report(vec![], Some(KernelFailure::Setup("make failed".into()))), Verdict::Skip, 125)]
+    #[case::kernel_does_not_build(report(vec![], setup(SetupStage::KernelBuild)), Verdict::Skip, 125)]
+    #[case::module_does_not_build(report(vec![], setup(SetupStage::ModuleBuild)), Verdict::Skip, 125)]
+    #[case::cache_unusable(report(vec![], setup(SetupStage::Cache)), Verdict::Infra, 128)]
+    #[case::config_does_not_stick(report(vec![], setup(SetupStage::Config)), Verdict::Infra, 128)]
+    #[case::vm_does_not_start(report(vec![], setup(SetupStage::Boot)), Verdict::Infra, 128)]
     #[case::no_boot(report(vec![], run_failure(RunFailure::NoHarness)), Verdict::Infra, 128)]
     #[case::hang_elsewhere(report(vec![], run_failure(RunFailure::Hang { case: None, timeout_secs: 300 })), Verdict::Infra, 128)]
     #[case::panic_in_the_case(report(vec![], run_failure(RunFailure::KernelPanic { line: "panic".into(), case: Some("c".into()) })), Verdict::Bad, 1)]

@@ -3,13 +3,16 @@
 //! host paths. The whole console goes to `console.log` in the run directory.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use protocol::{Plan, PLAN_FILE, RESULTS_FILE};
 use xshell::cmd;
 
 use crate::paths::Paths;
 use crate::progress::Stage;
+use crate::results::{RunFailure, RunRecords};
+use crate::rundir;
 use crate::runner::{Finished, Runner};
 
 /// Memory and vCPUs of the guest. One vCPU: the minimal kernel is built without SMP.
@@ -19,11 +22,21 @@ pub const GUEST_CPUS: u32 = 1;
 pub const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the guest's CPU comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Accel {
     Kvm,
     /// QEMU's software emulation; slower but works anywhere.
     Tcg,
+}
+
+impl std::fmt::Display for Accel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        })
+    }
 }
 
 /// One VM boot.
@@ -73,21 +86,85 @@ pub fn run(
     timeout: Duration,
 ) -> Result<Finished> {
     let stage = Stage::start(format!(
-        "booting {} ({:?}, console: {})",
+        "booting {} ({}, console: {})",
         boot.kernel.display(),
         boot.accel,
         console_log.display()
     ));
     let sh = &runner.sh;
     let args = vng_args(boot);
-    let finished = runner.spawn_logged(
+    let finished = runner.spawn_tied(
         cmd!(sh, "vng {args...}"),
         console_log,
         &stage,
         Some(timeout),
     )?;
-    stage.finish(format!("{finished:?}"));
+    stage.finish(finished);
     Ok(finished)
+}
+
+/// Builds the guest harness (release: it runs under TCG).
+pub fn build_harness(runner: &Runner) -> Result<()> {
+    let stage = Stage::start("building the guest harness");
+    let sh = &runner.sh;
+    cmd!(sh, "cargo build --release --quiet -p harness").run()?;
+    stage.finish("");
+    Ok(())
+}
+
+/// How one VM run of a plan ended.
+pub struct GuestRun {
+    /// The run's own directory (plan, results, console).
+    pub dir: PathBuf,
+    pub accel: Accel,
+    pub records: RunRecords,
+    pub failure: Option<RunFailure>,
+    pub console: PathBuf,
+    pub secs: f64,
+}
+
+/// Boots `kernel` with the harness running `plan` in a fresh run directory under `runs`, and
+/// reads back what the guest recorded and how the run ended.
+pub fn run_plan(
+    runner: &Runner,
+    paths: &Paths,
+    kernel: &Path,
+    plan: &Plan,
+    runs: &Path,
+    timeout: Duration,
+) -> Result<GuestRun> {
+    let dir = rundir::create(runs)?;
+    eprintln!("  run directory: {}", dir.display());
+    std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
+    let accel = choose_accel(runner, paths, kernel)?;
+    let harness = paths.harness_binary();
+    let boot = Boot {
+        kernel,
+        accel,
+        writable_dir: &dir,
+        command: format!("'{}' '{}'", harness.display(), dir.display()),
+    };
+    let console = dir.join("console.log");
+    let started = Instant::now();
+    let finished = run(runner, &boot, &console, timeout)?;
+    let secs = started.elapsed().as_secs_f64();
+    let results = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap_or_default();
+    let records = RunRecords::parse(&results);
+    let console_text =
+        String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
+    let timed_out = finished == Finished::TimedOut;
+    let failure = RunFailure::classify(&records, &console_text, timed_out, timeout.as_secs());
+    if failure == Some(RunFailure::NoHarness) {
+        forget_accel(paths);
+    }
+    Ok(GuestRun {
+        dir,
+        accel,
+        records,
+        failure,
+        console,
+        secs,
+    })
 }
 
 /// Whether KVM works here: a short bounded boot, remembered until the host reboots.
@@ -107,7 +184,7 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     let remembered = probe_record(paths);
     if let Some(accel) = std::fs::read_to_string(&remembered)
         .ok()
-        .and_then(|t| parse_accel(&t))
+        .and_then(|text| serde_json::from_str(&text).ok())
     {
         return Ok(accel);
     }
@@ -134,7 +211,7 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     if let Some(parent) = remembered.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&remembered, format!("{accel:?}"))?;
+    std::fs::write(&remembered, serde_json::to_string(&accel)?)?;
     Ok(accel)
 }
 
@@ -168,14 +245,6 @@ pub fn forget_accel(paths: &Paths) {
 fn probe_record(paths: &Paths) -> PathBuf {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     paths.cache.join("kvm-probe").join(boot_id.trim())
-}
-
-fn parse_accel(text: &str) -> Option<Accel> {
-    match text.trim() {
-        "Kvm" => Some(Accel::Kvm),
-        "Tcg" => Some(Accel::Tcg),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -231,8 +300,10 @@ mod tests {
 
     #[test]
     fn the_probe_record_round_trips() {
-        assert_eq!(parse_accel(&format!("{:?}", Accel::Kvm)), Some(Accel::Kvm));
-        assert_eq!(parse_accel("Tcg\n"), Some(Accel::Tcg));
-        assert_eq!(parse_accel(""), None);
+        for accel in [Accel::Kvm, Accel::Tcg] {
+            let text = serde_json::to_string(&accel).unwrap();
+            assert_eq!(serde_json::from_str::<Accel>(&text).unwrap(), accel);
+        }
+        assert_eq!(serde_json::to_string(&Accel::Tcg).unwrap(), "\"tcg\"");
     }
 }

@@ -87,13 +87,58 @@ fn known_or<'a>(
     }
 }
 
-/// An expected outcome: `"ok"` (any success), an errno name like `"EINVAL"`, or
-/// `{ value = ... }` (success with exactly this value).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+/// An expected outcome, as case files write it: `"ok"` (any success), an errno name like
+/// `"EINVAL"`, or `{ value = ... }` (success with exactly this value).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
+    Ok,
+    /// The errno's name, one [`errno_number`] knows.
+    Errno(String),
+    Value(serde_json::Value),
+}
+
+/// The spelling in case files.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ExpectText {
     Word(String),
     Value { value: serde_json::Value },
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match ExpectText::deserialize(deserializer)? {
+            ExpectText::Word(word) if word == "ok" => Ok(Expect::Ok),
+            ExpectText::Word(word) if errno_number(&word).is_some() => Ok(Expect::Errno(word)),
+            ExpectText::Word(word) => Err(serde::de::Error::custom(format!(
+                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", or {{ value = ... }}"
+            ))),
+            ExpectText::Value { value } => Ok(Expect::Value(value)),
+        }
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expect::Ok => ExpectText::Word("ok".into()),
+            Expect::Errno(name) => ExpectText::Word(name.clone()),
+            Expect::Value(value) => ExpectText::Value {
+                value: value.clone(),
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Ok => f.write_str("ok"),
+            Expect::Errno(name) => f.write_str(name),
+            Expect::Value(value) => write!(f, "ok {value}"),
+        }
+    }
 }
 
 /// Suffix of the twin that attaches through BPF_LINK_CREATE.
@@ -104,9 +149,8 @@ impl Case {
     /// gets a twin that attaches with BPF_LINK_CREATE instead; a kernel without that path
     /// answers EINVAL, which reports the twin unsupported with the errno.
     pub fn link_twin(&self) -> Option<Case> {
-        let attaches = |s: &CaseStep| {
-            s.step == Step::Attach { tracepoint: None } && s.expect == Expect::Word("ok".into())
-        };
+        let attaches =
+            |s: &CaseStep| s.step == Step::Attach { tracepoint: None } && s.expect == Expect::Ok;
         if !self.steps.iter().any(attaches) {
             return None;
         }
@@ -138,39 +182,39 @@ impl Case {
         if !source.is_file() {
             bail!("program {} does not exist", source.display());
         }
-        if let Expect::Value { .. } = self.load {
+        let loads = std::iter::once(&self.load).chain(self.load_on.values().map(|a| &a.expect));
+        if loads.into_iter().any(|e| matches!(e, Expect::Value(_))) {
             bail!("`load` takes \"ok\" or an errno name, not a value");
-        }
-        self.load.validate().context("in `load`")?;
-        for answer in self.load_on.values() {
-            answer.expect.validate().context("in `load_on`")?;
-        }
-        for (index, step) in self.steps.iter().enumerate() {
-            let expectations =
-                std::iter::once(&step.expect).chain(step.on.values().map(|a| &a.expect));
-            for expect in expectations {
-                expect
-                    .validate()
-                    .with_context(|| format!("in step {}", index + 1))?;
-            }
         }
         Ok(())
     }
 }
 
-impl Expect {
-    fn validate(&self) -> Result<()> {
-        match self {
-            Expect::Word(word) if word == "ok" || errno_number(word).is_some() => Ok(()),
-            Expect::Word(word) => bail!(
-                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", or {{ value = ... }}"
-            ),
-            Expect::Value { .. } => Ok(()),
+impl CaseSet {
+    /// The cases of a run and where their snapshots live: the built-in ones, or a user's
+    /// directory (its objects kept apart by the directory's digest, its snapshots inside it).
+    pub fn for_run(
+        paths: &crate::paths::Paths,
+        user_dir: Option<&Path>,
+    ) -> Result<(Self, PathBuf)> {
+        match user_dir {
+            None => Ok((
+                CaseSet::load("guest-programs", &paths.guest_programs())?,
+                paths.root.join("tests").join("snapshots"),
+            )),
+            Some(dir) => {
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("case directory {}", dir.display()))?;
+                let name = format!(
+                    "user-{}",
+                    crate::cache::KeyInputs::digest_of(&dir.to_string_lossy())
+                );
+                Ok((CaseSet::load(&name, &dir)?, dir.join("snapshots")))
+            }
         }
     }
-}
 
-impl CaseSet {
     /// Reads every `*.toml` in `dir` as a case. Errors name the file and the problem.
     pub fn load(name: &str, dir: &Path) -> Result<Self> {
         let entries = std::fs::read_dir(dir)
@@ -220,12 +264,17 @@ impl CaseSet {
         Ok(())
     }
 
+    /// The C source of a case's program.
+    pub fn program_source(&self, case: &Case) -> PathBuf {
+        self.dir.join(format!("{}.bpf.c", case.program_stem()))
+    }
+
     /// The distinct program sources the cases need.
     pub fn program_sources(&self) -> Vec<PathBuf> {
         let mut sources: Vec<PathBuf> = self
             .cases
             .iter()
-            .map(|case| self.dir.join(format!("{}.bpf.c", case.program_stem())))
+            .map(|case| self.program_source(case))
             .collect();
         sources.sort();
         sources.dedup();
@@ -312,12 +361,12 @@ expect = "EIO"
                 step: Step::ReadGlobal {
                     name: "in_val".into()
                 },
-                expect: Expect::Value { value: 1024.into() },
+                expect: Expect::Value(1024.into()),
                 on: Default::default(),
                 unsupported_if: vec![],
             }
         );
-        assert_eq!(case.steps[4].expect, Expect::Word("EIO".into()));
+        assert_eq!(case.steps[4].expect, Expect::Errno("EIO".into()));
         assert_eq!(
             set.program_sources(),
             vec![dir.path().join("writable_bare.bpf.c")]
@@ -332,15 +381,12 @@ expect = "EIO"
         );
         let dir = case_dir(&[("bare.toml", &known), ("writable_bare.bpf.c", "")]);
         let case = CaseSet::load("x", dir.path()).unwrap().cases.remove(0);
-        assert_eq!(
-            case.steps[3].expect_on("6.12"),
-            (&Expect::Word("ok".into()), None)
-        );
+        assert_eq!(case.steps[3].expect_on("6.12"), (&Expect::Ok, None));
         assert_eq!(
             case.steps[3].expect_on("6.1"),
-            (&Expect::Word("EBADF".into()), Some("made up"))
+            (&Expect::Errno("EBADF".into()), Some("made up"))
         );
-        assert_eq!(case.load_on("6.1"), (&Expect::Word("ok".into()), None));
+        assert_eq!(case.load_on("6.1"), (&Expect::Ok, None));
     }
 
     #[test]
@@ -356,7 +402,7 @@ expect = "EIO"
         let dir = case_dir(&[("bare.toml", &typo), ("writable_bare.bpf.c", "")]);
         let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
         assert!(
-            error.contains("step 5") && error.contains("unknown expectation `EIOO`"),
+            error.contains("bare.toml") && error.contains("unknown expectation `EIOO`"),
             "{error}"
         );
 

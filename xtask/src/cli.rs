@@ -1,13 +1,15 @@
-//! The command line of `cargo xtask`, and the one place that decides the exit code:
-//! 0 all passed, 1 a case failed or differs from its snapshot, 2 the run itself could not be
-//! done (build, boot, bad input). It lives in the library so tests can parse the commands the
-//! CI workflow runs with the very same parser.
+//! The command line of `cargo xtask`, and the one place that decides the exit code of
+//! `vmtest` (see [`exit_status`]; a bisect step's code is [`crate::bisect::Verdict`]'s, which
+//! `git bisect run` defines). It lives in the library so tests can parse the commands the CI
+//! workflow runs with the very same parser.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::failure::KernelFailure;
 use crate::paths::Paths;
+use crate::results::RunFailure;
 use crate::{bench, bisect, report, vmtest};
 use clap::{Parser, Subcommand};
 
@@ -118,7 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 kernel_dir,
                 junit,
                 only_cases,
-                compare_snapshots: true,
+                ..vmtest::Options::default()
             };
             match vmtest::run(&paths, &options) {
                 Ok(reports) => {
@@ -204,11 +206,67 @@ pub fn run(cli: Cli) -> ExitCode {
 pub fn exit_status(reports: &[report::KernelReport]) -> u8 {
     let worst_failure = reports
         .iter()
-        .filter_map(|r| r.failure.as_ref().map(|f| f.exit_code()))
+        .filter_map(|r| r.failure.as_ref().map(failure_exit_code))
         .max();
     match worst_failure {
         Some(code) => code,
         None if reports.iter().all(|r| r.failures() == 0) => 0,
         None => 1,
+    }
+}
+
+/// The exit status a kernel-level failure calls for (the table in README.md).
+fn failure_exit_code(failure: &KernelFailure) -> u8 {
+    match failure {
+        KernelFailure::Setup(_) => 2,
+        KernelFailure::Run { failure, .. } => match failure {
+            RunFailure::NoHarness | RunFailure::Protocol { .. } => 2,
+            RunFailure::KernelPanic { .. } => 3,
+            RunFailure::Hang { .. } => 4,
+            RunFailure::HarnessCrash { .. } => 5,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+    use crate::failure::{SetupFailure, SetupStage};
+    use crate::report::KernelReport;
+    use crate::test_support::{ran, row};
+
+    fn report(failure: Option<KernelFailure>, deviations: &[&str]) -> KernelReport {
+        KernelReport {
+            kernel: "6.12".into(),
+            context: String::new(),
+            rows: vec![row("c", ran("c"), deviations)],
+            failure,
+            timings: Default::default(),
+            run_dir: None,
+        }
+    }
+
+    fn run(failure: RunFailure) -> Option<KernelFailure> {
+        Some(KernelFailure::Run {
+            failure,
+            console: "console.log".into(),
+            console_tail: String::new(),
+        })
+    }
+
+    #[rstest]
+    #[case::all_passed(vec![report(None, &[])], 0)]
+    #[case::a_case_failed(vec![report(None, &["x"]), report(None, &[])], 1)]
+    #[case::could_not_build(vec![report(Some(KernelFailure::Setup(SetupFailure { stage: SetupStage::KernelBuild, message: "x".into() })), &[])], 2)]
+    #[case::panic_beats_a_failed_case(vec![report(None, &["x"]), report(run(RunFailure::KernelPanic { line: "p".into(), case: None }), &[])], 3)]
+    #[case::hang(vec![report(run(RunFailure::Hang { case: None, timeout_secs: 1 }), &[])], 4)]
+    #[case::worst_of_hang_and_crash(vec![report(run(RunFailure::Hang { case: None, timeout_secs: 1 }), &[]), report(run(RunFailure::HarnessCrash { case: None }), &[])], 5)]
+    fn the_worst_outcome_decides_the_exit_status(
+        #[case] reports: Vec<KernelReport>,
+        #[case] status: u8,
+    ) {
+        assert_eq!(exit_status(&reports), status);
     }
 }

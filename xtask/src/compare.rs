@@ -1,9 +1,5 @@
-//! Judging results: each case's outcome against its expectation (a case that deviates fails
-//! even if its snapshot was accepted), and the exact result against its per-kernel insta
-//! snapshot (a changed log or value fails until reviewed).
-
-use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+//! Expectations against outcomes: what a case said should happen (on this kernel) next to what
+//! the kernel answered. Pure functions; [`crate::judge`] puts them together with snapshots.
 
 use protocol::{CaseResult, Outcome};
 use serde::Serialize;
@@ -41,8 +37,7 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
     let (load, _) = case.load_on(kernel);
     if !matches(load, &result.load.outcome) {
         found.push(format!(
-            "load: expected {}, got {}",
-            describe_expect(load),
+            "load: expected {load}, got {}",
             describe(&result.load.outcome)
         ));
     }
@@ -57,10 +52,9 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
         let (expect, _) = spec.expect_on(kernel);
         if !matches(expect, &record.outcome) {
             found.push(format!(
-                "step {} ({}): expected {}, got {}",
+                "step {} ({}): expected {expect}, got {}",
                 index + 1,
-                step_name(&record.step),
-                describe_expect(expect),
+                record.step.name(),
                 describe(&record.outcome)
             ));
         }
@@ -86,7 +80,7 @@ pub fn unsupported_reason(case: &Case, outcome: &CaseOutcome) -> Option<String> 
                 format!(
                     "step {} ({}) answered {name}",
                     index + 1,
-                    step_name(&record.step)
+                    record.step.name()
                 )
             })
         })
@@ -98,16 +92,16 @@ pub fn known_deviations(case: &Case, kernel: &str) -> Vec<String> {
     let steps = case.steps.iter().enumerate().filter_map(|(index, step)| {
         step.expect_on(kernel)
             .1
-            .map(|why| format!("step {} ({}): {why}", index + 1, step_name(&step.step)))
+            .map(|why| format!("step {} ({}): {why}", index + 1, step.step.name()))
     });
     load.into_iter().chain(steps).collect()
 }
 
 pub fn matches(expect: &Expect, outcome: &Outcome) -> bool {
     match (expect, outcome) {
-        (Expect::Word(word), Outcome::Ok { .. }) => word == "ok",
-        (Expect::Word(word), Outcome::Errno { name, .. }) => word == name,
-        (Expect::Value { value }, Outcome::Ok { value: Some(got) }) => value == got,
+        (Expect::Ok, Outcome::Ok { .. }) => true,
+        (Expect::Errno(expected), Outcome::Errno { name, .. }) => expected == name,
+        (Expect::Value(value), Outcome::Ok { value: Some(got) }) => value == got,
         _ => false,
     }
 }
@@ -122,52 +116,12 @@ pub fn describe(outcome: &Outcome) -> String {
     }
 }
 
-fn describe_expect(expect: &Expect) -> String {
-    match expect {
-        Expect::Word(word) => word.clone(),
-        Expect::Value { value } => format!("ok {value}"),
-    }
-}
-
-pub fn step_name(step: &protocol::Step) -> String {
-    serde_json::to_value(step)
-        .ok()
-        .and_then(|v| v["do"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The outcome as it goes into a snapshot: logs normalised.
 pub fn normalised(mut outcome: CaseOutcome) -> CaseOutcome {
     if let CaseOutcome::Ran(result) = &mut outcome {
         result.load.verifier_log = normalise::verifier_log(&result.load.verifier_log);
     }
     outcome
-}
-
-/// Compares `outcome` with the snapshot `<dir>/<case>.snap`; true when it matches (or was
-/// accepted). insta prints the diff on a mismatch and, outside CI, leaves a `.snap.new`.
-pub fn snapshot_matches(dir: &Path, case: &Case, outcome: &CaseOutcome) -> bool {
-    snapshot_named(dir, &case.name, case.description.trim(), outcome)
-}
-
-/// Like [`snapshot_matches`] for anything that is not a case (the probe tables).
-pub fn snapshot_named(dir: &Path, name: &str, description: &str, outcome: &CaseOutcome) -> bool {
-    let mut settings = insta::Settings::clone_current();
-    settings.set_description(description);
-    settings.set_snapshot_path(dir);
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_sort_maps(true);
-    let quiet_hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let matched = settings.bind(|| {
-        panic::catch_unwind(AssertUnwindSafe(|| {
-            insta::assert_yaml_snapshot!(name, outcome)
-        }))
-        .is_ok()
-    });
-    panic::set_hook(quiet_hook);
-    matched
 }
 
 #[cfg(test)]
@@ -180,16 +134,16 @@ mod tests {
     use crate::cases::CaseStep;
 
     #[rstest]
-    #[case(Expect::Word("ok".into()), Outcome::ok(), true)]
-    #[case(Expect::Word("ok".into()), Outcome::value(json!(3)), true)]
-    #[case(Expect::Word("ok".into()), Outcome::errno(22), false)]
-    #[case(Expect::Word("EINVAL".into()), Outcome::errno(22), true)]
-    #[case(Expect::Word("EINVAL".into()), Outcome::errno(13), false)]
-    #[case(Expect::Word("EINVAL".into()), Outcome::ok(), false)]
-    #[case(Expect::Value { value: json!(1024) }, Outcome::value(json!(1024)), true)]
-    #[case(Expect::Value { value: json!(1024) }, Outcome::value(json!(1023)), false)]
-    #[case(Expect::Value { value: json!(1024) }, Outcome::ok(), false)]
-    #[case(Expect::Word("ok".into()), Outcome::Error { message: "x".into() }, false)]
+    #[case(Expect::Ok, Outcome::ok(), true)]
+    #[case(Expect::Ok, Outcome::value(json!(3)), true)]
+    #[case(Expect::Ok, Outcome::errno(22), false)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::errno(22), true)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::errno(13), false)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::ok(), false)]
+    #[case(Expect::Value(json!(1024)), Outcome::value(json!(1024)), true)]
+    #[case(Expect::Value(json!(1024)), Outcome::value(json!(1023)), false)]
+    #[case(Expect::Value(json!(1024)), Outcome::ok(), false)]
+    #[case(Expect::Ok, Outcome::Error { message: "x".into() }, false)]
     fn expectations_match_outcomes(
         #[case] expect: Expect,
         #[case] outcome: Outcome,
@@ -205,7 +159,7 @@ mod tests {
             program: None,
             function: None,
             requires: vec![],
-            load: Expect::Word("ok".into()),
+            load: Expect::Ok,
             load_on: Default::default(),
             globals: Default::default(),
             steps,
@@ -218,7 +172,7 @@ mod tests {
             phase: Phase::Loaded,
             load: LoadReport {
                 outcome: load,
-                prog_type: 24,
+                prog_type: Some(protocol::ProgType::RawTracepointWritable),
                 insn_count: 3,
                 verifier_log: String::new(),
             },
@@ -234,13 +188,13 @@ mod tests {
         let spec = case(vec![
             CaseStep {
                 step: Step::Attach { tracepoint: None },
-                expect: Expect::Word("ok".into()),
+                expect: Expect::Ok,
                 on: Default::default(),
                 unsupported_if: vec!["EINVAL".into()],
             },
             CaseStep {
                 step: Step::TestmodRead,
-                expect: Expect::Word("EIO".into()),
+                expect: Expect::Errno("EIO".into()),
                 on: Default::default(),
                 unsupported_if: vec![],
             },
@@ -302,24 +256,5 @@ mod tests {
             deviations(&spec, "6.12", &broken),
             vec!["compile error: x.bpf.c:3: error"]
         );
-    }
-
-    #[test]
-    fn snapshots_match_accept_and_detect_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let outcome = CaseOutcome::Unsupported {
-            reason: "needs bpf_testmod".into(),
-        };
-        std::fs::write(
-            dir.path().join("c.snap"),
-            "---\nsource: xtask/src/compare.rs\n---\nunsupported:\n  reason: needs bpf_testmod\n",
-        )
-        .unwrap();
-        let spec = case(vec![]);
-        assert!(snapshot_matches(dir.path(), &spec, &outcome));
-        let changed = CaseOutcome::Unsupported {
-            reason: "needs nbd".into(),
-        };
-        assert!(!snapshot_matches(dir.path(), &spec, &changed));
     }
 }

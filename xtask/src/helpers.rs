@@ -8,10 +8,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use protocol::{HelperAnswer, HelperProbe, KfuncAnswer};
-use serde::Serialize;
+use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, ProgType, PROBED_PROG_TYPES};
+use serde::{Deserialize, Serialize};
 
-use crate::compare::describe;
+use crate::compare::{describe, CaseOutcome};
+use crate::results::{RunFailure, RunRecords};
+use crate::snapshots::Store;
+
+/// Snapshot names of the probe rows (a leading `_` keeps them apart from case names).
+pub const PROBE_HELPERS: &str = "_helpers";
+pub const PROBE_KFUNC: &str = "_kfunc";
+const HELPERS_DESCRIPTION: &str = "Which helpers raw_tp.w and raw_tp may call (one load per helper id of this tree's uapi header).";
+const KFUNC_DESCRIPTION: &str = "raw_tp.w / raw_tp programs calling vmlinux kfuncs (a generic pair, a test-run-only one): what the verifier says.";
 
 /// Where the helper list lives in a kernel tree.
 pub const UAPI_HEADER: &str = "include/uapi/linux/bpf.h";
@@ -84,12 +92,72 @@ pub fn classify(loaded: bool, verifier_log: &str) -> Availability {
     }
 }
 
-/// Helper name (with its id) → which of raw_tp.w / raw_tp may call it, as snapshotted.
-pub type Table = BTreeMap<String, String>;
+/// A helper as the table names it: `map_lookup_elem (1)`. Ordered by name, like the text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct HelperKey {
+    pub name: String,
+    pub id: u32,
+}
 
-/// The table of one kernel from its probe answers (24 = raw_tp.w, 17 = raw_tp).
-pub fn table(probes: &[HelperProbe], answers: &BTreeMap<u32, Vec<HelperAnswer>>) -> Table {
-    let available = |prog_type: u32, id: u32| {
+impl From<HelperKey> for String {
+    fn from(key: HelperKey) -> String {
+        format!("{} ({})", key.name, key.id)
+    }
+}
+
+impl TryFrom<String> for HelperKey {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let parsed = text
+            .strip_suffix(')')
+            .and_then(|rest| rest.rsplit_once(" ("));
+        match parsed {
+            Some((name, id)) => Ok(HelperKey {
+                name: name.to_owned(),
+                id: id
+                    .parse()
+                    .map_err(|_| format!("`{text}`: the id is not a number"))?,
+            }),
+            None => Err(format!("`{text}` is not `<helper> (<id>)`")),
+        }
+    }
+}
+
+/// Which of raw_tp.w / raw_tp may call a helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Access {
+    #[serde(rename = "both")]
+    Both,
+    #[serde(rename = "raw_tp.w only")]
+    WritableOnly,
+    #[serde(rename = "raw_tp only")]
+    PlainOnly,
+    #[serde(rename = "neither")]
+    Neither,
+    #[serde(rename = "not probed")]
+    NotProbed,
+}
+
+impl Access {
+    fn cell(self) -> &'static str {
+        match self {
+            Access::Both => "both",
+            Access::WritableOnly => "raw_tp.w only",
+            Access::PlainOnly => "raw_tp only",
+            Access::Neither => "neither",
+            Access::NotProbed => "not probed",
+        }
+    }
+}
+
+/// Every helper of a kernel → who may call it, as snapshotted.
+pub type Table = BTreeMap<HelperKey, Access>;
+
+/// The table of one kernel from its probe answers.
+pub fn table(probes: &[HelperProbe], answers: &BTreeMap<ProgType, Vec<HelperAnswer>>) -> Table {
+    let available = |prog_type: ProgType, id: u32| {
         answers
             .get(&prog_type)
             .and_then(|list| list.iter().find(|a| a.id == id))
@@ -98,29 +166,31 @@ pub fn table(probes: &[HelperProbe], answers: &BTreeMap<u32, Vec<HelperAnswer>>)
     probes
         .iter()
         .map(|probe| {
-            let cell = match (available(24, probe.id), available(17, probe.id)) {
-                (Some(true), Some(true)) => "both",
-                (Some(true), Some(false)) => "raw_tp.w only",
-                (Some(false), Some(true)) => "raw_tp only",
-                (Some(false), Some(false)) => "neither",
-                _ => "not probed",
+            let access = match (
+                available(ProgType::RawTracepointWritable, probe.id),
+                available(ProgType::RawTracepoint, probe.id),
+            ) {
+                (Some(true), Some(true)) => Access::Both,
+                (Some(true), Some(false)) => Access::WritableOnly,
+                (Some(false), Some(true)) => Access::PlainOnly,
+                (Some(false), Some(false)) => Access::Neither,
+                _ => Access::NotProbed,
             };
-            (format!("{} ({})", probe.name, probe.id), cell.to_owned())
+            let key = HelperKey {
+                name: probe.name.clone(),
+                id: probe.id,
+            };
+            (key, access)
         })
         .collect()
 }
 
 /// The kfunc probe of one kernel, as snapshotted: per program type and kfunc sequence, what
 /// the verifier said (`-` where this kernel's BTF lacks the kfuncs).
-pub fn kfunc_summary(kfuncs: &BTreeMap<u32, Vec<KfuncAnswer>>) -> BTreeMap<String, String> {
+pub fn kfunc_summary(kfuncs: &BTreeMap<ProgType, Vec<KfuncAnswer>>) -> BTreeMap<String, String> {
     kfuncs
         .iter()
-        .flat_map(|(prog_type, answers)| {
-            let type_name = if *prog_type == 24 {
-                "raw_tp.w"
-            } else {
-                "raw_tp"
-            };
+        .flat_map(|(type_name, answers)| {
             answers.iter().map(move |answer| {
                 let said = match (answer.present, answer.message.is_empty()) {
                     (false, _) => "- (not in this kernel's BTF)".to_owned(),
@@ -139,8 +209,8 @@ pub fn markdown(tables: &BTreeMap<String, Table>, kernel_order: &[String]) -> St
         .iter()
         .filter(|k| tables.contains_key(*k))
         .collect();
-    let mut helpers: Vec<&String> = tables.values().flat_map(|t| t.keys()).collect();
-    helpers.sort_by_key(|name| helper_id(name));
+    let mut helpers: Vec<&HelperKey> = tables.values().flat_map(|t| t.keys()).collect();
+    helpers.sort_by_key(|key| (key.id, &key.name));
     helpers.dedup();
     let mut out = String::from(
         "<!-- Generated by `cargo xtask vmtest` from tests/snapshots/<kernel>/_helpers.snap: do not edit. -->\n\
@@ -161,9 +231,10 @@ pub fn markdown(tables: &BTreeMap<String, Table>, kernel_order: &[String]) -> St
     for helper in helpers {
         let cells: Vec<&str> = kernels
             .iter()
-            .map(|k| tables[*k].get(helper).map_or("-", String::as_str))
+            .map(|k| tables[*k].get(helper).map_or("-", |access| access.cell()))
             .collect();
-        out.push_str(&format!("| {helper} | {} |\n", cells.join(" | ")));
+        let name = String::from(helper.clone());
+        out.push_str(&format!("| {name} | {} |\n", cells.join(" | ")));
     }
     out
 }
@@ -176,35 +247,65 @@ pub fn doc_from_snapshots(paths: &crate::paths::Paths) -> Result<String> {
     let kernels = crate::manifest::Catalog::new(&paths.kernels()).names()?;
     let mut tables = BTreeMap::new();
     for kernel in &kernels {
-        let file = paths
-            .snapshots(kernel)
-            .join(format!("{}.snap", crate::vmtest::PROBE_HELPERS));
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let store = Store::new(&paths.snapshots(kernel));
+        let Some(body) = store.contents(PROBE_HELPERS)? else {
             continue;
         };
-        tables.insert(
-            kernel.clone(),
-            parse_snapshot(&text).with_context(|| format!("reading {}", file.display()))?,
-        );
+        let table = parse_snapshot(&body)
+            .with_context(|| format!("reading {}", store.path(PROBE_HELPERS).display()))?;
+        tables.insert(kernel.clone(), table);
     }
     Ok(markdown(&tables, &kernels))
 }
 
-/// The table inside an insta snapshot of a `_helpers` probe row.
-fn parse_snapshot(text: &str) -> Result<Table> {
-    let body = text
-        .splitn(3, "---\n")
-        .nth(2)
-        .context("not an insta snapshot (no header)")?;
-    let value: serde_yaml::Value = serde_yaml::from_str(body)?;
-    let probe = value.get("probe").context("not a probe snapshot")?;
-    Ok(serde_yaml::from_value(probe.clone())?)
+/// Regenerates [`DOC`] from the snapshots.
+pub fn write_doc(paths: &crate::paths::Paths) -> Result<()> {
+    let doc = paths.root.join(DOC);
+    std::fs::create_dir_all(doc.parent().expect("docs/ has a parent"))?;
+    std::fs::write(&doc, doc_from_snapshots(paths)?)
+        .with_context(|| format!("writing {}", doc.display()))
 }
 
-fn helper_id(name: &str) -> u32 {
-    name.rsplit_once('(')
-        .and_then(|(_, id)| id.trim_end_matches(')').parse().ok())
-        .unwrap_or(u32::MAX)
+/// The table in the body of a `_helpers` snapshot.
+fn parse_snapshot(body: &str) -> Result<Table> {
+    #[derive(Deserialize)]
+    struct ProbeRow {
+        probe: Table,
+    }
+    Ok(serde_yaml::from_str::<ProbeRow>(body)?.probe)
+}
+
+/// The probe rows of one run, named and described for their snapshots: the helper table and
+/// the kfunc answers, or why they were not recorded.
+pub fn probe_outcomes(
+    probes: &[HelperProbe],
+    records: &RunRecords,
+    failure: Option<&RunFailure>,
+) -> Vec<(&'static str, &'static str, CaseOutcome)> {
+    let complete = records.helpers.len() == PROBED_PROG_TYPES.len();
+    let outcome = |value: serde_json::Value| match (complete, failure) {
+        (true, _) => CaseOutcome::Probe(value),
+        (false, Some(failure)) => CaseOutcome::NotRun {
+            reason: failure.describe(),
+        },
+        (false, None) => CaseOutcome::NotRun {
+            reason: "the probes were not recorded".into(),
+        },
+    };
+    let helpers = serde_json::to_value(table(probes, &records.helpers));
+    let kfuncs = serde_json::to_value(kfunc_summary(&records.kfuncs));
+    vec![
+        (
+            PROBE_HELPERS,
+            HELPERS_DESCRIPTION,
+            outcome(helpers.expect("a table of strings serialises")),
+        ),
+        (
+            PROBE_KFUNC,
+            KFUNC_DESCRIPTION,
+            outcome(kfuncs.expect("a table of strings serialises")),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -267,7 +368,7 @@ mod tests {
         ];
         let answers = BTreeMap::from([
             (
-                24,
+                ProgType::RawTracepointWritable,
                 vec![
                     answer(1, false, "R1 type=scalar expected=map_ptr"),
                     answer(
@@ -278,7 +379,7 @@ mod tests {
                 ],
             ),
             (
-                17,
+                ProgType::RawTracepoint,
                 vec![
                     answer(1, false, "R1 type=scalar expected=map_ptr"),
                     answer(46, false, "unknown func bpf_get_socket_cookie#46"),
@@ -286,8 +387,12 @@ mod tests {
             ),
         ]);
         let table = table(&probes, &answers);
-        assert_eq!(table["map_lookup_elem (1)"], "both");
-        assert_eq!(table["get_socket_cookie (46)"], "neither");
+        let key = |name: &str, id| HelperKey {
+            name: name.into(),
+            id,
+        };
+        assert_eq!(table[&key("map_lookup_elem", 1)], Access::Both);
+        assert_eq!(table[&key("get_socket_cookie", 46)], Access::Neither);
 
         let tables = BTreeMap::from([
             ("6.12".to_owned(), table.clone()),
@@ -304,11 +409,17 @@ mod tests {
 
     #[test]
     fn snapshots_are_read_back() {
-        let snap = "---\nsource: xtask/src/compare.rs\ndescription: x\n---\nprobe:\n  map_lookup_elem (1): both\n  \"trace_printk (6)\": raw_tp only\n";
-        let table = parse_snapshot(snap).unwrap();
-        assert_eq!(table["map_lookup_elem (1)"], "both");
-        assert_eq!(table["trace_printk (6)"], "raw_tp only");
-        assert!(parse_snapshot("probe: {}").is_err());
+        let body =
+            "---\nprobe:\n  map_lookup_elem (1): both\n  \"trace_printk (6)\": raw_tp only\n";
+        let table = parse_snapshot(body).unwrap();
+        let keys: Vec<String> = table.keys().cloned().map(String::from).collect();
+        assert_eq!(keys, ["map_lookup_elem (1)", "trace_printk (6)"]);
+        assert_eq!(
+            table.values().copied().collect::<Vec<_>>(),
+            [Access::Both, Access::PlainOnly]
+        );
+        assert!(parse_snapshot("probe:\n  no id: both\n").is_err());
+        assert!(parse_snapshot("ran: {}").is_err());
     }
 
     #[rstest]

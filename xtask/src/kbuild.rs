@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
 use crate::cache::{Entry, KeyInputs, RECIPE_VERSION};
+use crate::failure::{AtStage, SetupFailure, SetupStage};
 use crate::kconfig;
 use crate::manifest::{Catalog, Manifest};
 use crate::paths::Paths;
@@ -35,17 +36,18 @@ pub struct KernelBuild {
 
 const TESTMOD_KO: &str = "bpf_testmod.ko";
 
-/// Returns the cached build for `manifest`, building it first if needed.
+/// Returns the cached build for `manifest`, building it first if needed. Errors name the
+/// stage: only a failed kernel or module build is the tree's own fault.
 pub fn ensure(
     runner: &Runner,
     paths: &Paths,
     catalog: &Catalog,
     manifest: &Manifest,
     source: &SourceTree,
-) -> Result<KernelBuild> {
-    let merged = kconfig::merge_files(&catalog.fragment_paths(manifest))?;
+) -> Result<KernelBuild, SetupFailure> {
+    let merged = kconfig::merge_files(&catalog.fragment_paths(manifest)).at(SetupStage::Input)?;
     let config = merged.render();
-    let toolchain = toolchain_fingerprint(runner)?;
+    let toolchain = toolchain_fingerprint(runner).at(SetupStage::HostTools)?;
     let key = KeyInputs {
         recipe: RECIPE_VERSION,
         source_id: &source.id,
@@ -58,9 +60,10 @@ pub fn ensure(
         &paths.kernel_cache(),
         &paths.lock_dir(),
         &format!("{}-{key}", manifest.name),
-    )?;
+    )
+    .at(SetupStage::Cache)?;
     // A local tree can change under us: kbuild, not the cache key, knows what is stale.
-    if let Some(build) = entry.published::<KernelBuild>()? {
+    if let Some(build) = entry.published::<KernelBuild>().at(SetupStage::Cache)? {
         if !source.mutable {
             eprintln!(
                 "✓ kernel {} from cache ({})",
@@ -73,12 +76,14 @@ pub fn ensure(
 
     let started = Instant::now();
     let build_dir = entry.dir.join("build");
-    kconfig::configure(runner, &source.dir, &build_dir, &merged)?;
-    build_kernel(runner, &source.dir, &build_dir, &manifest.name)?;
-    let modules = match &manifest.testmod_dir {
-        Some(dir) => vec![build_testmod(runner, &source.dir.join(dir), &entry.dir)?],
-        None => Vec::new(),
-    };
+    kconfig::configure(runner, &source.dir, &build_dir, &merged).at(SetupStage::Config)?;
+    build_kernel(runner, &source.dir, &build_dir, &manifest.name).at(SetupStage::KernelBuild)?;
+    let modules =
+        match &manifest.testmod_dir {
+            Some(dir) => vec![build_testmod(runner, &source.dir.join(dir), &entry.dir)
+                .at(SetupStage::ModuleBuild)?],
+            None => Vec::new(),
+        };
     let build = KernelBuild {
         kernel: manifest.name.clone(),
         key,
@@ -89,7 +94,7 @@ pub fn ensure(
         build_secs: started.elapsed().as_secs_f64(),
         built_now: true,
     };
-    entry.publish(&build)?;
+    entry.publish(&build).at(SetupStage::Cache)?;
     Ok(build)
 }
 

@@ -73,6 +73,14 @@ impl Catalog {
         Ok(names)
     }
 
+    /// The manifests a run asked for: names, or `all` for every one.
+    pub fn select(&self, requested: &[String]) -> Result<Vec<String>> {
+        match requested.iter().any(|k| k == "all") {
+            true => self.names(),
+            false => Ok(requested.to_vec()),
+        }
+    }
+
     pub fn load(&self, name: &str) -> Result<Manifest> {
         let path = self.dir.join(format!("{name}.toml"));
         if !path.is_file() {

@@ -3,45 +3,9 @@
 use std::path::PathBuf;
 
 use crate::compare::{self, CaseOutcome};
-use crate::results::RunFailure;
-
-/// One case on one kernel.
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub case: String,
-    pub outcome: CaseOutcome,
-    pub deviations: Vec<String>,
-    pub snapshot_matches: bool,
-    /// Known deviations of this kernel that the case declares, with their reasons.
-    pub known: Vec<String>,
-    /// Why the case is unsupported on this kernel, if it is (decided before the run, or a
-    /// step answered an errno the case declares as "feature missing").
-    pub unsupported: Option<String>,
-}
-
-impl Row {
-    pub fn passed(&self) -> bool {
-        self.deviations.is_empty() && self.snapshot_matches
-    }
-
-    pub fn is_unsupported(&self) -> bool {
-        self.unsupported.is_some()
-    }
-
-    pub fn verdict(&self) -> &'static str {
-        match (
-            &self.outcome,
-            self.deviations.is_empty(),
-            self.snapshot_matches,
-        ) {
-            (CaseOutcome::NotRun { .. }, _, _) => "NOT RUN",
-            (_, true, true) if self.is_unsupported() => "unsupported",
-            (_, true, true) => "pass",
-            (_, false, _) => "FAIL",
-            (_, true, false) => "SNAPSHOT",
-        }
-    }
-}
+use crate::failure::{KernelFailure, SetupFailure};
+use crate::judge::{Row, Verdict};
+use crate::snapshots::SnapshotCheck;
 
 #[derive(Debug, Clone)]
 pub struct KernelReport {
@@ -52,68 +16,32 @@ pub struct KernelReport {
     /// What went wrong with the kernel or its run as a whole, if anything did.
     pub failure: Option<KernelFailure>,
     pub timings: Timings,
+    /// This run's own directory (plan, results, console), if the VM was started.
+    pub run_dir: Option<PathBuf>,
 }
 
-/// Where a kernel's time went (seconds; 0 for what did not happen).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Where a kernel's time went.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Timings {
     /// Configuring and building the kernel and bpf_testmod (0 when it came from the cache).
     pub build_secs: f64,
     /// The VM run: boot, harness, power-off.
     pub boot_secs: f64,
-}
-
-/// A failure of a kernel's run as a whole (as opposed to one case's).
-#[derive(Debug, Clone)]
-pub enum KernelFailure {
-    /// Fetching, configuring or building failed: nothing ran.
-    Setup(String),
-    /// The VM run ended early or badly; cases that finished before still count.
-    Run {
-        failure: RunFailure,
-        console: PathBuf,
-        console_tail: String,
-    },
-}
-
-impl KernelFailure {
-    pub fn describe(&self) -> String {
-        match self {
-            KernelFailure::Setup(error) => format!("could not be tested: {error}"),
-            KernelFailure::Run {
-                failure,
-                console,
-                console_tail,
-            } => format!(
-                "{}\nlast lines of {}:\n{console_tail}",
-                failure.describe(),
-                console.display()
-            ),
-        }
-    }
-
-    /// The exit status this failure calls for (see the table in README.md).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            KernelFailure::Setup(_) => 2,
-            KernelFailure::Run { failure, .. } => match failure {
-                RunFailure::NoHarness | RunFailure::Protocol { .. } => 2,
-                RunFailure::KernelPanic { .. } => 3,
-                RunFailure::Hang { .. } => 4,
-                RunFailure::HarnessCrash { .. } => 5,
-            },
-        }
-    }
+    /// Guest uptime (ms) when the harness started, if it did.
+    pub harness_start_ms: Option<u64>,
+    /// Guest uptime (ms) at each case's start, in run order.
+    pub case_starts_ms: Vec<u64>,
 }
 
 impl KernelReport {
-    pub fn setup_failure(kernel: &str, error: String) -> Self {
+    pub fn setup_failure(kernel: &str, failure: SetupFailure) -> Self {
         Self {
             kernel: kernel.to_owned(),
             context: "not run".into(),
             rows: Vec::new(),
-            failure: Some(KernelFailure::Setup(error)),
+            failure: Some(KernelFailure::Setup(failure)),
             timings: Timings::default(),
+            run_dir: None,
         }
     }
 
@@ -121,18 +49,21 @@ impl KernelReport {
         self.rows.iter().filter(|r| !r.passed()).count()
     }
 
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict() == verdict).count()
+    }
+
     pub fn render(&self) -> String {
-        if let Some(KernelFailure::Setup(error)) = &self.failure {
-            return format!("kernel {}: could not be tested: {error}\n", self.kernel);
+        if let Some(KernelFailure::Setup(failure)) = &self.failure {
+            return format!("kernel {}: could not be tested: {failure}\n", self.kernel);
         }
-        let count = |verdict: &str| self.rows.iter().filter(|r| r.verdict() == verdict).count();
         let mut out = format!(
             "kernel {} ({}): {} passed, {} failed, {} unsupported\n",
             self.kernel,
             self.context,
-            count("pass"),
+            self.count(Verdict::Pass),
             self.failures(),
-            count("unsupported"),
+            self.count(Verdict::Unsupported),
         );
         out.push_str(&format!(
             "  {:<34} {:<10} {:<8} {}\n",
@@ -141,11 +72,7 @@ impl KernelReport {
         for row in &self.rows {
             let (phase, load) = match &row.outcome {
                 CaseOutcome::Ran(result) => (
-                    serde_json::to_value(result.phase)
-                        .unwrap()
-                        .as_str()
-                        .unwrap_or("")
-                        .to_owned(),
+                    result.phase.to_string(),
                     compare::describe(&result.load.outcome),
                 ),
                 CaseOutcome::Unsupported { .. } => ("-".into(), "-".into()),
@@ -176,11 +103,8 @@ impl KernelReport {
                     row.case, self.kernel
                 ));
             }
-            if !row.snapshot_matches {
-                out.push_str(&format!(
-                    "  ✗ {}: differs from its snapshot (diff above; accept with --accept or `cargo insta review`)\n",
-                    row.case
-                ));
+            if let Some(line) = snapshot_line(&row.snapshot) {
+                out.push_str(&format!("  {line}\n").replace("{case}", &row.case));
             }
         }
         if let Some(failure) = &self.failure {
@@ -197,6 +121,51 @@ impl KernelReport {
     pub fn passed(&self) -> bool {
         self.failure.is_none() && self.failures() == 0
     }
+}
+
+/// One line about the guest: its release, the accelerator, and how its modules loaded.
+pub fn context(boot: Option<&protocol::BootInfo>, accel: crate::boot::Accel) -> String {
+    let Some(boot) = boot else {
+        return format!("{accel}, the harness did not start");
+    };
+    let modules = boot
+        .modules
+        .iter()
+        .map(|m| {
+            let name = m.path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{name} {}", compare::describe(&m.outcome))
+        })
+        .collect::<Vec<_>>();
+    let modules = match modules.is_empty() {
+        true => "none".to_owned(),
+        false => modules.join(", "),
+    };
+    format!("{}, {accel}, modules: {modules}", boot.kernel_release)
+}
+
+/// What the report says about a row's snapshot, if anything (`{case}` is the case's name).
+fn snapshot_line(check: &SnapshotCheck) -> Option<String> {
+    let review = "accept with --accept, or review the .snap.new with `cargo insta review`";
+    match check {
+        SnapshotCheck::Skipped | SnapshotCheck::Matches => None,
+        SnapshotCheck::Accepted => Some("✓ {case}: snapshot written".into()),
+        SnapshotCheck::New => Some(format!("✗ {{case}}: new case, no snapshot yet ({review})")),
+        SnapshotCheck::Differs { diff } => Some(format!(
+            "✗ {{case}}: differs from its snapshot ({review}):\n{}",
+            indent(diff)
+        )),
+        SnapshotCheck::Refused => {
+            Some("✗ {case}: snapshot not accepted: it deviates from its expectation".into())
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|line| format!("      {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A Markdown table kernel × case (the verdicts), for GitHub's job summary.
@@ -217,13 +186,13 @@ pub fn markdown(reports: &[KernelReport]) -> String {
         "---|".repeat(reports.len())
     );
     for case in cases {
-        let cells: Vec<&str> = reports
+        let cells: Vec<String> = reports
             .iter()
             .map(|r| {
                 r.rows
                     .iter()
                     .find(|row| row.case == case)
-                    .map_or("-", Row::verdict)
+                    .map_or("-".to_owned(), |row| row.verdict().to_string())
             })
             .collect();
         out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
@@ -280,8 +249,8 @@ pub fn junit(reports: &[KernelReport]) -> String {
                 (_, true) => TestCaseStatus::success(),
                 (_, false) => {
                     let mut problems = row.deviations.clone();
-                    if !row.snapshot_matches {
-                        problems.push("differs from its snapshot".into());
+                    if let Some(line) = snapshot_line(&row.snapshot) {
+                        problems.push(line.replace("{case}", &row.case));
                     }
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     status.set_message(problems.join("; "));
@@ -309,13 +278,45 @@ mod tests {
         crate::test_support::ran("x")
     }
 
+    fn report(rows: Vec<Row>) -> KernelReport {
+        KernelReport {
+            kernel: "6.12".into(),
+            context: "6.12.117, TCG".into(),
+            failure: None,
+            timings: Timings::default(),
+            rows,
+            run_dir: None,
+        }
+    }
+
     #[test]
-    fn a_case_that_ran_into_a_missing_feature_is_unsupported_not_passed() {
-        let mut twin = row("bare.link", ran(), &[]);
-        twin.unsupported = Some("step 1 (attach_link) answered EINVAL".into());
-        assert_eq!(twin.verdict(), "unsupported");
-        assert_eq!(row("bare", ran(), &[]).verdict(), "pass");
-        assert_eq!(row("bad", ran(), &["x"]).verdict(), "FAIL");
+    fn the_table_tells_a_new_case_from_a_changed_one() {
+        let mut new = row("fresh", ran(), &[]);
+        new.snapshot = SnapshotCheck::New;
+        let mut changed = row("changed", ran(), &[]);
+        changed.snapshot = SnapshotCheck::Differs {
+            diff: "-value: 1025\n+value: 1024\n".into(),
+        };
+        let mut unsupported = row("old_kernel", ran(), &[]);
+        unsupported.unsupported = Some("step 1 (attach) answered EINVAL".into());
+        let text = report(vec![new, changed, unsupported, row("fine", ran(), &[])]).render();
+        assert!(
+            text.starts_with("kernel 6.12 (6.12.117, TCG): 1 passed, 2 failed, 1 unsupported\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  fresh                              loaded     ok       NEW\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("✗ fresh: new case, no snapshot yet (accept with --accept"),
+            "{text}"
+        );
+        assert!(text.contains("✗ changed: differs from its snapshot (accept with --accept, or review the .snap.new with `cargo insta review`):\n      -value: 1025\n      +value: 1024\n"), "{text}");
+        assert!(
+            text.contains("- old_kernel: unsupported on 6.12: step 1 (attach) answered EINVAL"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -326,6 +327,7 @@ mod tests {
                 context: String::new(),
                 failure: None,
                 timings: Timings::default(),
+                run_dir: None,
                 rows: vec![row(
                     "bare",
                     CaseOutcome::Unsupported {
@@ -339,6 +341,7 @@ mod tests {
                 context: String::new(),
                 failure: None,
                 timings: Timings::default(),
+                run_dir: None,
                 rows: vec![
                     row("bare", ran(), &[]),
                     row(

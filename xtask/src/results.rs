@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{BootInfo, CaseResult, HelperAnswer, KfuncAnswer, Record};
+use protocol::{BootInfo, CaseResult, HelperAnswer, KfuncAnswer, ProgType, Record};
 use serde::Serialize;
 
 /// Console lines that mean the guest kernel died.
@@ -102,9 +102,9 @@ pub struct RunRecords {
     /// Guest uptime (ms) at each case's start, in run order.
     pub case_starts: Vec<(String, u64)>,
     /// Helper probe answers by program type.
-    pub helpers: BTreeMap<u32, Vec<HelperAnswer>>,
+    pub helpers: BTreeMap<ProgType, Vec<HelperAnswer>>,
     /// Kfunc probe answers by program type.
-    pub kfuncs: BTreeMap<u32, Vec<KfuncAnswer>>,
+    pub kfuncs: BTreeMap<ProgType, Vec<KfuncAnswer>>,
     /// Lines that are not records (a line cut short by a crash, or garbage).
     pub bad_lines: usize,
 }

@@ -45,6 +45,15 @@ impl Finished {
     }
 }
 
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finished::Exited(status) => write!(f, "{status}"),
+            Finished::TimedOut => f.write_str("timed out"),
+        }
+    }
+}
+
 impl Runner {
     pub fn new(root: &Path) -> Result<Self> {
         let sh = Shell::new()?;
@@ -59,7 +68,7 @@ impl Runner {
         match self.spawn_logged(cmd, log, stage, None)? {
             Finished::Exited(status) if status.success() => Ok(()),
             finished => bail!(
-                "`{shown}` failed ({finished:?}); last lines of {}:\n{}",
+                "`{shown}` failed ({finished}); last lines of {}:\n{}",
                 log.display(),
                 progress::tail(log, 25)
             ),
@@ -75,8 +84,66 @@ impl Runner {
         stage: &Stage,
         timeout: Option<Duration>,
     ) -> Result<Finished> {
+        self.supervise(cmd.into(), log, stage, timeout)
+    }
+
+    /// Like [`Runner::spawn_logged`], for a command whose whole process tree must die with
+    /// this process, however it ends (a VM: vng starts virtme-run, which forks QEMU; `kill -9`
+    /// of xtask must not leave QEMU running, a hanging guest would run forever).
+    ///
+    /// The command runs under a shell that the kernel sends SIGTERM when this process dies
+    /// (PR_SET_PDEATHSIG); its trap kills the command's process group, where vng, virtme-run
+    /// and QEMU all are (none of them starts a session of its own).
+    pub fn spawn_tied(
+        &self,
+        cmd: Cmd<'_>,
+        log: &Path,
+        stage: &Stage,
+        timeout: Option<Duration>,
+    ) -> Result<Finished> {
+        let inner: Command = cmd.into();
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"trap 'kill -KILL 0' TERM; "$@" & wait $!"#)
+            .arg("sh")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        if let Some(dir) = inner.get_current_dir() {
+            command.current_dir(dir);
+        }
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let parent = std::process::id() as i32;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
+        // and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then no signal will come.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the parent exited"));
+                }
+                Ok(())
+            });
+        }
+        self.supervise(command, log, stage, timeout)
+    }
+
+    fn supervise(
+        &self,
+        mut command: Command,
+        log: &Path,
+        stage: &Stage,
+        timeout: Option<Duration>,
+    ) -> Result<Finished> {
         let output = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut command: Command = cmd.into();
         command
             .stdin(std::process::Stdio::null())
             .stdout(output.try_clone()?)
@@ -157,11 +224,11 @@ fn stop_groups(groups: &[i32]) {
             unsafe { libc::kill(-pgid, signal) };
         }
     };
-    // SAFETY: signal 0 only checks whether the group still has members.
     let any_alive = || {
-        groups
-            .iter()
-            .any(|pgid| unsafe { libc::kill(-pgid, 0) } == 0)
+        groups.iter().any(|pgid| {
+            // SAFETY: signal 0 only checks whether the group still has members.
+            unsafe { libc::kill(-pgid, 0) == 0 }
+        })
     };
     if !any_alive() {
         return;

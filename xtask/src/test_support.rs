@@ -3,7 +3,8 @@
 use protocol::{CaseResult, LoadReport, Outcome, Phase, Record};
 
 use crate::compare::CaseOutcome;
-use crate::report::Row;
+use crate::judge::Row;
+use crate::snapshots::SnapshotCheck;
 
 /// A case that loaded (type 24) and ran no steps.
 pub fn loaded(case: &str) -> CaseResult {
@@ -12,7 +13,7 @@ pub fn loaded(case: &str) -> CaseResult {
         phase: Phase::Loaded,
         load: LoadReport {
             outcome: Outcome::ok(),
-            prog_type: 24,
+            prog_type: Some(protocol::ProgType::RawTracepointWritable),
             insn_count: 1,
             verifier_log: String::new(),
         },
@@ -39,7 +40,8 @@ pub fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
         case: case.into(),
         outcome,
         deviations: deviations.iter().map(|d| d.to_string()).collect(),
-        snapshot_matches: true,
+        snapshot: SnapshotCheck::Matches,
+        proposed: None,
         known: vec![],
         unsupported,
     }

@@ -33,9 +33,69 @@ pub struct Plan {
     pub helper_probes: Vec<HelperProbe>,
 }
 
+/// The BPF program types this project loads (numbers of `enum bpf_prog_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "u32", try_from = "u32")]
+pub enum ProgType {
+    /// `BPF_PROG_TYPE_SOCKET_FILTER`: the trivial program whose test run fires `bpf_test_finish`.
+    SocketFilter,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT` (`raw_tp/`): may read the tracepoint's arguments only.
+    RawTracepoint,
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (`raw_tp.w/`): may also write its buffer.
+    RawTracepointWritable,
+}
+
+impl ProgType {
+    /// The kernel's number for the type (the `prog_type` of BPF_PROG_LOAD).
+    pub const fn number(self) -> u32 {
+        match self {
+            ProgType::SocketFilter => 1,
+            ProgType::RawTracepoint => 17,
+            ProgType::RawTracepointWritable => 24,
+        }
+    }
+
+    /// libbpf's section prefix for the type, as users know it.
+    pub const fn section(self) -> &'static str {
+        match self {
+            ProgType::SocketFilter => "socket",
+            ProgType::RawTracepoint => "raw_tp",
+            ProgType::RawTracepointWritable => "raw_tp.w",
+        }
+    }
+}
+
+impl From<ProgType> for u32 {
+    fn from(prog_type: ProgType) -> u32 {
+        prog_type.number()
+    }
+}
+
+impl TryFrom<u32> for ProgType {
+    type Error = String;
+
+    fn try_from(number: u32) -> Result<Self, String> {
+        [
+            ProgType::SocketFilter,
+            ProgType::RawTracepoint,
+            ProgType::RawTracepointWritable,
+        ]
+        .into_iter()
+        .find(|t| t.number() == number)
+        .ok_or_else(|| format!("program type {number} is not one this project loads"))
+    }
+}
+
+impl std::fmt::Display for ProgType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.section())
+    }
+}
+
 /// Program types whose helper and kfunc access is probed: RAW_TRACEPOINT_WRITABLE and, to
 /// show the difference, plain RAW_TRACEPOINT.
-pub const PROBED_PROG_TYPES: [u32; 2] = [24, 17];
+pub const PROBED_PROG_TYPES: [ProgType; 2] =
+    [ProgType::RawTracepointWritable, ProgType::RawTracepoint];
 
 /// Kfunc call sequences the kfunc probe tries, each one program calling these vmlinux kfuncs
 /// in order (argument-free, balanced: the program is otherwise valid): a generic kfunc pair
@@ -130,6 +190,27 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name as case files spell it (`do = "..."`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Attach { .. } => "attach",
+            Step::AttachLink => "attach_link",
+            Step::Detach => "detach",
+            Step::SetGlobal { .. } => "set_global",
+            Step::ReadGlobal { .. } => "read_global",
+            Step::TestmodRead => "testmod_read",
+            Step::NbdConnect => "nbd_connect",
+            Step::NbdRead { .. } => "nbd_read",
+            Step::NbdDisconnect => "nbd_disconnect",
+            Step::TestRunSocketFilter => "test_run_socket_filter",
+            Step::TestRunSelf => "test_run_self",
+            Step::CrashKernel => "crash_kernel",
+            Step::Hang => "hang",
+            Step::AbortHarness => "abort_harness",
+            Step::WriteFile { .. } => "write_file",
+        }
+    }
+
     /// Whether the step makes the kernel run the tracepoint (for the "triggered" phase).
     pub fn is_trigger(&self) -> bool {
         matches!(
@@ -162,12 +243,12 @@ pub enum Record {
     Finished(CaseResult),
     /// Every helper probe for one program type.
     Helpers {
-        prog_type: u32,
+        prog_type: ProgType,
         answers: Vec<HelperAnswer>,
     },
     /// Programs of this type calling each of [`KFUNC_PROBES`].
     Kfuncs {
-        prog_type: u32,
+        prog_type: ProgType,
         answers: Vec<KfuncAnswer>,
     },
     /// The harness finished every case; a results file without it is incomplete.
@@ -201,6 +282,17 @@ pub enum Phase {
     Triggered,
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Phase::Compiled => "compiled",
+            Phase::Loaded => "loaded",
+            Phase::Attached => "attached",
+            Phase::Triggered => "triggered",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
     pub case: String,
@@ -213,8 +305,10 @@ pub struct CaseResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     pub outcome: Outcome,
-    /// BPF program type number used for the load (24 = RAW_TRACEPOINT_WRITABLE).
-    pub prog_type: u32,
+    /// The program type of the load (snapshotted as its number, e.g. 24); `None` when the
+    /// object never reached BPF_PROG_LOAD.
+    #[serde(default)]
+    pub prog_type: Option<ProgType>,
     pub insn_count: usize,
     pub verifier_log: String,
 }
@@ -340,7 +434,7 @@ mod tests {
                 phase: Phase::Triggered,
                 load: LoadReport {
                     outcome: Outcome::ok(),
-                    prog_type: 24,
+                    prog_type: Some(ProgType::RawTracepointWritable),
                     insn_count: 7,
                     verifier_log: "processed 7 insns".into(),
                 },
@@ -375,6 +469,34 @@ mod tests {
             .collect();
         assert_eq!(back, records);
         assert!(text.contains(r#""result":"errno","errno":5,"name":"EIO""#));
+    }
+
+    #[test]
+    fn step_names_are_the_case_file_spelling() {
+        let steps = [
+            Step::Attach { tracepoint: None },
+            Step::NbdRead { offset: 0 },
+            Step::TestRunSocketFilter,
+            Step::WriteFile { path: "x".into() },
+        ];
+        for step in steps {
+            let json = serde_json::to_value(&step).unwrap();
+            assert_eq!(json["do"], step.name());
+        }
+    }
+
+    #[test]
+    fn program_types_travel_as_the_kernel_numbers() {
+        assert_eq!(
+            serde_json::to_string(&ProgType::RawTracepointWritable).unwrap(),
+            "24"
+        );
+        assert_eq!(
+            serde_json::from_str::<ProgType>("17").unwrap(),
+            ProgType::RawTracepoint
+        );
+        assert!(serde_json::from_str::<ProgType>("2").is_err());
+        assert_eq!(ProgType::RawTracepointWritable.to_string(), "raw_tp.w");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct LoadedProgram {
 
 /// What one load attempt produced: always the verifier's answer, a program only on success.
 pub struct LoadAttempt {
-    pub prog_type: u32,
+    pub prog_type: protocol::ProgType,
     pub insn_count: usize,
     pub result: std::io::Result<()>,
     pub verifier_log: String,

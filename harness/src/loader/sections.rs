@@ -11,14 +11,14 @@
 use object::read::elf::{ElfFile64, FileHeader, SectionHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use crate::bpf_sys::{PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT_WRITABLE};
+use protocol::ProgType;
 
 /// libbpf section prefixes for raw tracepoints, writable ones first (longest match wins).
-const RAW_TP_PREFIXES: &[(&str, u32)] = &[
-    ("raw_tracepoint.w", PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
-    ("raw_tp.w", PROG_TYPE_RAW_TRACEPOINT_WRITABLE),
-    ("raw_tracepoint", PROG_TYPE_RAW_TRACEPOINT),
-    ("raw_tp", PROG_TYPE_RAW_TRACEPOINT),
+const RAW_TP_PREFIXES: &[(&str, ProgType)] = &[
+    ("raw_tracepoint.w", ProgType::RawTracepointWritable),
+    ("raw_tp.w", ProgType::RawTracepointWritable),
+    ("raw_tracepoint", ProgType::RawTracepoint),
+    ("raw_tp", ProgType::RawTracepoint),
 ];
 
 /// A program section as libbpf names it.
@@ -26,7 +26,7 @@ const RAW_TP_PREFIXES: &[(&str, u32)] = &[
 pub struct ProgramSection {
     pub index: usize,
     pub name: String,
-    pub prog_type: u32,
+    pub prog_type: ProgType,
     /// The part after the first `/`: the tracepoint libbpf would attach to.
     pub tracepoint: Option<String>,
 }
@@ -48,7 +48,7 @@ pub enum SectionError {
 }
 
 /// Classifies a section name as a raw tracepoint program section.
-pub fn classify(name: &str) -> Option<(u32, Option<String>)> {
+pub fn classify(name: &str) -> Option<(ProgType, Option<String>)> {
     RAW_TP_PREFIXES.iter().find_map(|(prefix, prog_type)| {
         let rest = name.strip_prefix(prefix)?;
         match rest.strip_prefix('/') {
@@ -129,7 +129,7 @@ fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
         let writable = std::str::from_utf8(name)
             .ok()
             .and_then(classify)
-            .is_some_and(|(prog_type, _)| prog_type == PROG_TYPE_RAW_TRACEPOINT_WRITABLE);
+            .is_some_and(|(prog_type, _)| prog_type == ProgType::RawTracepointWritable);
         if writable {
             offsets.push(names_offset as usize + section.sh_name(endian) as usize);
         }
@@ -204,19 +204,19 @@ mod tests {
     use super::*;
 
     #[rstest]
-    #[case("raw_tp.w/bpf_testmod_test_writable_bare", Some((24, Some("bpf_testmod_test_writable_bare"))))]
-    #[case("raw_tracepoint.w/nbd_send_request", Some((24, Some("nbd_send_request"))))]
-    #[case("raw_tp/bpf_testmod_test_read", Some((17, Some("bpf_testmod_test_read"))))]
-    #[case("raw_tracepoint/x", Some((17, Some("x"))))]
-    #[case("raw_tp.w", Some((24, None)))]
-    #[case("raw_tp", Some((17, None)))]
+    #[case("raw_tp.w/bpf_testmod_test_writable_bare", Some((ProgType::RawTracepointWritable, Some("bpf_testmod_test_writable_bare"))))]
+    #[case("raw_tracepoint.w/nbd_send_request", Some((ProgType::RawTracepointWritable, Some("nbd_send_request"))))]
+    #[case("raw_tp/bpf_testmod_test_read", Some((ProgType::RawTracepoint, Some("bpf_testmod_test_read"))))]
+    #[case("raw_tracepoint/x", Some((ProgType::RawTracepoint, Some("x"))))]
+    #[case("raw_tp.w", Some((ProgType::RawTracepointWritable, None)))]
+    #[case("raw_tp", Some((ProgType::RawTracepoint, None)))]
     #[case("raw_tp/", None)]
     #[case("raw_tp.writable/x", None)]
     #[case("tp_btf/x", None)]
     #[case(".bss", None)]
     fn section_names_classify_like_libbpf(
         #[case] name: &str,
-        #[case] expected: Option<(u32, Option<&str>)>,
+        #[case] expected: Option<(ProgType, Option<&str>)>,
     ) {
         let expected = expected.map(|(t, tp)| (t, tp.map(String::from)));
         assert_eq!(classify(name), expected);
@@ -294,7 +294,7 @@ mod object_tests {
         let sections = program_sections(OBJECT).unwrap();
         assert_eq!(sections.len(), 1);
         assert_eq!(sections[0].name, "raw_tp.w/bpf_testmod_test_writable_bare");
-        assert_eq!(sections[0].prog_type, PROG_TYPE_RAW_TRACEPOINT_WRITABLE);
+        assert_eq!(sections[0].prog_type, ProgType::RawTracepointWritable);
         assert_eq!(
             sections[0].tracepoint.as_deref(),
             Some("bpf_testmod_test_writable_bare")
@@ -302,7 +302,7 @@ mod object_tests {
         let patched = hide_writable_marker(OBJECT).unwrap();
         assert_eq!(
             program_sections(&patched).unwrap()[0].prog_type,
-            PROG_TYPE_RAW_TRACEPOINT
+            ProgType::RawTracepoint
         );
     }
 

@@ -8,14 +8,16 @@ use aya_obj::generated::bpf_insn;
 use protocol::Outcome;
 use serde_json::json;
 
-use crate::bpf_sys::{self, ProgLoadRequest, PROG_TYPE_SOCKET_FILTER};
+use protocol::ProgType;
+
+use crate::bpf_sys::{self, ProgLoadRequest};
 
 /// Test-runs `r0 = 0; exit` as a socket filter over 64 zero bytes.
 pub fn socket_filter() -> Outcome {
     let program = [mov_r0_zero(), exit()];
     let license = CString::new("GPL").unwrap();
     let load = bpf_sys::prog_load(&ProgLoadRequest {
-        prog_type: PROG_TYPE_SOCKET_FILTER,
+        prog_type: ProgType::SocketFilter,
         name: "wtp_sock_filter",
         insns: &program,
         license: &license,
