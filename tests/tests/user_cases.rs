@@ -1,6 +1,6 @@
 //! `vmtest --cases DIR` with a directory outside the repository (a temporary one): one case
 //! whose expectation holds and one whose expectation is wrong, through the whole pipeline on
-//! the real kernel. Its own test binary: `--accept` sets insta's mode for the whole process.
+//! the real kernel. It accepts snapshots; that is per run, never process-wide.
 
 use xtask::compare::CaseOutcome;
 use xtask::paths::Paths;
