@@ -128,6 +128,20 @@ pub fn array_update(map: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
     bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
 }
 
+/// BPF_BTF_LOAD of an object's (sanitised) BTF; on failure, the kernel's BTF log with it.
+pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
+    let mut log = vec![0u8; LOG_START_SIZE];
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_BTF_LOAD.
+    let load = unsafe { &mut attr.__bindgen_anon_7 };
+    load.btf = btf.as_ptr() as u64;
+    load.btf_size = btf.len() as u32;
+    load.btf_log_buf = log.as_mut_ptr() as u64;
+    load.btf_log_size = log.len() as u32;
+    load.btf_log_level = LOG_LEVEL;
+    bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr).map_err(|error| (error, c_buffer_to_string(&log)))
+}
+
 /// BPF_MAP_FREEZE, for `.rodata`: the verifier may then treat its contents as constants.
 pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
     let mut attr = zeroed_attr();

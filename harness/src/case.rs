@@ -48,6 +48,7 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
         prog_type: None,
         insn_count: 0,
         verifier_log: String::new(),
+        notes: Vec::new(),
     };
     let object = match std::fs::read(&plan.object) {
         Ok(bytes) => bytes,
@@ -67,10 +68,11 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
                 prog_type: Some(attempt.prog_type),
                 insn_count: attempt.insn_count,
                 verifier_log: attempt.verifier_log,
+                notes: attempt.notes,
             };
             (report, program)
         }
-        Err(error) => (failed(error.to_string()), None),
+        Err(error) => (failed(chain(&error)), None),
     }
 }
 
@@ -122,11 +124,10 @@ impl CaseRun<'_> {
             },
             Step::SetGlobal { name, value } => program
                 .write_global(name, *value)
-                .map_or_else(|e| harness_error(&e.to_string()), |()| Outcome::ok()),
-            Step::ReadGlobal { name } => program.read_global(name).map_or_else(
-                |e| harness_error(&e.to_string()),
-                |v| Outcome::value(v.into()),
-            ),
+                .map_or_else(|e| harness_error(&chain(&e)), |()| Outcome::ok()),
+            Step::ReadGlobal { name } => program
+                .read_global(name)
+                .map_or_else(|e| harness_error(&chain(&e)), |v| Outcome::value(v.into())),
             Step::TestmodRead => testmod::read_writable(),
             Step::NbdConnect => match nbd::connect() {
                 Ok(connection) => {
@@ -167,4 +168,17 @@ fn harness_error(message: &str) -> Outcome {
     Outcome::Error {
         message: message.to_owned(),
     }
+}
+
+/// An error with every cause after it (`creating map counts: failed to create map: Invalid
+/// argument (os error 22)`): the kernel's answer is usually the last one.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -39,6 +39,10 @@ pub struct Case {
     /// Kernels known to answer the load differently, each with the reason.
     #[serde(default)]
     pub load_on: BTreeMap<String, KnownAnswer>,
+    /// Words the verifier's log of the load must contain (each as a substring, after the
+    /// documented normalisation), whatever the load's outcome.
+    #[serde(default)]
+    pub log_contains: Vec<String>,
     /// Globals patched into the object's data sections before load (signed or unsigned).
     #[serde(default)]
     pub globals: BTreeMap<String, i64>,

@@ -41,6 +41,11 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
             describe(&result.load.outcome)
         ));
     }
+    for words in &case.log_contains {
+        if !result.load.verifier_log.contains(words.as_str()) {
+            found.push(format!("load: the verifier log does not contain {words:?}"));
+        }
+    }
     if result.steps.len() != case.steps.len() {
         found.push(format!(
             "expected {} step results, got {}",
@@ -161,6 +166,7 @@ mod tests {
             requires: vec![],
             load: Expect::Ok,
             load_on: Default::default(),
+            log_contains: vec![],
             globals: Default::default(),
             steps,
         }
@@ -175,6 +181,7 @@ mod tests {
                 prog_type: Some(protocol::ProgType::RawTracepointWritable),
                 insn_count: 3,
                 verifier_log: String::new(),
+                notes: Vec::new(),
             },
             steps: steps
                 .into_iter()

@@ -243,6 +243,7 @@ mod tests {
             requires: vec![],
             load: Expect::Ok,
             load_on: Default::default(),
+            log_contains: vec![],
             globals: Default::default(),
             steps: vec![
                 CaseStep {
@@ -347,6 +348,34 @@ mod tests {
         assert_eq!(row.verdict(), verdict, "{row:?}");
         assert_eq!(row.deviations.join("; "), deviation);
         assert_eq!(row.passed(), !verdict.is_failure());
+    }
+
+    #[test]
+    fn the_verifier_log_must_contain_what_the_case_asserts() {
+        let mut case = case();
+        case.log_contains = vec!["invalid variable buffer offset".into(), "R6".into()];
+        let mut outcome = test_support::loaded("c");
+        outcome.load.verifier_log = "R6 invalid mem access 'scalar'".into();
+        let judge = Judge {
+            kernel: "6.12",
+            snapshots: Snapshots::Ignored,
+            host_paths: vec![],
+        };
+        let row = judge
+            .cases(
+                &[case],
+                [("c".to_owned(), CaseOutcome::Ran(outcome))].into(),
+            )
+            .remove(0);
+        assert_eq!(
+            row.deviations[0],
+            r#"load: the verifier log does not contain "invalid variable buffer offset""#
+        );
+        assert_eq!(
+            row.deviations.len(),
+            2,
+            "R6 is there; the steps are missing"
+        );
     }
 
     #[test]

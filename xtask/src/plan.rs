@@ -143,6 +143,7 @@ mod tests {
             requires: requires.iter().map(|r| r.to_string()).collect(),
             load: Expect::Ok,
             load_on: Default::default(),
+            log_contains: vec![],
             globals: [("minus_one".to_owned(), -1)].into(),
             steps: vec![],
         }

@@ -16,6 +16,7 @@ pub fn loaded(case: &str) -> CaseResult {
             prog_type: Some(protocol::ProgType::RawTracepointWritable),
             insn_count: 1,
             verifier_log: String::new(),
+            notes: Vec::new(),
         },
         steps: vec![],
     }

@@ -311,6 +311,10 @@ pub struct LoadReport {
     pub prog_type: Option<ProgType>,
     pub insn_count: usize,
     pub verifier_log: String,
+    /// Where the loader departed from what libbpf would do (a section skipped, BTF refused);
+    /// empty for an ordinary object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -437,6 +441,7 @@ mod tests {
                     prog_type: Some(ProgType::RawTracepointWritable),
                     insn_count: 7,
                     verifier_log: "processed 7 insns".into(),
+                    notes: Vec::new(),
                 },
                 steps: vec![
                     StepRecord {

@@ -2,10 +2,13 @@
 //! RAW_TRACEPOINT_WRITABLE (24) or RAW_TRACEPOINT (17).
 //!
 //! aya cannot do this (it rejects `raw_tp.w` objects, aya issue #218, and never returns the log
-//! of a successful load), so the path is: [`sections`] hides the writable marker, aya-obj
-//! parses and patches globals, aya creates the maps, aya-obj relocates map references and
-//! calls, and [`bpf_sys::prog_load`] loads with our own log buffer and the type chosen from
-//! the original section name.
+//! of a successful load), so the path is aya's own, step by step, with the steps aya keeps
+//! private done here: [`sections`] hides the writable marker and program sections aya-obj does
+//! not parse; aya-obj parses and patches globals; the object's BTF is sanitised for the running
+//! kernel (aya-obj, with aya's feature probes) and loaded (BPF_BTF_LOAD, here); aya creates the
+//! maps with that BTF (so BTF-defined `.maps` work); aya-obj applies CO-RE relocations against
+//! the kernel's BTF, relocates map references and calls; and [`bpf_sys::prog_load`] loads with
+//! our own log buffer and the type chosen from the original section name.
 
 pub mod sections;
 
@@ -35,14 +38,23 @@ pub struct LoadAttempt {
     pub insn_count: usize,
     pub result: std::io::Result<()>,
     pub verifier_log: String,
+    /// What the loader did differently from libbpf, if anything (a skipped section, BTF the
+    /// kernel refused).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoaderError {
     #[error(transparent)]
     Section(#[from] sections::SectionError),
-    #[error("aya-obj could not parse the object: {0}")]
+    #[error("aya-obj could not parse the object")]
     Parse(#[from] aya_obj::ParseError),
+    #[error("sanitising the object's BTF for this kernel")]
+    Btf(#[from] aya_obj::btf::BtfError),
+    #[error("the kernel refused the object's BTF, which its CO-RE relocations need ({0}); BTF log:\n{1}")]
+    BtfLoad(std::io::Error, String),
+    #[error("CO-RE relocation against the kernel's BTF")]
+    CoRe(#[from] aya_obj::btf::BtfRelocationError),
     #[error("no raw_tp/raw_tp.w program named `{0}` in the object (found: {1})")]
     NoSuchProgram(String, String),
     #[error("global `{0}` is not defined in the object")]
@@ -51,14 +63,14 @@ pub enum LoaderError {
     GlobalSize { name: String, size: usize },
     #[error("global `{name}` lives in {section}, which has no map")]
     GlobalWithoutMap { name: String, section: String },
-    #[error("creating map {0}: {1}")]
-    Map(String, aya::maps::MapError),
-    #[error("initialising map {0}: {1}")]
-    MapInit(String, std::io::Error),
-    #[error("relocating: {0}")]
+    #[error("creating map {0}")]
+    Map(String, #[source] aya::maps::MapError),
+    #[error("initialising map {0}")]
+    MapInit(String, #[source] std::io::Error),
+    #[error("relocating")]
     Relocation(#[from] aya_obj::relocation::EbpfRelocationError),
-    #[error("reading global `{0}`: {1}")]
-    GlobalIo(String, std::io::Error),
+    #[error("reading global `{0}`")]
+    GlobalIo(String, #[source] std::io::Error),
 }
 
 /// Loads function `program` from `object`, after patching `globals` into its data sections.
@@ -69,9 +81,14 @@ pub fn load(
     globals: &BTreeMap<String, u64>,
 ) -> Result<(LoadAttempt, Option<LoadedProgram>), LoaderError> {
     let program_sections = sections::program_sections(object)?;
-    let mut obj = aya_obj::Object::parse(&sections::hide_writable_marker(object)?)?;
+    let (prepared, hidden) = sections::prepare_for_aya(object)?;
+    let mut obj = aya_obj::Object::parse(&prepared)?;
     let program = choose_program(&obj, &program_sections, program)?;
     let section = find_program_section(&obj, &program_sections, &program)?;
+    let mut notes: Vec<String> = hidden
+        .iter()
+        .map(|name| format!("section {name} skipped: a program type aya-obj does not parse"))
+        .collect();
 
     let encoded = encode_globals(object, globals)?;
     let overrides = encoded
@@ -80,7 +97,11 @@ pub fn load(
         .collect();
     obj.patch_map_data(overrides)?;
 
-    let maps = create_maps(&obj)?;
+    let btf = load_object_btf(&mut obj, &mut notes)?;
+    if obj.has_btf_relocations() {
+        obj.relocate_btf(&aya_obj::btf::Btf::from_sys_fs()?)?;
+    }
+    let maps = create_maps(&obj, btf.as_ref().map(|fd| fd.as_fd()))?;
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(index, _)| *index).collect();
     let map_objects: Vec<(&str, i32, &aya_obj::Map)> = maps
         .iter()
@@ -120,6 +141,7 @@ pub fn load(
         insn_count: function.instructions.len(),
         result,
         verifier_log,
+        notes,
     };
     Ok((attempt, loaded))
 }
@@ -209,17 +231,55 @@ fn find_program_section<'a>(
     })
 }
 
-/// Creates every map of the object with aya, then writes the initial section data and freezes
-/// `.rodata` (aya keeps that step, `finalize`, to itself).
+/// The object's BTF, sanitised for this kernel and loaded, as aya's own loader does it. Like
+/// aya and libbpf, a kernel that refuses it gets the object without it (noted), unless CO-RE
+/// relocations need it.
+fn load_object_btf(
+    obj: &mut aya_obj::Object,
+    notes: &mut Vec<String>,
+) -> Result<Option<OwnedFd>, LoaderError> {
+    let Some(features) = aya::features().btf() else {
+        notes.push("this kernel has no BTF support: maps and programs loaded without BTF".into());
+        return Ok(None);
+    };
+    let needs_btf = obj.has_btf_relocations();
+    let Some(btf) = obj.fixup_and_sanitize_btf(features)? else {
+        return Ok(None);
+    };
+    match bpf_sys::btf_load(&btf.to_bytes()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err((error, log)) if needs_btf => Err(LoaderError::BtfLoad(error, log)),
+        Err((error, log)) => {
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            notes.push(format!(
+                "the kernel refused the object's BTF ({error}: {last}): loaded without it"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Creates every map of the object with aya (with the object's BTF, so BTF-defined maps get
+/// their key and value types), then writes the initial section data and freezes `.rodata`
+/// (aya keeps that step, `finalize`, to itself).
 fn create_maps(
     obj: &aya_obj::Object,
+    btf: Option<BorrowedFd<'_>>,
 ) -> Result<HashMap<String, (aya_obj::Map, MapData)>, LoaderError> {
     let mut maps = HashMap::new();
     for (name, map_obj) in &obj.maps {
-        let data = MapData::create(map_obj.clone(), name, None)
+        let data = MapData::create(map_obj.clone(), name, btf)
             .map_err(|e| LoaderError::Map(name.clone(), e))?;
         let fd = data.fd().as_fd();
-        if !map_obj.data().is_empty() {
+        let data_section = matches!(
+            map_obj.section_kind(),
+            EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
+        );
+        if data_section && !map_obj.data().is_empty() {
             bpf_sys::array_update(fd, map_obj.data())
                 .map_err(|e| LoaderError::MapInit(name.clone(), e))?;
         }

@@ -100,6 +100,45 @@ pub fn global_symbol(data: &[u8], name: &str) -> Result<Option<GlobalSymbol>, Se
     Ok(None)
 }
 
+/// The object as aya-obj can parse it: writable markers hidden ([`hide_writable_marker`]) and
+/// program sections of types aya-obj does not know (`fmod_ret/`, `struct_ops/`, `syscall`...)
+/// turned into plain data, so one program of a kind this project never runs does not fail the
+/// whole object. Returns the bytes and the names of the sections so hidden.
+pub fn prepare_for_aya(data: &[u8]) -> Result<(Vec<u8>, Vec<String>), SectionError> {
+    let mut patched = hide_writable_marker(data)?;
+    let mut hidden = Vec::new();
+    for (name, flags_offset) in foreign_program_sections(data)? {
+        let flags = u64::from_le_bytes(patched[flags_offset..flags_offset + 8].try_into().unwrap());
+        let flags = flags & !u64::from(object::elf::SHF_EXECINSTR);
+        patched[flags_offset..flags_offset + 8].copy_from_slice(&flags.to_le_bytes());
+        hidden.push(name);
+    }
+    Ok((patched, hidden))
+}
+
+/// Executable sections aya-obj would refuse, with the file offset of each one's `sh_flags`.
+fn foreign_program_sections(data: &[u8]) -> Result<Vec<(String, usize)>, SectionError> {
+    let file = ElfFile64::<Endianness>::parse(data)?;
+    let endian = file.endian();
+    let header = file.elf_header();
+    let table = header.e_shoff(endian) as usize;
+    let entry = header.e_shentsize(endian) as usize;
+    let sections = header.sections(endian, data)?;
+    let mut foreign = Vec::new();
+    for (index, section) in sections.iter().enumerate() {
+        let executable = section.sh_flags(endian) & u64::from(object::elf::SHF_EXECINSTR) != 0;
+        let name = String::from_utf8_lossy(sections.section_name(endian, section)?).into_owned();
+        let known = name.starts_with(".text")
+            || classify(&name).is_some()
+            || name.parse::<aya_obj::ProgramSection>().is_ok();
+        if executable && section.sh_size(endian) > 0 && !known {
+            // sh_flags follows sh_name (u32) and sh_type (u32) in an Elf64_Shdr.
+            foreign.push((name, table + index * entry + 8));
+        }
+    }
+    Ok(foreign)
+}
+
 /// A copy of `data` in which writable raw tracepoint section names read as plain ones, in the
 /// ELF section names and in the .BTF string table (which .BTF.ext uses to name sections).
 pub fn hide_writable_marker(data: &[u8]) -> Result<Vec<u8>, SectionError> {
