@@ -27,6 +27,8 @@ pub struct ProgLoadRequest<'a> {
     pub name: &'a str,
     pub insns: &'a [bpf_insn],
     pub license: &'a CStr,
+    /// BPF_PROG_LOAD's `prog_flags` (BPF_F_ANY_ALIGNMENT, ...).
+    pub flags: u32,
 }
 
 /// BPF_PROG_LOAD with our own log buffer, grown until the whole log fits.
@@ -55,6 +57,7 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     load.insn_cnt = request.insns.len() as u32;
     load.insns = request.insns.as_ptr() as u64;
     load.license = request.license.as_ptr() as u64;
+    load.prog_flags = request.flags;
     load.log_level = LOG_LEVEL;
     load.log_size = log.len() as u32;
     load.log_buf = log.as_mut_ptr() as u64;

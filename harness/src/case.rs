@@ -11,10 +11,11 @@ use crate::bpf_sys;
 use crate::faults;
 use crate::loader::{self, LoadedProgram};
 use crate::nbd::Connection;
+use crate::reference;
 use crate::triggers::{nbd, test_run, testmod};
 
 pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> CaseResult {
-    let (load, program) = load(plan);
+    let (load, program, chosen) = load(plan);
     let mut run = CaseRun {
         program,
         tracepoint_names,
@@ -34,15 +35,52 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
             outcome: run.step(step),
         })
         .collect();
+    let section_tracepoint = run
+        .program
+        .as_ref()
+        .and_then(|p| p.section_tracepoint.clone());
+    let phase = run.phase;
+    // The own loader's program and links are gone before libbpf loads its copy: two
+    // programs on one tracepoint would both rewrite it.
+    drop(run);
+    let attach_to = first_attach_target(plan, section_tracepoint.as_deref(), tracepoint_names);
+    let libbpf = reference::answer(&reference::Request {
+        object: &plan.object,
+        program: plan.program.as_deref().or(chosen.as_deref()),
+        globals: &plan.globals,
+        prog_flags: plan.prog_flags,
+        attach_to: attach_to.as_deref(),
+    });
     CaseResult {
         case: plan.name.clone(),
-        phase: run.phase,
+        phase,
         load,
         steps,
+        libbpf: Some(libbpf),
     }
 }
 
-fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
+/// The tracepoint of the case's first `attach` step, as this kernel names it. When the own
+/// loader never got as far as the section name, libbpf's attempt names the section's own.
+fn first_attach_target(
+    plan: &CasePlan,
+    section_tracepoint: Option<&str>,
+    tracepoint_names: &BTreeMap<String, String>,
+) -> Option<String> {
+    let named = plan.steps.iter().find_map(|step| match step {
+        Step::Attach { tracepoint } => Some(tracepoint.as_deref()),
+        _ => None,
+    })?;
+    let name = named.or(section_tracepoint)?;
+    Some(
+        tracepoint_names
+            .get(name)
+            .map_or(name, String::as_str)
+            .to_owned(),
+    )
+}
+
+fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) {
     let failed = |message: String| LoadReport {
         outcome: Outcome::Error { message },
         prog_type: None,
@@ -56,10 +94,17 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
             return (
                 failed(format!("reading {}: {error}", plan.object.display())),
                 None,
+                None,
             )
         }
     };
-    match loader::load(&object, plan.program.as_deref(), &plan.globals) {
+    let request = loader::LoadRequest {
+        object: &object,
+        program: plan.program.as_deref(),
+        globals: &plan.globals,
+        prog_flags: plan.prog_flags,
+    };
+    match loader::load(&request) {
         Ok((attempt, program)) => {
             let report = LoadReport {
                 outcome: attempt
@@ -70,9 +115,9 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>) {
                 verifier_log: attempt.verifier_log,
                 notes: attempt.notes,
             };
-            (report, program)
+            (report, program, Some(attempt.program))
         }
-        Err(error) => (failed(chain(&error)), None),
+        Err(error) => (failed(chain(&error)), None, None),
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`loader`]: the writable loader (the only code that loads BPF programs);
 //! - [`bpf_sys`]: raw BPF syscalls on aya-obj's `bpf_attr`;
 //! - [`case`]: runs one case's load and steps;
+//! - [`reference`]: libbpf's answer to the same case (the second opinion);
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
 //! - [`faults`]: deliberate failures, for testing the harness itself.
@@ -14,5 +15,6 @@ pub mod loader;
 pub mod module;
 pub mod nbd;
 pub mod probes;
+pub mod reference;
 pub mod report;
 pub mod triggers;

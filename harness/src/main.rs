@@ -43,7 +43,10 @@ fn run(run_dir: &Path) -> Result<(), String> {
             uptime_ms: uptime_ms(),
         })?;
         eprintln!("harness: case {}", case.name);
-        write(Record::Finished(case::run(case, &plan.tracepoint_names)))?;
+        write(Record::Finished(Box::new(case::run(
+            case,
+            &plan.tracepoint_names,
+        ))))?;
     }
     if !plan.helper_probes.is_empty() {
         for prog_type in PROBED_PROG_TYPES {

@@ -27,7 +27,7 @@ pub fn helpers(probes: &[HelperProbe], prog_type: ProgType) -> Vec<HelperAnswer>
                     .err()
                     .and_then(|e| e.raw_os_error())
                     .unwrap_or(0),
-                message: verdict_line(&load.verifier_log),
+                message: protocol::verifier_verdict(&load.verifier_log).to_owned(),
             }
         })
         .collect()
@@ -72,7 +72,7 @@ pub fn kfuncs(prog_type: ProgType) -> Vec<KfuncAnswer> {
                 kfuncs,
                 present: true,
                 outcome,
-                message: verdict_line(&load.verifier_log),
+                message: protocol::verifier_verdict(&load.verifier_log).to_owned(),
             }
         })
         .collect()
@@ -81,6 +81,7 @@ pub fn kfuncs(prog_type: ProgType) -> Vec<KfuncAnswer> {
 fn load(prog_type: ProgType, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
     let license = CString::new("GPL").unwrap();
     bpf_sys::prog_load(&ProgLoadRequest {
+        flags: 0,
         prog_type,
         name: "wtp_probe",
         insns,
@@ -120,29 +121,9 @@ fn insn(code: u8, dst: u8, src: u8, imm: i32) -> bpf_insn {
     insn
 }
 
-/// The verifier's verdict: the last line that is not its statistics.
-fn verdict_line(log: &str) -> String {
-    log.lines()
-        .rev()
-        .find(|line| {
-            !line.is_empty()
-                && !line.starts_with("processed ")
-                && !line.starts_with("verification time")
-        })
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_verdict_is_the_last_line_before_the_statistics() {
-        let log = "0: R1=ctx() R10=fp0\n5: (85) call bpf_xyz#300\nunknown func bpf_xyz#300\nprocessed 6 insns (limit 1000000)\n";
-        assert_eq!(verdict_line(log), "unknown func bpf_xyz#300");
-        assert_eq!(verdict_line(""), "");
-    }
 
     #[test]
     fn a_probe_program_zeroes_the_arguments_and_calls() {

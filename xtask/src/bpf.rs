@@ -18,22 +18,30 @@ pub fn compile_all(runner: &Runner, sources: &[PathBuf], out_dir: &Path) -> Resu
     std::fs::create_dir_all(out_dir)?;
     let mut compiled = Compiled::new();
     for source in sources {
-        compiled.insert(source.clone(), compile(runner, source, out_dir)?);
+        compiled.insert(source.clone(), compile(runner, source, out_dir, &[])?);
     }
     let failed = compiled.values().filter(|r| r.is_err()).count();
     stage.finish(format!("{failed} failed"));
     Ok(compiled)
 }
 
-fn compile(runner: &Runner, source: &Path, out_dir: &Path) -> Result<Result<PathBuf, String>> {
+/// Compiles one program into `out_dir`; `includes` are searched before the source's own
+/// directory and the system's headers.
+pub fn compile(
+    runner: &Runner,
+    source: &Path,
+    out_dir: &Path,
+    includes: &[PathBuf],
+) -> Result<Result<PathBuf, String>> {
     let sh = &runner.sh;
     let stem = source
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".c").to_owned())
         .unwrap_or_default();
     let object = out_dir.join(format!("{stem}.o"));
-    let include = source.parent().unwrap_or(Path::new("."));
-    let args = clang_args(source, &object, include);
+    let own_dir = source.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let includes: Vec<PathBuf> = includes.iter().cloned().chain([own_dir]).collect();
+    let args = clang_args(source, &object, &includes);
     let output = cmd!(sh, "clang {args...}")
         .quiet()
         .ignore_status()
@@ -48,25 +56,24 @@ fn compile(runner: &Runner, source: &Path, out_dir: &Path) -> Result<Result<Path
 }
 
 /// The clang command line for one program.
-pub fn clang_args(source: &Path, object: &Path, include: &Path) -> Vec<String> {
+pub fn clang_args(source: &Path, object: &Path, includes: &[PathBuf]) -> Vec<String> {
     // asm/types.h lives in the multiarch include directory, which -target bpf does not search.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
-    [
-        "-target",
-        "bpf",
-        "-O2",
-        "-g",
-        "-Wall",
-        "-Werror",
-        "-I",
-        &multiarch,
-        "-I",
-        &include.to_string_lossy(),
-        "-c",
-        &source.to_string_lossy(),
-        "-o",
-        &object.to_string_lossy(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    let mut args: Vec<String> = ["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]
+        .map(str::to_owned)
+        .to_vec();
+    for include in includes {
+        args.extend(["-I".to_owned(), include.to_string_lossy().into_owned()]);
+    }
+    args.extend(["-idirafter".to_owned(), multiarch]);
+    args.extend(
+        [
+            "-c",
+            &source.to_string_lossy(),
+            "-o",
+            &object.to_string_lossy(),
+        ]
+        .map(str::to_owned),
+    );
+    args
 }

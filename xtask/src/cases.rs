@@ -46,6 +46,13 @@ pub struct Case {
     /// Globals patched into the object's data sections before load (signed or unsigned).
     #[serde(default)]
     pub globals: BTreeMap<String, i64>,
+    /// BPF_PROG_LOAD flags by name (`"BPF_F_ANY_ALIGNMENT"`, ...) or number.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// The program's source when it is not `<dir>/<program>.bpf.c` (upstream's programs live
+    /// in the kernel tree); never written in a case file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
     #[serde(default)]
     pub steps: Vec<CaseStep>,
 }
@@ -92,10 +99,13 @@ fn known_or<'a>(
 }
 
 /// An expected outcome, as case files write it: `"ok"` (any success), an errno name like
-/// `"EINVAL"`, or `{ value = ... }` (success with exactly this value).
+/// `"EINVAL"`, `"fails"` (any errno: upstream's `__failure` says no more), or `{ value = ... }`
+/// (success with exactly this value).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     Ok,
+    /// Any errno.
+    Fails,
     /// The errno's name, one [`errno_number`] knows.
     Errno(String),
     Value(serde_json::Value),
@@ -113,9 +123,10 @@ impl<'de> Deserialize<'de> for Expect {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match ExpectText::deserialize(deserializer)? {
             ExpectText::Word(word) if word == "ok" => Ok(Expect::Ok),
+            ExpectText::Word(word) if word == "fails" => Ok(Expect::Fails),
             ExpectText::Word(word) if errno_number(&word).is_some() => Ok(Expect::Errno(word)),
             ExpectText::Word(word) => Err(serde::de::Error::custom(format!(
-                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", or {{ value = ... }}"
+                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", \"fails\", or {{ value = ... }}"
             ))),
             ExpectText::Value { value } => Ok(Expect::Value(value)),
         }
@@ -126,6 +137,7 @@ impl Serialize for Expect {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Expect::Ok => ExpectText::Word("ok".into()),
+            Expect::Fails => ExpectText::Word("fails".into()),
             Expect::Errno(name) => ExpectText::Word(name.clone()),
             Expect::Value(value) => ExpectText::Value {
                 value: value.clone(),
@@ -139,6 +151,7 @@ impl std::fmt::Display for Expect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Expect::Ok => f.write_str("ok"),
+            Expect::Fails => f.write_str("an error"),
             Expect::Errno(name) => f.write_str(name),
             Expect::Value(value) => write!(f, "ok {value}"),
         }
@@ -177,6 +190,13 @@ impl Case {
         known_or(&self.load, &self.load_on, kernel)
     }
 
+    /// The `prog_flags` of the load: the flags or'ed together.
+    pub fn prog_flags(&self) -> Result<u32> {
+        self.flags
+            .iter()
+            .try_fold(0, |all, flag| Ok(all | prog_flag(flag)?))
+    }
+
     pub fn program_stem(&self) -> &str {
         self.program.as_deref().unwrap_or(&self.name)
     }
@@ -190,6 +210,7 @@ impl Case {
         if loads.into_iter().any(|e| matches!(e, Expect::Value(_))) {
             bail!("`load` takes \"ok\" or an errno name, not a value");
         }
+        self.prog_flags()?;
         Ok(())
     }
 }
@@ -253,10 +274,11 @@ impl CaseSet {
         if names.is_empty() {
             return Ok(());
         }
-        if let Some(unknown) = names
-            .iter()
-            .find(|n| !self.cases.iter().any(|c| &c.name == *n))
-        {
+        // Upstream's cases come from each kernel's tree later (see [`crate::upstream`]).
+        let known_here = |name: &String| {
+            name.starts_with(crate::upstream::PREFIX) || self.cases.iter().any(|c| &c.name == name)
+        };
+        if let Some(unknown) = names.iter().find(|n| !known_here(n)) {
             let known: Vec<&str> = self.cases.iter().map(|c| c.name.as_str()).collect();
             bail!(
                 "no case `{unknown}` in {}; cases: {}",
@@ -270,7 +292,10 @@ impl CaseSet {
 
     /// The C source of a case's program.
     pub fn program_source(&self, case: &Case) -> PathBuf {
-        self.dir.join(format!("{}.bpf.c", case.program_stem()))
+        match &case.source {
+            Some(source) => source.clone(),
+            None => self.dir.join(format!("{}.bpf.c", case.program_stem())),
+        }
     }
 
     /// The distinct program sources the cases need.
@@ -284,6 +309,34 @@ impl CaseSet {
         sources.dedup();
         sources
     }
+}
+
+/// BPF_PROG_LOAD flags by the names of `include/uapi/linux/bpf.h` (the ones upstream's
+/// `__flag` accepts, and BPF_F_ANY_ALIGNMENT), or a number.
+const PROG_FLAGS: &[(&str, u32)] = &[
+    ("BPF_F_STRICT_ALIGNMENT", 1),
+    ("BPF_F_ANY_ALIGNMENT", 2),
+    ("BPF_F_TEST_RND_HI32", 4),
+    ("BPF_F_TEST_STATE_FREQ", 8),
+    ("BPF_F_SLEEPABLE", 16),
+    ("BPF_F_XDP_HAS_FRAGS", 32),
+];
+
+pub fn prog_flag(flag: &str) -> Result<u32> {
+    if let Some((_, value)) = PROG_FLAGS.iter().find(|(name, _)| *name == flag) {
+        return Ok(*value);
+    }
+    let number = match flag.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => flag.parse(),
+    };
+    number.with_context(|| {
+        let names: Vec<&str> = PROG_FLAGS.iter().map(|(name, _)| *name).collect();
+        format!(
+            "unknown program flag `{flag}`: use one of {} or a number",
+            names.join(", ")
+        )
+    })
 }
 
 fn load_case(file: &Path, dir: &Path) -> Result<Case> {

@@ -72,6 +72,10 @@ pub enum Command {
         #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
+    /// Install the host tools (Debian packages, virtme-ng) without running anything; as
+    /// another user than root, print the command that installs them. The harness's libbpf is
+    /// built from source and needs some of them before `cargo build` of the workspace.
+    Setup,
     /// Measure build, boot and run times against virtme-ng and write BENCHMARKS.md.
     Bench {
         /// Runs of each short benchmark (the cold builds run once).
@@ -158,6 +162,17 @@ pub fn run(cli: Cli) -> ExitCode {
                         ExitCode::from(1)
                     }
                 }
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Setup => {
+            let ensured = crate::runner::Runner::new(&paths.root)
+                .and_then(|runner| crate::host_tools::ensure(&runner));
+            match ensured {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("error: {error:#}");
                     ExitCode::from(2)

@@ -58,7 +58,10 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("udev", "udevadm"),
     // virtme-ng runs depmod on the kernel's module directory before every boot.
     binary("kmod", "depmod"),
+    // libelf, zlib and pkg-config: the harness builds libbpf from source (libbpf-sys, vendored).
     file("libelf-dev", "/usr/include/libelf.h"),
+    file("zlib1g-dev", "/usr/include/zlib.h"),
+    binary("pkg-config", "pkg-config"),
     file("libssl-dev", "/usr/include/openssl/ssl.h"),
     file("libbpf-dev", "/usr/include/bpf/bpf_helpers.h"),
     file("linux-libc-dev", "/usr/include/linux/bpf.h"),

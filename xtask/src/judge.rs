@@ -151,8 +151,12 @@ impl Judge<'_> {
             Some(_) => Vec::new(),
             None => compare::deviations(case, self.kernel, &outcome),
         };
-        let (snapshot, proposed) =
-            self.snapshot(&case.name, &case.description, &outcome, &deviations);
+        let (snapshot, proposed) = self.snapshot(
+            &case.name,
+            &case.description,
+            &compare::for_snapshot(outcome.clone()),
+            &deviations,
+        );
         Row {
             case: case.name.clone(),
             deviations,
@@ -245,6 +249,8 @@ mod tests {
             load_on: Default::default(),
             log_contains: vec![],
             globals: Default::default(),
+            flags: vec![],
+            source: None,
             steps: vec![
                 CaseStep {
                     step: Step::Attach { tracepoint: None },
@@ -422,6 +428,7 @@ mod tests {
             object: "/x.o".into(),
             program: None,
             globals: Default::default(),
+            prog_flags: 0,
             steps: vec![],
         }
     }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cases;
 pub mod cli;
 pub mod compare;
+pub mod decl_tags;
 pub mod failure;
 pub mod helpers;
 pub mod host_tools;
@@ -29,4 +30,5 @@ pub mod snapshots;
 pub mod source;
 #[cfg(test)]
 mod test_support;
+pub mod upstream;
 pub mod vmtest;

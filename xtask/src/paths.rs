@@ -33,6 +33,11 @@ impl Paths {
         self.root.join("guest-programs")
     }
 
+    /// Upstream program families (`<family>.toml`), compiled from each kernel's tree.
+    pub fn upstream_families(&self) -> PathBuf {
+        self.guest_programs().join("upstream")
+    }
+
     /// Snapshots of one kernel for the built-in cases.
     pub fn snapshots(&self, kernel: &str) -> PathBuf {
         self.root.join("tests").join("snapshots").join(kernel)

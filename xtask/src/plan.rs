@@ -121,6 +121,8 @@ fn plan_case(
             .iter()
             .map(|(name, value)| (name.clone(), *value as u64))
             .collect(),
+        // Validated when the case was read.
+        prog_flags: case.prog_flags().unwrap_or_default(),
         steps: case.steps.iter().map(|s| s.step.clone()).collect(),
     })
 }
@@ -145,6 +147,8 @@ mod tests {
             load_on: Default::default(),
             log_contains: vec![],
             globals: [("minus_one".to_owned(), -1)].into(),
+            flags: vec![],
+            source: None,
             steps: vec![],
         }
     }

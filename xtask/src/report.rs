@@ -66,24 +66,27 @@ impl KernelReport {
             self.count(Verdict::Unsupported),
         );
         out.push_str(&format!(
-            "  {:<34} {:<10} {:<8} {}\n",
-            "case", "phase", "load", "verdict"
+            "  {:<34} {:<10} {:<8} {:<8} {}\n",
+            "case", "phase", "load", "libbpf", "verdict"
         ));
         for row in &self.rows {
-            let (phase, load) = match &row.outcome {
+            let (phase, load, libbpf) = match &row.outcome {
                 CaseOutcome::Ran(result) => (
                     result.phase.to_string(),
                     compare::describe(&result.load.outcome),
+                    libbpf_column(result),
                 ),
-                CaseOutcome::Unsupported { .. } => ("-".into(), "-".into()),
-                CaseOutcome::CompileError { .. } => ("-".into(), "compile".into()),
-                CaseOutcome::NotRun { .. } | CaseOutcome::Probe(_) => ("-".into(), "-".into()),
+                CaseOutcome::CompileError { .. } => ("-".into(), "compile".into(), "-".into()),
+                CaseOutcome::Unsupported { .. }
+                | CaseOutcome::NotRun { .. }
+                | CaseOutcome::Probe(_) => ("-".into(), "-".into(), "-".into()),
             };
             out.push_str(&format!(
-                "  {:<34} {:<10} {:<8} {}\n",
+                "  {:<34} {:<10} {:<8} {:<8} {}\n",
                 row.case,
                 phase,
                 load,
+                libbpf,
                 row.verdict()
             ));
         }
@@ -120,6 +123,15 @@ impl KernelReport {
     /// Whether everything about this kernel passed.
     pub fn passed(&self) -> bool {
         self.failure.is_none() && self.failures() == 0
+    }
+}
+
+/// The libbpf column: `agrees`, `DIFFERS`, or `-` when libbpf left no answer.
+fn libbpf_column(result: &protocol::CaseResult) -> String {
+    match (&result.libbpf, compare::second_opinion(result)) {
+        (None, _) => "-".into(),
+        (Some(_), None) => "agrees".into(),
+        (Some(_), Some(_)) => "DIFFERS".into(),
     }
 }
 
@@ -305,7 +317,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("  fresh                              loaded     ok       NEW\n"),
+            text.contains(
+                "  fresh                              loaded     ok       agrees   NEW\n"
+            ),
             "{text}"
         );
         assert!(

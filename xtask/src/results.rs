@@ -123,7 +123,7 @@ impl RunRecords {
                     if records.unfinished.as_deref() == Some(result.case.as_str()) {
                         records.unfinished = None;
                     }
-                    records.finished.insert(result.case.clone(), result);
+                    records.finished.insert(result.case.clone(), *result);
                 }
                 Ok(Record::Helpers { prog_type, answers }) => {
                     records.helpers.insert(prog_type, answers);
@@ -149,7 +149,7 @@ mod tests {
     }
 
     fn finished(case: &str) -> Record {
-        Record::Finished(crate::test_support::loaded(case))
+        Record::Finished(Box::new(crate::test_support::loaded(case)))
     }
 
     fn boot() -> Record {

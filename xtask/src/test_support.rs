@@ -1,6 +1,6 @@
 //! Fixtures shared by the unit tests of several modules.
 
-use protocol::{CaseResult, LoadReport, Outcome, Phase, Record};
+use protocol::{CaseResult, LibbpfAnswer, LoadReport, Outcome, Phase, Record};
 
 use crate::compare::CaseOutcome;
 use crate::judge::Row;
@@ -19,6 +19,18 @@ pub fn loaded(case: &str) -> CaseResult {
             notes: Vec::new(),
         },
         steps: vec![],
+        libbpf: Some(libbpf_loaded()),
+    }
+}
+
+/// libbpf's answer for a program that loaded and was not attached.
+pub fn libbpf_loaded() -> LibbpfAnswer {
+    LibbpfAnswer {
+        load: Outcome::ok(),
+        reached_verifier: true,
+        verdict: String::new(),
+        attach: None,
+        messages: Vec::new(),
     }
 }
 
@@ -28,7 +40,7 @@ pub fn ran(case: &str) -> CaseOutcome {
 
 /// The results-file line of a finished case.
 pub fn finished_line(case: &str) -> String {
-    serde_json::to_string(&Record::Finished(loaded(case))).unwrap() + "\n"
+    serde_json::to_string(&Record::Finished(Box::new(loaded(case)))).unwrap() + "\n"
 }
 
 /// A report row with the given deviations; unsupported when the outcome says so.

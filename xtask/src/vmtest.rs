@@ -2,12 +2,14 @@
 //! for each kernel source → build (cached) → [`plan`] → boot → [`judge`] → snapshots → report.
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::boot::{self, GuestRun};
 use crate::bpf::{self, Compiled};
 use crate::cases::CaseSet;
+use crate::compare::CaseOutcome;
 use crate::failure::{AtStage, KernelFailure, SetupFailure, SetupStage};
 use crate::judge::{self, Judge, Row, Snapshots};
 use crate::kbuild::{self, KernelBuild};
@@ -18,7 +20,7 @@ use crate::progress;
 use crate::report::{self, KernelReport, Timings};
 use crate::runner::Runner;
 use crate::snapshots::Store;
-use crate::{helpers, host_tools, source};
+use crate::{helpers, host_tools, source, upstream};
 
 /// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -79,12 +81,17 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         .at(SetupStage::Programs)?;
     boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
+    let families = match options.cases {
+        None => upstream::families(&paths.upstream_families()).at(SetupStage::Input)?,
+        Some(_) => Vec::new(),
+    };
     let session = Session {
         runner: &runner,
         paths,
         catalog: &catalog,
         case_set: &case_set,
         compiled: &compiled,
+        families: &families,
         snapshot_root: &snapshot_root,
         options,
         scope,
@@ -117,6 +124,8 @@ struct Session<'a> {
     catalog: &'a Catalog,
     case_set: &'a CaseSet,
     compiled: &'a Compiled,
+    /// Upstream's program families, compiled from each kernel's own tree.
+    families: &'a [upstream::Family],
     snapshot_root: &'a Path,
     options: &'a Options,
     scope: Scope,
@@ -135,14 +144,16 @@ impl Session<'_> {
             Scope::Measure => helpers::of_tree(&source.dir).at(SetupStage::Fetch)?,
             Scope::CasesOnly => Vec::new(),
         };
-        let plan = plan::plan(
-            self.case_set,
+        let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
+        let mut plan = plan::plan(
+            &cases,
             &manifest,
             &build.modules,
-            self.compiled,
+            &compiled,
             self.scope,
             helpers,
         );
+        plan.decided.extend(decided);
         let runs = self.paths.runs(&manifest.name);
         let vm = boot::run_plan(
             self.runner,
@@ -153,18 +164,39 @@ impl Session<'_> {
             self.options.timeout,
         )
         .at(SetupStage::Boot)?;
-        Ok(self.report(&manifest, &build, &plan, vm))
+        Ok(self.report(&cases, &manifest, &build, &plan, vm))
+    }
+
+    /// The run's cases and objects plus upstream's programs from this kernel's tree (only
+    /// those chosen, when cases are chosen).
+    fn with_upstream(
+        &self,
+        kernel: &str,
+        tree: &Path,
+    ) -> Result<(CaseSet, Compiled, BTreeMap<String, CaseOutcome>), SetupFailure> {
+        let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
+        let members = upstream::members(self.runner, tree, self.families, &out_dir)
+            .at(SetupStage::Programs)?;
+        let only = &self.options.only_cases;
+        let mut cases = self.case_set.clone();
+        cases.cases.extend(
+            (members.cases.into_iter()).filter(|case| only.is_empty() || only.contains(&case.name)),
+        );
+        let mut compiled = self.compiled.clone();
+        compiled.extend(members.compiled);
+        Ok((cases, compiled, members.decided))
     }
 
     fn report(
         &self,
+        cases: &CaseSet,
         manifest: &Manifest,
         build: &KernelBuild,
         plan: &KernelPlan,
         vm: GuestRun,
     ) -> KernelReport {
         let store = Store::new(&self.snapshot_root.join(&manifest.name));
-        let rows = self.judge(&store, &manifest.name, plan, &vm);
+        let rows = self.judge(cases, &store, &manifest.name, plan, &vm);
         for row in &rows {
             if let Some(snapshot) = &row.proposed {
                 if let Err(error) = store.record(&row.case, snapshot, &row.snapshot) {
@@ -195,14 +227,21 @@ impl Session<'_> {
         }
     }
 
-    fn judge(&self, store: &Store, kernel: &str, plan: &KernelPlan, vm: &GuestRun) -> Vec<Row> {
+    fn judge(
+        &self,
+        cases: &CaseSet,
+        store: &Store,
+        kernel: &str,
+        plan: &KernelPlan,
+        vm: &GuestRun,
+    ) -> Vec<Row> {
         let probes = match plan.runs_probes() {
             true => {
                 helpers::probe_outcomes(&plan.guest.helper_probes, &vm.records, vm.failure.as_ref())
             }
             false => Vec::new(),
         };
-        let names = self.case_set.cases.iter().map(|c| c.name.as_str());
+        let names = cases.cases.iter().map(|c| c.name.as_str());
         let names = names.chain(probes.iter().map(|(name, _, _)| *name));
         let judge = Judge {
             kernel,
@@ -219,7 +258,7 @@ impl Session<'_> {
             ],
         };
         let outcomes = judge::outcomes(plan, &vm.records, vm.failure.as_ref());
-        let mut rows = judge.cases(&self.case_set.cases, outcomes);
+        let mut rows = judge.cases(&cases.cases, outcomes);
         rows.extend(
             probes
                 .into_iter()

@@ -139,7 +139,14 @@ pub struct CasePlan {
     /// Globals patched into `.data`/`.bss` before the maps are created (like aya's `override_global`).
     #[serde(default)]
     pub globals: BTreeMap<String, u64>,
+    /// `prog_flags` of BPF_PROG_LOAD (e.g. BPF_F_ANY_ALIGNMENT = 2, as upstream's `__flag`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prog_flags: u32,
     pub steps: Vec<Step>,
+}
+
+fn is_zero(flags: &u32) -> bool {
+    *flags == 0
 }
 
 /// An action the harness performs after the program is loaded. Each yields one [`Outcome`].
@@ -240,7 +247,7 @@ pub enum Record {
         uptime_ms: u64,
     },
     /// A case ran to its end, whatever the kernel said.
-    Finished(CaseResult),
+    Finished(Box<CaseResult>),
     /// Every helper probe for one program type.
     Helpers {
         prog_type: ProgType,
@@ -299,6 +306,30 @@ pub struct CaseResult {
     pub phase: Phase,
     pub load: LoadReport,
     pub steps: Vec<StepRecord>,
+    /// The second opinion: the same object, program and globals loaded (and attached) by
+    /// libbpf in the same guest. The host requires it to agree with the own loader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libbpf: Option<LibbpfAnswer>,
+}
+
+/// What libbpf made of a case's object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LibbpfAnswer {
+    /// `bpf_object__load` with only the case's program autoloaded: ok, or the errno.
+    pub load: Outcome,
+    /// Whether the kernel's verifier saw the program (its log is not empty): a failure
+    /// without it is libbpf's own (the object, a relocation), not the kernel's.
+    pub reached_verifier: bool,
+    /// The verifier's verdict line when it refused the program.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub verdict: String,
+    /// `bpf_program__attach_raw_tracepoint` to the case's first attach target, when the
+    /// case attaches and libbpf loaded the program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<Outcome>,
+    /// What libbpf printed (warnings and errors), for a disagreement's message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 /// What BPF_PROG_LOAD said, with the verifier log whether it accepted the program or not.
@@ -368,6 +399,22 @@ impl Outcome {
     }
 }
 
+/// The verifier's verdict in a log: the last line that is not its statistics (and not a
+/// source line, which only loaders that pass line info get). Empty for an empty log.
+pub fn verifier_verdict(log: &str) -> &str {
+    log.lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|line| {
+            !line.is_empty()
+                && !line.starts_with("processed ")
+                && !line.starts_with("verification time")
+                && !line.starts_with("stack depth")
+                && !line.starts_with("; ")
+        })
+        .unwrap_or_default()
+}
+
 /// Symbolic name of an errno as the kernel spells it; `E<number>` for ones outside the table.
 pub fn errno_name(errno: i32) -> &'static str {
     ERRNO_NAMES
@@ -433,7 +480,7 @@ mod tests {
                 case: "bare".into(),
                 uptime_ms: 2100,
             },
-            Record::Finished(CaseResult {
+            Record::Finished(Box::new(CaseResult {
                 case: "bare".into(),
                 phase: Phase::Triggered,
                 load: LoadReport {
@@ -461,7 +508,14 @@ mod tests {
                         outcome: Outcome::value(1024.into()),
                     },
                 ],
-            }),
+                libbpf: Some(LibbpfAnswer {
+                    load: Outcome::ok(),
+                    reached_verifier: true,
+                    verdict: String::new(),
+                    attach: Some(Outcome::ok()),
+                    messages: vec![],
+                }),
+            })),
             Record::End { cases: 1 },
         ];
         let text: String = records
@@ -502,6 +556,18 @@ mod tests {
         );
         assert!(serde_json::from_str::<ProgType>("2").is_err());
         assert_eq!(ProgType::RawTracepointWritable.to_string(), "raw_tp.w");
+    }
+
+    #[test]
+    fn the_verdict_is_the_last_line_before_the_statistics() {
+        let log = "0: (85) call bpf_xyz#300\nunknown func bpf_xyz#300\nprocessed 1 insns (limit 1000000)\n";
+        assert_eq!(verifier_verdict(log), "unknown func bpf_xyz#300");
+        let with_lines = "; v = *p @ a.c:3\nR6 invalid mem access 'scalar'\nverification time 5 usec\nstack depth 0\n";
+        assert_eq!(
+            verifier_verdict(with_lines),
+            "R6 invalid mem access 'scalar'"
+        );
+        assert_eq!(verifier_verdict(""), "");
     }
 
     #[test]

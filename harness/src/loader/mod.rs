@@ -32,8 +32,21 @@ pub struct LoadedProgram {
     maps: HashMap<String, (MapData, usize)>,
 }
 
+/// What to load from an object, and how.
+pub struct LoadRequest<'a> {
+    pub object: &'a [u8],
+    /// Function name of the program; `None` picks the object's only raw tracepoint program.
+    pub program: Option<&'a str>,
+    /// Globals patched into the data sections before the maps are created.
+    pub globals: &'a BTreeMap<String, u64>,
+    /// BPF_PROG_LOAD's `prog_flags`.
+    pub prog_flags: u32,
+}
+
 /// What one load attempt produced: always the verifier's answer, a program only on success.
 pub struct LoadAttempt {
+    /// The program's function name (chosen by the request or as the only candidate).
+    pub program: String,
     pub prog_type: protocol::ProgType,
     pub insn_count: usize,
     pub result: std::io::Result<()>,
@@ -76,10 +89,14 @@ pub enum LoaderError {
 /// Loads function `program` from `object`, after patching `globals` into its data sections.
 /// Returns the attempt (log included) and the program if the kernel accepted it.
 pub fn load(
-    object: &[u8],
-    program: Option<&str>,
-    globals: &BTreeMap<String, u64>,
+    request: &LoadRequest<'_>,
 ) -> Result<(LoadAttempt, Option<LoadedProgram>), LoaderError> {
+    let LoadRequest {
+        object,
+        program,
+        globals,
+        prog_flags,
+    } = *request;
     let program_sections = sections::program_sections(object)?;
     let (prepared, hidden) = sections::prepare_for_aya(object)?;
     let mut obj = aya_obj::Object::parse(&prepared)?;
@@ -120,6 +137,7 @@ pub fn load(
         name: &program,
         insns: &function.instructions,
         license: &license,
+        flags: prog_flags,
     });
     let (result, loaded) = match result {
         Ok(fd) => (
@@ -137,6 +155,7 @@ pub fn load(
         Err(error) => (Err(error), None),
     };
     let attempt = LoadAttempt {
+        program,
         prog_type: section.prog_type,
         insn_count: function.instructions.len(),
         result,

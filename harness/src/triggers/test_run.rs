@@ -17,6 +17,7 @@ pub fn socket_filter() -> Outcome {
     let program = [mov_r0_zero(), exit()];
     let license = CString::new("GPL").unwrap();
     let load = bpf_sys::prog_load(&ProgLoadRequest {
+        flags: 0,
         prog_type: ProgType::SocketFilter,
         name: "wtp_sock_filter",
         insns: &program,

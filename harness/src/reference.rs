@@ -1,0 +1,253 @@
+//! The second opinion: the same object, program, globals and flags loaded and attached by
+//! libbpf (libbpf-rs, libbpf built from source into the harness), in the same guest, right
+//! after the own loader's run of the case. The harness only records the answer; the host
+//! requires it to agree with the own loader's.
+//!
+//! libbpf reports through a process-wide print callback, so its messages are gathered in a
+//! process-wide buffer; the harness runs cases one at a time, and each answer takes only the
+//! messages of its own calls.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use libbpf_rs::{AsRawLibbpf, ObjectBuilder, OpenObject, PrintLevel, ProgramType};
+use protocol::{LibbpfAnswer, Outcome};
+
+use crate::loader::sections;
+
+/// libbpf's per-program log buffer: as large as the own loader's largest.
+const LOG_SIZE: usize = 16 * 1024 * 1024;
+/// libbpf's verifier log level for the program (1: the instructions as verified).
+const LOG_LEVEL: u32 = 1;
+
+/// What libbpf is asked to do: the case's program and what goes with it.
+pub struct Request<'a> {
+    pub object: &'a Path,
+    /// Function name; `None` picks the object's only raw tracepoint program, as the own loader.
+    pub program: Option<&'a str>,
+    pub globals: &'a BTreeMap<String, u64>,
+    pub prog_flags: u32,
+    /// The tracepoint the case attaches to first (already renamed for this kernel), if any.
+    pub attach_to: Option<&'a str>,
+}
+
+static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn gather(level: PrintLevel, message: String) {
+    if level == PrintLevel::Debug {
+        return;
+    }
+    if let Ok(mut messages) = MESSAGES.lock() {
+        messages.push(message.trim_end().to_owned());
+    }
+}
+
+/// Loads (and attaches, when the case attaches) with libbpf; every failure is an answer.
+pub fn answer(request: &Request<'_>) -> LibbpfAnswer {
+    libbpf_rs::set_print(Some((PrintLevel::Info, gather)));
+    if let Ok(mut messages) = MESSAGES.lock() {
+        messages.clear();
+    }
+    let mut log = vec![0u8; LOG_SIZE];
+    let mut answer = load_and_attach(request, &mut log);
+    answer.reached_verifier = log.first().is_some_and(|byte| *byte != 0);
+    if !answer.load.is_ok() {
+        answer.verdict = protocol::verifier_verdict(&c_string(&log)).to_owned();
+    }
+    answer.messages = MESSAGES
+        .lock()
+        .map(|mut m| std::mem::take(&mut *m))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|line| !line.is_empty())
+        .collect();
+    answer
+}
+
+fn load_and_attach(request: &Request<'_>, log: &mut [u8]) -> LibbpfAnswer {
+    let mut answer = LibbpfAnswer {
+        load: Outcome::ok(),
+        reached_verifier: false,
+        verdict: String::new(),
+        attach: None,
+        messages: Vec::new(),
+    };
+    let open = match open(request, log) {
+        Ok(open) => open,
+        Err(outcome) => {
+            answer.load = outcome;
+            return answer;
+        }
+    };
+    let (open, program) = open;
+    let object = match open.load() {
+        Ok(object) => object,
+        Err(error) => {
+            answer.load = outcome_of(&error);
+            return answer;
+        }
+    };
+    let Some(tracepoint) = request.attach_to else {
+        return answer;
+    };
+    let attached = object
+        .progs_mut()
+        .find(|p| p.name() == program.as_str())
+        .map(|p| p.attach_raw_tracepoint(tracepoint));
+    answer.attach = Some(match attached {
+        Some(Ok(_detached_on_drop)) => Outcome::ok(),
+        Some(Err(error)) => outcome_of(&error),
+        None => harness_error(format!("libbpf lost program `{program}` after loading")),
+    });
+    answer
+}
+
+/// Opens the object, keeps only the case's program autoloaded (with our log buffer and its
+/// flags) and patches the globals into the data maps' initial values.
+fn open(request: &Request<'_>, log: &mut [u8]) -> Result<(OpenObject, String), Outcome> {
+    let mut open = ObjectBuilder::default()
+        .open_file(request.object)
+        .map_err(|e| outcome_of(&e))?;
+    let program = choose_program(&open, request.program)?;
+    for mut candidate in open.progs_mut() {
+        let chosen = candidate.name() == program.as_str();
+        candidate.set_autoload(chosen);
+        if chosen {
+            candidate.set_log_level(LOG_LEVEL);
+            candidate.set_flags(request.prog_flags);
+            let raw = candidate.as_libbpf_object().as_ptr();
+            // SAFETY: `raw` is this open object's program; `log` outlives the load, which is
+            // the only user of the buffer (libbpf keeps the pointer, never frees it).
+            let ret = unsafe {
+                libbpf_rs::libbpf_sys::bpf_program__set_log_buf(
+                    raw,
+                    log.as_mut_ptr().cast(),
+                    log.len() as _,
+                )
+            };
+            if ret != 0 {
+                return Err(Outcome::errno(-ret));
+            }
+        }
+    }
+    let object = std::fs::read(request.object)
+        .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
+    for (name, value) in request.globals {
+        patch_global(&mut open, &object, name, *value)?;
+    }
+    Ok((open, program))
+}
+
+fn choose_program(open: &OpenObject, wanted: Option<&str>) -> Result<String, Outcome> {
+    let names: Vec<(String, ProgramType)> = open
+        .progs()
+        .map(|p| (p.name().to_string_lossy().into_owned(), p.prog_type()))
+        .collect();
+    if let Some(wanted) = wanted {
+        return match names.iter().any(|(name, _)| name == wanted) {
+            true => Ok(wanted.to_owned()),
+            false => Err(harness_error(format!(
+                "libbpf found no program `{wanted}` in the object"
+            ))),
+        };
+    }
+    let raw_tracepoints: Vec<&String> = names
+        .iter()
+        .filter(|(_, t)| {
+            matches!(
+                t,
+                ProgramType::RawTracepoint | ProgramType::RawTracepointWritable
+            )
+        })
+        .map(|(name, _)| name)
+        .collect();
+    match raw_tracepoints.as_slice() {
+        [only] => Ok((*only).clone()),
+        _ => Err(harness_error(format!(
+            "libbpf: the object must have exactly one raw tracepoint program, or the case names one (found {})",
+            raw_tracepoints.len()
+        ))),
+    }
+}
+
+/// Writes `value` into the initial value of the data map that holds the global, as a
+/// libbpf skeleton's `rodata->x = ...` / `bss->x = ...` does.
+fn patch_global(
+    open: &mut OpenObject,
+    object: &[u8],
+    name: &str,
+    value: u64,
+) -> Result<(), Outcome> {
+    let symbol = sections::global_symbol(object, name)
+        .map_err(|e| harness_error(format!("global `{name}`: {e}")))?
+        .ok_or_else(|| harness_error(format!("global `{name}` is not defined in the object")))?;
+    let bytes = value.to_le_bytes();
+    let encoded = bytes
+        .get(..symbol.size)
+        .ok_or_else(|| harness_error(format!("global `{name}` is {} bytes", symbol.size)))?;
+    let map = open.maps_mut().find(|map| {
+        map.name()
+            .to_string_lossy()
+            .ends_with(symbol.section.as_str())
+    });
+    let Some(mut map) = map else {
+        return Err(harness_error(format!(
+            "libbpf has no map for section {} (global `{name}`)",
+            symbol.section
+        )));
+    };
+    let initial = map
+        .initial_value_mut()
+        .ok_or_else(|| harness_error(format!("map for {} has no initial value", symbol.section)))?;
+    let target = initial
+        .get_mut(symbol.offset..symbol.offset + symbol.size)
+        .ok_or_else(|| harness_error(format!("global `{name}` lies outside its map")))?;
+    target.copy_from_slice(encoded);
+    Ok(())
+}
+
+/// libbpf-rs keeps the errno inside its own error chain; its text ends in the standard
+/// library's `(os error N)`, which is where the number is read from.
+fn outcome_of(error: &libbpf_rs::Error) -> Outcome {
+    let text = format!("{error:#}");
+    match os_error(&text) {
+        Some(errno) => Outcome::errno(errno),
+        None => Outcome::Error { message: text },
+    }
+}
+
+fn os_error(text: &str) -> Option<i32> {
+    let start = text.rfind("(os error ")? + "(os error ".len();
+    let digits = text[start..].split(')').next()?;
+    digits.parse().ok()
+}
+
+fn c_string(buffer: &[u8]) -> String {
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+fn harness_error(message: String) -> Outcome {
+    Outcome::Error { message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_errno_is_read_from_the_end_of_the_chain() {
+        assert_eq!(
+            os_error("failed to load object: Permission denied (os error 13)"),
+            Some(13)
+        );
+        assert_eq!(os_error("no number here"), None);
+    }
+
+    #[test]
+    fn the_log_ends_at_the_first_nul() {
+        assert_eq!(c_string(b"abc\0def"), "abc");
+        assert_eq!(c_string(b"\0"), "");
+    }
+}
