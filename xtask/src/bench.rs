@@ -228,6 +228,26 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
     })
 }
 
+/// B2 alone (warm `vmtest` vs a bare `vng --exec true`, interleaved runs on the cached 6.12):
+/// the figure a change to the guest side moves, in a minute instead of the cold builds' half
+/// hour. Printed, never written to BENCHMARKS.md (whose table is one whole run).
+pub fn run_warm(paths: &Paths, runs: usize) -> Result<String> {
+    let runner = Runner::new(&paths.root)?;
+    host_tools::ensure(&runner)?;
+    let catalog = Catalog::new(&paths.kernels());
+    let warm = warm_vmtest(paths, runs)?;
+    let bzimage = cached_bzimage(&runner, paths, &catalog)?;
+    let (bare, _) = bare_boots(&runner, paths, &bzimage, runs)?;
+    let (ours, reference) = (Spread::of(&warm.walls), Spread::of(&bare));
+    Ok(format!(
+        "B2 warm vmtest, all {} cases (s): {} | bare vng --exec true: {} | ratio {:.2}\n",
+        warm.cases,
+        ours.cell(),
+        reference.cell(),
+        ours.median / reference.median
+    ))
+}
+
 /// B1 reference: virtme-ng's own kernel config plus the same BPF/NBD fragment, built cold.
 fn vng_config_build(
     runner: &Runner,

@@ -81,6 +81,9 @@ pub enum Command {
         /// Runs of each short benchmark (the cold builds run once).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Only B2 (warm run vs bare boot), printed; BENCHMARKS.md is left alone.
+        #[arg(long)]
+        warm_only: bool,
     },
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
@@ -179,7 +182,20 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Bench { runs } => match bench::run(&paths, runs).and_then(|f| {
+        Command::Bench {
+            runs,
+            warm_only: true,
+        } => match bench::run_warm(&paths, runs) {
+            Ok(line) => {
+                eprint!("\n{line}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Bench { runs, .. } => match bench::run(&paths, runs).and_then(|f| {
             let file = bench::publish(&paths, &f)?;
             Ok((f, file))
         }) {
