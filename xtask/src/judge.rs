@@ -147,9 +147,13 @@ impl Judge<'_> {
             CaseOutcome::Unsupported { reason } => Some(reason.clone()),
             other => compare::unsupported_reason(case, other),
         };
-        let deviations = match unsupported {
-            Some(_) => Vec::new(),
-            None => compare::deviations(case, self.kernel, &outcome),
+        // An unsupported case is no failure, but the loaders must still agree on it.
+        let deviations = match (&unsupported, &outcome) {
+            (Some(_), CaseOutcome::Ran(result)) => {
+                compare::second_opinion(result).into_iter().collect()
+            }
+            (Some(_), _) => Vec::new(),
+            (None, _) => compare::deviations(case, self.kernel, &outcome),
         };
         let (snapshot, proposed) = self.snapshot(
             &case.name,
@@ -300,6 +304,19 @@ mod tests {
         }
     }
 
+    /// The outcome with libbpf's answer replaced.
+    fn libbpf_says(outcome: CaseOutcome, load: Outcome, attach: Option<Outcome>) -> CaseOutcome {
+        let CaseOutcome::Ran(mut result) = outcome else {
+            unreachable!()
+        };
+        result.libbpf = Some(protocol::LibbpfAnswer {
+            load,
+            attach,
+            ..test_support::libbpf_loaded()
+        });
+        CaseOutcome::Ran(result)
+    }
+
     fn stored(outcome: &CaseOutcome) -> Snapshots {
         Snapshots::Compared {
             stored: [("c".to_owned(), Snapshot::of("", outcome).contents)].into(),
@@ -343,6 +360,18 @@ mod tests {
     )]
     #[case::snapshot_differs("6.12", stored(&ran(Outcome::value(json!("other_tp")), Outcome::errno(5))), as_expected(), Verdict::SnapshotDiffers, "")]
     #[case::snapshots_ignored("6.12", Snapshots::Ignored, as_expected(), Verdict::Pass, "")]
+    #[case::libbpf_disagrees("6.12", stored(&as_expected()), libbpf_says(as_expected(), Outcome::errno(13), None), Verdict::Fail, "libbpf disagrees: own loader: load ok, attach ok; libbpf: load EACCES")]
+    #[case::libbpf_disagrees_where_the_kernel_lacks_the_feature(
+        "6.12",
+        compared_with_nothing(),
+        libbpf_says(
+            ran(Outcome::errno(22), Outcome::errno(5)),
+            Outcome::ok(),
+            Some(Outcome::ok())
+        ),
+        Verdict::Fail,
+        "libbpf disagrees: own loader: load ok, attach EINVAL; libbpf: load ok, attach ok"
+    )]
     fn rows_get_the_verdict_their_outcome_calls_for(
         #[case] kernel: &str,
         #[case] snapshots: Snapshots,

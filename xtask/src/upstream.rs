@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::bpf::{self, Compiled};
-use crate::cases::{Case, Expect};
+use crate::cases::{Case, CaseSet, Expect};
 use crate::compare::CaseOutcome;
 use crate::decl_tags::{self, FunctionTags};
 use crate::runner::Runner;
@@ -56,6 +56,22 @@ pub struct Members {
     pub cases: Vec<Case>,
     pub compiled: Compiled,
     pub decided: BTreeMap<String, CaseOutcome>,
+}
+
+/// A kernel's cases (the run's and upstream's), their objects, and the outcomes decided
+/// without a boot.
+pub type Joined = (CaseSet, Compiled, BTreeMap<String, CaseOutcome>);
+
+impl Members {
+    /// The run's cases and objects with these added; when cases are chosen, only the chosen.
+    pub fn joined(self, case_set: &CaseSet, compiled: &Compiled, only: &[String]) -> Joined {
+        let mut cases = case_set.clone();
+        let chosen = |case: &Case| only.is_empty() || only.contains(&case.name);
+        cases.cases.extend(self.cases.into_iter().filter(chosen));
+        let mut compiled = compiled.clone();
+        compiled.extend(self.compiled);
+        (cases, compiled, self.decided)
+    }
 }
 
 /// Reads every `<dir>/*.toml` as a family; a missing directory has none.

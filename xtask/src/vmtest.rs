@@ -2,14 +2,12 @@
 //! for each kernel source → build (cached) → [`plan`] → boot → [`judge`] → snapshots → report.
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::boot::{self, GuestRun};
 use crate::bpf::{self, Compiled};
 use crate::cases::CaseSet;
-use crate::compare::CaseOutcome;
 use crate::failure::{AtStage, KernelFailure, SetupFailure, SetupStage};
 use crate::judge::{self, Judge, Row, Snapshots};
 use crate::kbuild::{self, KernelBuild};
@@ -20,7 +18,8 @@ use crate::progress;
 use crate::report::{self, KernelReport, Timings};
 use crate::runner::Runner;
 use crate::snapshots::Store;
-use crate::{helpers, host_tools, source, upstream};
+use crate::upstream::{self, Joined};
+use crate::{helpers, host_tools, source};
 
 /// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -81,10 +80,10 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         .at(SetupStage::Programs)?;
     boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
-    let families = match options.cases {
-        None => upstream::families(&paths.upstream_families()).at(SetupStage::Input)?,
-        Some(_) => Vec::new(),
-    };
+    // Upstream's programs belong to the built-in set, not to a user's case directory.
+    let families = (options.cases.is_none().then(|| paths.upstream_families()))
+        .map_or(Ok(Vec::new()), |dir| upstream::families(&dir))
+        .at(SetupStage::Input)?;
     let session = Session {
         runner: &runner,
         paths,
@@ -167,24 +166,12 @@ impl Session<'_> {
         Ok(self.report(&cases, &manifest, &build, &plan, vm))
     }
 
-    /// The run's cases and objects plus upstream's programs from this kernel's tree (only
-    /// those chosen, when cases are chosen).
-    fn with_upstream(
-        &self,
-        kernel: &str,
-        tree: &Path,
-    ) -> Result<(CaseSet, Compiled, BTreeMap<String, CaseOutcome>), SetupFailure> {
+    /// The run's cases and objects plus upstream's programs from this kernel's tree.
+    fn with_upstream(&self, kernel: &str, tree: &Path) -> Result<Joined, SetupFailure> {
         let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
         let members = upstream::members(self.runner, tree, self.families, &out_dir)
             .at(SetupStage::Programs)?;
-        let only = &self.options.only_cases;
-        let mut cases = self.case_set.clone();
-        cases.cases.extend(
-            (members.cases.into_iter()).filter(|case| only.is_empty() || only.contains(&case.name)),
-        );
-        let mut compiled = self.compiled.clone();
-        compiled.extend(members.compiled);
-        Ok((cases, compiled, members.decided))
+        Ok(members.joined(self.case_set, self.compiled, &self.options.only_cases))
     }
 
     fn report(
@@ -214,11 +201,10 @@ impl Session<'_> {
                 console: vm.console,
             }),
             timings: Timings {
-                build_secs: if build.built_now {
-                    build.build_secs
-                } else {
-                    0.0
-                },
+                build_secs: build
+                    .built_now
+                    .then_some(build.build_secs)
+                    .unwrap_or_default(),
                 boot_secs: vm.secs,
                 harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
                 case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
