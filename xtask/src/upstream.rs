@@ -193,7 +193,7 @@ impl Annotations {
         let mut found = Annotations::default();
         let (mut privileged, mut unprivileged) = (false, false);
         for tag in tags {
-            let Some(word) = tag.strip_prefix("comment:") else {
+            let Some(word) = tag.strip_prefix("comment:").map(without_tag_number) else {
                 continue;
             };
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
@@ -228,6 +228,19 @@ fn without_counter(value: &str) -> &str {
             text
         }
         _ => value,
+    }
+}
+
+/// A tag after `comment:`. The newest trees number every tag (`comment:<n>:test_...`, so
+/// that tags keep their source order); the number is dropped.
+fn without_tag_number(word: &str) -> &str {
+    match word.split_once(':') {
+        Some((number, rest))
+            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => word,
     }
 }
 
@@ -297,6 +310,8 @@ mod tests {
         Expect::Fails, &["a", "b"], &[])]
     #[case::numbered_messages(&["test_expect_failure", "test_expect_msg=0=R6 invalid: off=0", "test_expect_msg=12=x=y"],
         Expect::Fails, &["R6 invalid: off=0", "x=y"], &[])]
+    #[case::numbered_tags(&["7:test_expect_failure", "8:test_expect_msg=invalid negative tracepoint buffer offset", "9:test_prog_flags=BPF_F_ANY_ALIGNMENT"],
+        Expect::Fails, &["invalid negative tracepoint buffer offset"], &["BPF_F_ANY_ALIGNMENT"])]
     #[case::a_message_that_only_looks_numbered(&["test_expect_msg=0: R1=ctx()"], Expect::Ok, &["0: R1=ctx()"], &[])]
     fn annotations_become_expectations(
         #[case] words: &[&str],
