@@ -201,10 +201,11 @@ impl Session<'_> {
                 console: vm.console,
             }),
             timings: Timings {
-                build_secs: build
-                    .built_now
-                    .then_some(build.build_secs)
-                    .unwrap_or_default(),
+                build_secs: if build.built_now {
+                    build.build_secs
+                } else {
+                    0.0
+                },
                 boot_secs: vm.secs,
                 harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
                 case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
