@@ -33,6 +33,22 @@ pub struct Timings {
     pub case_starts_ms: Vec<u64>,
 }
 
+impl Timings {
+    /// A kernel's build (counted only when it was built by this run) and its VM run.
+    pub fn of(build: &crate::kbuild::KernelBuild, vm: &crate::boot::GuestRun) -> Self {
+        Self {
+            build_secs: if build.built_now {
+                build.build_secs
+            } else {
+                0.0
+            },
+            boot_secs: vm.secs,
+            harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
+            case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
+        }
+    }
+}
+
 impl KernelReport {
     pub fn setup_failure(kernel: &str, failure: SetupFailure) -> Self {
         Self {

@@ -191,6 +191,7 @@ impl Session<'_> {
                 }
             }
         }
+        let timings = Timings::of(build, &vm);
         KernelReport {
             kernel: manifest.name.clone(),
             context: report::context(vm.records.boot.as_ref(), vm.accel),
@@ -200,16 +201,7 @@ impl Session<'_> {
                 console_tail: progress::tail(&vm.console, 30),
                 console: vm.console,
             }),
-            timings: Timings {
-                build_secs: if build.built_now {
-                    build.build_secs
-                } else {
-                    0.0
-                },
-                boot_secs: vm.secs,
-                harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
-                case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
-            },
+            timings,
             run_dir: Some(vm.dir),
         }
     }
