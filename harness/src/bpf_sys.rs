@@ -65,14 +65,121 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
 }
 
-/// BPF_RAW_TRACEPOINT_OPEN: attaches `prog` to the named tracepoint; closing the fd detaches.
-pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, tracepoint: &CStr) -> io::Result<OwnedFd> {
+/// BPF_RAW_TRACEPOINT_OPEN: attaches `prog` to the named tracepoint and returns the link;
+/// closing the fd detaches. A non-zero `cookie` goes into `raw_tracepoint.cookie` (6.10+).
+pub fn raw_tracepoint_open(
+    prog: BorrowedFd<'_>,
+    tracepoint: &CStr,
+    cookie: u64,
+) -> io::Result<OwnedFd> {
     let mut attr = zeroed_attr();
     // SAFETY: plain fields of the zeroed union member used by BPF_RAW_TRACEPOINT_OPEN.
     let open = unsafe { &mut attr.raw_tracepoint };
     open.name = tracepoint.as_ptr() as u64;
     open.prog_fd = prog.as_raw_fd() as u32;
+    open.cookie = cookie;
     bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// What BPF_OBJ_GET_INFO_BY_FD says about a raw tracepoint link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    pub tp_name: String,
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD of a link, with room for the raw tracepoint's name.
+pub fn link_info(link: BorrowedFd<'_>) -> io::Result<LinkInfo> {
+    let mut name = [0u8; 256];
+    // SAFETY: bpf_link_info is a plain C struct of integers; all-zero is its empty state.
+    let mut info: aya_obj::generated::bpf_link_info = unsafe { mem::zeroed() };
+    info.__bindgen_anon_1.raw_tracepoint.tp_name = name.as_mut_ptr() as u64;
+    info.__bindgen_anon_1.raw_tracepoint.tp_name_len = name.len() as u32;
+    obj_info(link, &mut info)?;
+    Ok(LinkInfo {
+        link_type: info.type_,
+        id: info.id,
+        prog_id: info.prog_id,
+        tp_name: c_buffer_to_string(&name),
+    })
+}
+
+/// The id of a loaded program (BPF_OBJ_GET_INFO_BY_FD).
+pub fn prog_id(prog: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: as in `link_info`.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { mem::zeroed() };
+    obj_info(prog, &mut info)?;
+    Ok(info.id)
+}
+
+fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_OBJ_GET_INFO_BY_FD; `info`
+    // outlives the call and is `info_len` bytes.
+    let get = unsafe { &mut attr.info };
+    get.bpf_fd = fd.as_raw_fd() as u32;
+    get.info_len = mem::size_of::<T>() as u32;
+    get.info = info as *mut T as u64;
+    bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr).map(drop)
+}
+
+/// Every link id BPF_LINK_GET_NEXT_ID enumerates.
+pub fn link_ids() -> io::Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    let mut start = 0;
+    loop {
+        let mut attr = zeroed_attr();
+        // SAFETY: plain fields of the zeroed union member used by the GET_NEXT_ID commands.
+        let next = unsafe { &mut attr.__bindgen_anon_6 };
+        next.__bindgen_anon_1.start_id = start;
+        match bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) {
+            // SAFETY: the kernel filled in the same union member.
+            Ok(_) => start = unsafe { attr.__bindgen_anon_6.next_id },
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => return Ok(ids),
+            Err(error) => return Err(error),
+        }
+        ids.push(start);
+    }
+}
+
+/// BPF_OBJ_PIN of `fd` at `path` in a bpffs.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_OBJ_PIN and BPF_OBJ_GET.
+    let pin = unsafe { &mut attr.__bindgen_anon_4 };
+    pin.pathname = path.as_ptr() as u64;
+    pin.bpf_fd = fd.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr).map(drop)
+}
+
+/// BPF_OBJ_GET: a new fd of the object pinned at `path`.
+pub fn obj_get(path: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: as in `obj_pin`.
+    let get = unsafe { &mut attr.__bindgen_anon_4 };
+    get.pathname = path.as_ptr() as u64;
+    bpf_fd(bpf_cmd::BPF_OBJ_GET, &mut attr)
+}
+
+/// BPF_LINK_DETACH.
+pub fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_LINK_DETACH.
+    let detach = unsafe { &mut attr.link_detach };
+    detach.link_fd = link.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_LINK_DETACH, &mut attr).map(drop)
+}
+
+/// BPF_LINK_UPDATE with `prog` as the link's new program.
+pub fn link_update(link: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_LINK_UPDATE.
+    let update = unsafe { &mut attr.link_update };
+    update.link_fd = link.as_raw_fd() as u32;
+    update.__bindgen_anon_1.new_prog_fd = prog.as_raw_fd() as u32;
+    bpf(bpf_cmd::BPF_LINK_UPDATE, &mut attr).map(drop)
 }
 
 /// What BPF_PROG_TEST_RUN returned: the syscall's own return value and the program's.
@@ -194,7 +301,7 @@ fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
 }
 
 /// The log up to its first NUL, lossily decoded (the kernel writes ASCII).
-fn c_buffer_to_string(buffer: &[u8]) -> String {
+pub fn c_buffer_to_string(buffer: &[u8]) -> String {
     let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
     String::from_utf8_lossy(&buffer[..end]).into_owned()
 }

@@ -9,6 +9,7 @@ use protocol::{CasePlan, CaseResult, LoadReport, Outcome, Phase, Step, StepRecor
 
 use crate::bpf_sys;
 use crate::faults;
+use crate::links;
 use crate::loader::{self, LoadedProgram};
 use crate::nbd::Connection;
 use crate::reference;
@@ -21,6 +22,8 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
         tracepoint_names,
         link: None,
         nbd: None,
+        case: plan.name.clone(),
+        pin: None,
         phase: if load.outcome.is_ok() {
             Phase::Loaded
         } else {
@@ -40,16 +43,23 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
         .as_ref()
         .and_then(|p| p.section_tracepoint.clone());
     let phase = run.phase;
-    // The own loader's program and links are gone before libbpf loads its copy: two
+    // The own loader's program, links and pin are gone before libbpf loads its copy: two
     // programs on one tracepoint would both rewrite it.
+    if let Some(pin) = run.pin.take() {
+        let _already_gone = std::fs::remove_file(pin);
+    }
     drop(run);
-    let attach_to = first_attach_target(plan, section_tracepoint.as_deref(), tracepoint_names);
+    let (attach_to, cookie) =
+        first_attach(plan, section_tracepoint.as_deref(), tracepoint_names).unzip();
     let libbpf = reference::answer(&reference::Request {
         object: &plan.object,
         program: plan.program.as_deref().or(chosen.as_deref()),
         globals: &plan.globals,
         prog_flags: plan.prog_flags,
-        attach_to: attach_to.as_deref(),
+        attach: attach_to.as_deref().map(|tracepoint| reference::Attach {
+            tracepoint,
+            cookie: cookie.flatten(),
+        }),
     });
     CaseResult {
         case: plan.name.clone(),
@@ -60,24 +70,20 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
     }
 }
 
-/// The tracepoint of the case's first `attach` step, as this kernel names it. When the own
-/// loader never got as far as the section name, libbpf's attempt names the section's own.
-fn first_attach_target(
+/// The tracepoint (as this kernel names it) and cookie of the case's first `attach` step.
+/// Without a name in the step or a section name the own loader read, there is none.
+fn first_attach(
     plan: &CasePlan,
     section_tracepoint: Option<&str>,
     tracepoint_names: &BTreeMap<String, String>,
-) -> Option<String> {
-    let named = plan.steps.iter().find_map(|step| match step {
-        Step::Attach { tracepoint } => Some(tracepoint.as_deref()),
+) -> Option<(String, Option<u64>)> {
+    let (named, cookie) = plan.steps.iter().find_map(|step| match step {
+        Step::Attach { tracepoint, cookie } => Some((tracepoint.as_deref(), *cookie)),
         _ => None,
     })?;
     let name = named.or(section_tracepoint)?;
-    Some(
-        tracepoint_names
-            .get(name)
-            .map_or(name, String::as_str)
-            .to_owned(),
-    )
+    let name = tracepoint_names.get(name).map_or(name, String::as_str);
+    Some((name.to_owned(), cookie))
 }
 
 fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) {
@@ -129,6 +135,9 @@ struct CaseRun<'a> {
     link: Option<OwnedFd>,
     /// The connected NBD device, if a step connected it; dropping it disconnects.
     nbd: Option<Connection>,
+    /// The case's name (its pin's file name) and the pin, while there is one.
+    case: String,
+    pin: Option<std::path::PathBuf>,
     phase: Phase,
 }
 
@@ -138,7 +147,7 @@ impl CaseRun<'_> {
             return harness_error("skipped: the program did not load");
         };
         let outcome = match step {
-            Step::Attach { tracepoint } => {
+            Step::Attach { tracepoint, cookie } => {
                 let name = tracepoint.as_ref().or(program.section_tracepoint.as_ref());
                 let Some(name) = name else {
                     return harness_error(
@@ -146,7 +155,7 @@ impl CaseRun<'_> {
                     );
                 };
                 let name = self.tracepoint_names.get(name).unwrap_or(name);
-                match attach(program, name) {
+                match attach(program, name, cookie.unwrap_or(0)) {
                     Ok(link) => {
                         self.link = Some(link);
                         self.phase = self.phase.max(Phase::Attached);
@@ -165,7 +174,41 @@ impl CaseRun<'_> {
             },
             Step::Detach => match self.link.take() {
                 Some(_closed_on_drop) => Outcome::ok(),
-                None => harness_error("detach without an attached link"),
+                None => harness_error("close_link without a link"),
+            },
+            Step::LinkInfo => match &self.link {
+                Some(link) => links::info(link.as_fd(), program.fd.as_fd()),
+                None => harness_error("link_info without a link"),
+            },
+            Step::Pin => match &self.link {
+                Some(link) => match links::pin(link.as_fd(), &self.case) {
+                    Ok(path) => {
+                        self.pin = Some(path);
+                        Outcome::ok()
+                    }
+                    Err(outcome) => outcome,
+                },
+                None => harness_error("pin without a link"),
+            },
+            Step::GetPinned => match self.pin.as_deref().map(links::get_pinned) {
+                Some(Ok(link)) => {
+                    self.link = Some(link);
+                    Outcome::ok()
+                }
+                Some(Err(outcome)) => outcome,
+                None => harness_error("get_pinned without a pin"),
+            },
+            Step::Unpin => match self.pin.take() {
+                Some(path) => links::unpin(&path),
+                None => harness_error("unpin without a pin"),
+            },
+            Step::LinkDetach => match &self.link {
+                Some(link) => links::detach(link.as_fd()),
+                None => harness_error("link_detach without a link"),
+            },
+            Step::LinkUpdate => match &self.link {
+                Some(link) => links::update(link.as_fd(), program.fd.as_fd()),
+                None => harness_error("link_update without a link"),
             },
             Step::SetGlobal { name, value } => program
                 .write_global(name, *value)
@@ -203,10 +246,11 @@ impl CaseRun<'_> {
     }
 }
 
-fn attach(program: &LoadedProgram, tracepoint: &str) -> Result<OwnedFd, Outcome> {
+fn attach(program: &LoadedProgram, tracepoint: &str, cookie: u64) -> Result<OwnedFd, Outcome> {
     let name = CString::new(tracepoint)
         .map_err(|_| harness_error(&format!("tracepoint name {tracepoint:?} has a NUL byte")))?;
-    bpf_sys::raw_tracepoint_open(program.fd.as_fd(), &name).map_err(|e| Outcome::from_io(&e))
+    bpf_sys::raw_tracepoint_open(program.fd.as_fd(), &name, cookie)
+        .map_err(|e| Outcome::from_io(&e))
 }
 
 fn harness_error(message: &str) -> Outcome {

@@ -11,6 +11,7 @@
 pub mod bpf_sys;
 pub mod case;
 pub mod faults;
+pub mod links;
 pub mod loader;
 pub mod module;
 pub mod nbd;

@@ -158,33 +158,7 @@ impl std::fmt::Display for Expect {
     }
 }
 
-/// Suffix of the twin that attaches through BPF_LINK_CREATE.
-pub const LINK_TWIN_SUFFIX: &str = ".link";
-
 impl Case {
-    /// A positive case (it attaches by its section's tracepoint and expects that to work)
-    /// gets a twin that attaches with BPF_LINK_CREATE instead; a kernel without that path
-    /// answers EINVAL, which reports the twin unsupported with the errno.
-    pub fn link_twin(&self) -> Option<Case> {
-        let attaches =
-            |s: &CaseStep| s.step == Step::Attach { tracepoint: None } && s.expect == Expect::Ok;
-        if !self.steps.iter().any(attaches) {
-            return None;
-        }
-        let mut twin = self.clone();
-        twin.name = format!("{}{LINK_TWIN_SUFFIX}", self.name);
-        twin.description = format!(
-            "{}\n(Twin: attached with BPF_LINK_CREATE instead.)",
-            self.description.trim()
-        );
-        twin.program = Some(self.program_stem().to_owned());
-        for step in twin.steps.iter_mut().filter(|s| attaches(s)) {
-            step.step = Step::AttachLink;
-            step.unsupported_if = vec!["EINVAL".into()];
-        }
-        Some(twin)
-    }
-
     /// The load expectation on `kernel`, and the reason when it is a known deviation.
     pub fn load_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
         known_or(&self.load, &self.load_on, kernel)
@@ -256,12 +230,10 @@ impl CaseSet {
                 dir.display()
             );
         }
-        let mut cases = files
+        let cases = files
             .iter()
             .map(|file| load_case(file, dir).with_context(|| format!("case {}", file.display())))
             .collect::<Result<Vec<_>>>()?;
-        let twins: Vec<Case> = cases.iter().filter_map(Case::link_twin).collect();
-        cases.extend(twins);
         Ok(Self {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
@@ -378,7 +350,7 @@ name = "in_val"
 expect = { value = 1024 }
 
 [[steps]]
-do = "detach"
+do = "close_link"
 expect = "ok"
 
 [[steps]]
@@ -398,20 +370,20 @@ expect = "EIO"
     fn a_case_file_parses_into_steps_and_expectations() {
         let dir = case_dir(&[("bare.toml", BARE), ("writable_bare.bpf.c", "")]);
         let set = CaseSet::load("builtin", dir.path()).unwrap();
-        assert_eq!(set.cases.len(), 2, "the case and its BPF_LINK_CREATE twin");
-        let twin = &set.cases[1];
-        assert_eq!(twin.name, "bare.link");
-        assert_eq!(twin.program_stem(), "writable_bare");
-        assert_eq!(twin.steps[0].step, Step::AttachLink);
-        assert_eq!(twin.steps[0].unsupported_if, ["EINVAL"]);
-        assert_eq!(twin.steps[1..], set.cases[0].steps[1..]);
+        assert_eq!(set.cases.len(), 1);
         let case = &set.cases[0];
         assert_eq!(case.name, "bare");
         assert_eq!(case.program_stem(), "writable_bare");
         assert_eq!(case.globals["out_val"], 0xf1f2f3f4);
         assert_eq!(case.globals["minus_one"], -1);
         assert_eq!(case.steps.len(), 5);
-        assert_eq!(case.steps[0].step, Step::Attach { tracepoint: None });
+        assert_eq!(
+            case.steps[0].step,
+            Step::Attach {
+                tracepoint: None,
+                cookie: None,
+            }
+        );
         assert_eq!(
             case.steps[2],
             CaseStep {
@@ -433,8 +405,8 @@ expect = "EIO"
     #[test]
     fn a_kernel_can_be_known_to_answer_otherwise_with_a_reason() {
         let known = BARE.replace(
-            "do = \"detach\"\nexpect = \"ok\"\n",
-            "do = \"detach\"\nexpect = \"ok\"\non = { \"6.1\" = { expect = \"EBADF\", why = \"made up\" } }\n",
+            "do = \"close_link\"\nexpect = \"ok\"\n",
+            "do = \"close_link\"\nexpect = \"ok\"\non = { \"6.1\" = { expect = \"EBADF\", why = \"made up\" } }\n",
         );
         let dir = case_dir(&[("bare.toml", &known), ("writable_bare.bpf.c", "")]);
         let case = CaseSet::load("x", dir.path()).unwrap().cases.remove(0);
@@ -463,7 +435,7 @@ expect = "EIO"
             "{error}"
         );
 
-        let unknown_step = BARE.replace("do = \"detach\"", "do = \"detatch\"");
+        let unknown_step = BARE.replace("do = \"close_link\"", "do = \"detatch\"");
         let dir = case_dir(&[("bare.toml", &unknown_step), ("writable_bare.bpf.c", "")]);
         let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
         assert!(error.contains("detatch"), "{error}");

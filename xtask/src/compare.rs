@@ -292,7 +292,10 @@ mod tests {
     fn deviations_name_the_step_and_both_sides() {
         let spec = case(vec![
             CaseStep {
-                step: Step::Attach { tracepoint: None },
+                step: Step::Attach {
+                    tracepoint: None,
+                    cookie: None,
+                },
                 expect: Expect::Ok,
                 on: Default::default(),
                 unsupported_if: vec!["EINVAL".into()],
@@ -308,7 +311,10 @@ mod tests {
             Outcome::ok(),
             vec![
                 (
-                    Step::Attach { tracepoint: None },
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
                     Outcome::value(json!("tp")),
                 ),
                 (Step::TestmodRead, Outcome::errno(5)),
@@ -320,7 +326,10 @@ mod tests {
             Outcome::ok(),
             vec![
                 (
-                    Step::Attach { tracepoint: None },
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
                     Outcome::value(json!("tp")),
                 ),
                 (Step::TestmodRead, Outcome::value(json!({"len": 5}))),
@@ -333,7 +342,13 @@ mod tests {
 
         let no_link = ran(
             Outcome::ok(),
-            vec![(Step::Attach { tracepoint: None }, Outcome::errno(22))],
+            vec![(
+                Step::Attach {
+                    tracepoint: None,
+                    cookie: None,
+                },
+                Outcome::errno(22),
+            )],
         );
         assert_eq!(
             unsupported_reason(&spec, &no_link).as_deref(),
@@ -354,7 +369,15 @@ mod tests {
         libbpf: protocol::LibbpfAnswer,
     ) -> CaseResult {
         let steps = own_attach
-            .map(|outcome| (Step::Attach { tracepoint: None }, outcome))
+            .map(|outcome| {
+                (
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
+                    outcome,
+                )
+            })
             .into_iter()
             .collect();
         let CaseOutcome::Ran(mut result) = ran(own_load, steps) else {

@@ -257,7 +257,10 @@ mod tests {
             source: None,
             steps: vec![
                 CaseStep {
-                    step: Step::Attach { tracepoint: None },
+                    step: Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
                     expect: Expect::Ok,
                     on: Default::default(),
                     unsupported_if: vec!["EINVAL".into()],
@@ -283,7 +286,10 @@ mod tests {
         let mut result = test_support::loaded("c");
         result.steps = vec![
             protocol::StepRecord {
-                step: Step::Attach { tracepoint: None },
+                step: Step::Attach {
+                    tracepoint: None,
+                    cookie: None,
+                },
                 outcome: attach,
             },
             protocol::StepRecord {

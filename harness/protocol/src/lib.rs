@@ -15,6 +15,8 @@ pub const PLAN_FILE: &str = "plan.json";
 pub const RESULTS_FILE: &str = "results.jsonl";
 /// The sysfs file whose 64-byte read fires `bpf_testmod_test_writable_bare`.
 pub const TESTMOD_SYSFS: &str = "/sys/kernel/bpf_testmod";
+/// Where the `pin` step pins links (one file per case) in the guest's bpffs.
+pub const PIN_DIR: &str = "/sys/fs/bpf/wtp";
 /// The read length at which bpf_testmod fires its writable tracepoint.
 pub const TESTMOD_WRITABLE_READ_LEN: usize = 64;
 
@@ -156,15 +158,36 @@ pub enum Step {
     /// BPF_RAW_TRACEPOINT_OPEN; the link stays open until `detach`. Without a name, the
     /// tracepoint in the program's section name (`raw_tp.w/<name>`), as libbpf would do.
     /// Either way the name goes through [`Plan::tracepoint_names`]. The value is the name used.
+    /// With `cookie`, the link gets it (`raw_tracepoint.cookie`, 6.10+; older kernels refuse
+    /// the non-zero field) and the program reads it with bpf_get_attach_cookie().
     Attach {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tracepoint: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cookie: Option<u64>,
     },
     /// BPF_LINK_CREATE with attach type BPF_TRACE_RAW_TP: the generic link path the docs
-    /// name as the other way to attach (the kernel picks the tracepoint; no name is passed).
+    /// name as the other way to attach (the kernel refuses it for raw_tp and raw_tp.w).
+    #[serde(rename = "link_create", alias = "attach_link")]
     AttachLink,
-    /// Close the link opened by the last `attach` or `attach_link`.
+    /// Close the harness's fd of the link (a pin may keep the link alive).
+    #[serde(rename = "close_link", alias = "detach")]
     Detach,
+    /// BPF_OBJ_GET_INFO_BY_FD of the link, its fdinfo, and whether BPF_LINK_GET_NEXT_ID lists
+    /// it; the value is `{"type", "fdinfo_link_type", "tp_name", "prog_id_is_the_program",
+    /// "listed_by_id"}` (no ids: they differ from run to run).
+    LinkInfo,
+    /// BPF_OBJ_PIN of the link at [`PIN_DIR`]`/<case>` (bpffs mounted if it is not).
+    Pin,
+    /// BPF_OBJ_GET of the pinned link: the harness holds an fd of it again.
+    GetPinned,
+    /// Unlink the pin. A link whose last reference was its pin is released from a workqueue,
+    /// so what follows races with that release; close an fd last to release synchronously.
+    Unpin,
+    /// BPF_LINK_DETACH on the link.
+    LinkDetach,
+    /// BPF_LINK_UPDATE of the link with the case's own program as the new one.
+    LinkUpdate,
     /// Write a global in the program's `.data`/`.bss` map while it is loaded.
     SetGlobal { name: String, value: u64 },
     /// Read a global from the program's `.data`/`.bss` map; the value is an unsigned integer.
@@ -201,8 +224,14 @@ impl Step {
     pub fn name(&self) -> &'static str {
         match self {
             Step::Attach { .. } => "attach",
-            Step::AttachLink => "attach_link",
-            Step::Detach => "detach",
+            Step::AttachLink => "link_create",
+            Step::Detach => "close_link",
+            Step::LinkInfo => "link_info",
+            Step::Pin => "pin",
+            Step::GetPinned => "get_pinned",
+            Step::Unpin => "unpin",
+            Step::LinkDetach => "link_detach",
+            Step::LinkUpdate => "link_update",
             Step::SetGlobal { .. } => "set_global",
             Step::ReadGlobal { .. } => "read_global",
             Step::TestmodRead => "testmod_read",
@@ -494,6 +523,7 @@ mod tests {
                     StepRecord {
                         step: Step::Attach {
                             tracepoint: Some("bpf_testmod_test_writable_bare".into()),
+                            cookie: None,
                         },
                         outcome: Outcome::ok(),
                     },
@@ -533,12 +563,40 @@ mod tests {
     #[test]
     fn step_names_are_the_case_file_spelling() {
         let steps = [
-            Step::Attach { tracepoint: None },
+            Step::Attach {
+                tracepoint: None,
+                cookie: None,
+            },
             Step::NbdRead { offset: 0 },
             Step::TestRunSocketFilter,
             Step::WriteFile { path: "x".into() },
         ];
         for step in steps {
+            let json = serde_json::to_value(&step).unwrap();
+            assert_eq!(json["do"], step.name());
+        }
+    }
+
+    #[test]
+    fn link_steps_have_the_names_users_guess() {
+        let parse = |json: &str| serde_json::from_str::<Step>(json).unwrap();
+        assert_eq!(parse(r#"{"do":"close_link"}"#), Step::Detach);
+        assert_eq!(parse(r#"{"do":"detach"}"#), Step::Detach);
+        assert_eq!(parse(r#"{"do":"link_create"}"#), Step::AttachLink);
+        assert_eq!(
+            parse(r#"{"do":"attach","cookie":24301}"#),
+            Step::Attach {
+                tracepoint: None,
+                cookie: Some(24301)
+            }
+        );
+        for step in [
+            Step::Detach,
+            Step::AttachLink,
+            Step::LinkInfo,
+            Step::Pin,
+            Step::Unpin,
+        ] {
             let json = serde_json::to_value(&step).unwrap();
             assert_eq!(json["do"], step.name());
         }
