@@ -29,6 +29,25 @@ pub struct ProgLoadRequest<'a> {
     pub license: &'a CStr,
     /// BPF_PROG_LOAD's `prog_flags` (BPF_F_ANY_ALIGNMENT, ...).
     pub flags: u32,
+    /// The program's BTF, function and line info, as libbpf passes them: the verifier then
+    /// prints the source line of each instruction it complains about.
+    pub btf: Option<ProgBtf<'a>>,
+}
+
+/// `prog_btf_fd` with the `func_info` and `line_info` records (the `.BTF.ext` of the object).
+#[derive(Clone, Copy)]
+pub struct ProgBtf<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub func_info: InfoRecords<'a>,
+    pub line_info: InfoRecords<'a>,
+}
+
+/// Packed records of one kind: their bytes, count and size of each.
+#[derive(Clone, Copy)]
+pub struct InfoRecords<'a> {
+    pub bytes: &'a [u8],
+    pub count: u32,
+    pub record_size: u32,
 }
 
 /// BPF_PROG_LOAD with our own log buffer, grown until the whole log fits.
@@ -62,6 +81,19 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     load.log_size = log.len() as u32;
     load.log_buf = log.as_mut_ptr() as u64;
     copy_prog_name(&mut load.prog_name, request.name);
+    if let Some(btf) = &request.btf {
+        load.prog_btf_fd = btf.fd.as_raw_fd() as u32;
+        if btf.func_info.count > 0 {
+            load.func_info = btf.func_info.bytes.as_ptr() as u64;
+            load.func_info_cnt = btf.func_info.count;
+            load.func_info_rec_size = btf.func_info.record_size;
+        }
+        if btf.line_info.count > 0 {
+            load.line_info = btf.line_info.bytes.as_ptr() as u64;
+            load.line_info_cnt = btf.line_info.count;
+            load.line_info_rec_size = btf.line_info.record_size;
+        }
+    }
     bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr)
 }
 

@@ -61,8 +61,8 @@ fn ensure_pin_dir() -> std::io::Result<()> {
     let root = Path::new(PIN_DIR)
         .parent()
         .unwrap_or(Path::new("/sys/fs/bpf"));
-    let mounted = nix::sys::statfs::statfs(root)
-        .is_ok_and(|fs| fs.filesystem_type().0 == BPF_FS_MAGIC);
+    let mounted =
+        nix::sys::statfs::statfs(root).is_ok_and(|fs| fs.filesystem_type().0 == BPF_FS_MAGIC);
     if !mounted {
         nix::mount::mount(
             Some("bpf"),

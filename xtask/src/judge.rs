@@ -220,11 +220,21 @@ impl Judge<'_> {
     }
 
     /// Verifier logs normalised; compile errors without this checkout's paths.
+    /// Compile errors and verifier logs (whose source lines name the file clang compiled)
+    /// without this machine's paths.
     fn without_noise(&self, outcome: CaseOutcome) -> CaseOutcome {
+        let paths = |text: &str| normalise::host_paths(text, &self.host_paths);
         match compare::normalised(outcome) {
             CaseOutcome::CompileError { message } => CaseOutcome::CompileError {
-                message: normalise::host_paths(&message, &self.host_paths),
+                message: paths(&message),
             },
+            CaseOutcome::Ran(mut result) => {
+                result.load.verifier_log = paths(&result.load.verifier_log);
+                if let Some(libbpf) = &mut result.libbpf {
+                    libbpf.verdict = paths(&libbpf.verdict);
+                }
+                CaseOutcome::Ran(result)
+            }
             other => other,
         }
     }

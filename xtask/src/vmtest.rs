@@ -234,6 +234,7 @@ impl Session<'_> {
             host_paths: vec![
                 (&self.case_set.dir, "<cases>"),
                 (&self.paths.root, "<root>"),
+                (&self.paths.cache, "<cache>"),
             ],
         };
         let outcomes = judge::outcomes(plan, &vm.records, vm.failure.as_ref());

@@ -129,16 +129,45 @@ pub fn load(
 
     let function = &obj.functions[&obj.programs[&program].function_key()];
     let license = CString::new(obj.license.as_bytes()).unwrap_or_else(|_| c"GPL".into());
-    let bpf_sys::ProgLoad {
-        result,
-        verifier_log,
-    } = bpf_sys::prog_load(&ProgLoadRequest {
+    let func_info = function.func_info.func_info_bytes();
+    let line_info = function.line_info.line_info_bytes();
+    let prog_btf = btf.as_ref().map(|fd| bpf_sys::ProgBtf {
+        fd: fd.as_fd(),
+        func_info: bpf_sys::InfoRecords {
+            bytes: &func_info,
+            // `len()`, not `num_info`: aya-obj filters a section's records per program and
+            // leaves `num_info` at the section's count (two programs in one section would
+            // make the kernel read past the records).
+            count: function.func_info.len() as u32,
+            record_size: function.func_info_rec_size as u32,
+        },
+        line_info: bpf_sys::InfoRecords {
+            bytes: &line_info,
+            count: function.line_info.len() as u32,
+            record_size: function.line_info_rec_size as u32,
+        },
+    });
+    let mut request = ProgLoadRequest {
         prog_type: section.prog_type,
         name: &program,
         insns: &function.instructions,
         license: &license,
         flags: prog_flags,
-    });
+        btf: prog_btf,
+    };
+    let mut attempt = bpf_sys::prog_load(&request);
+    if request.btf.is_some() && refused_program_btf(&attempt) {
+        notes.push(format!(
+            "the kernel refused the program's func/line info ({}): loaded without it",
+            protocol::verifier_verdict(&attempt.verifier_log)
+        ));
+        request.btf = None;
+        attempt = bpf_sys::prog_load(&request);
+    }
+    let bpf_sys::ProgLoad {
+        result,
+        verifier_log,
+    } = attempt;
     let (result, loaded) = match result {
         Ok(fd) => (
             Ok(()),
@@ -163,6 +192,13 @@ pub fn load(
         notes,
     };
     Ok((attempt, loaded))
+}
+
+/// Whether a load failed on the program's BTF records rather than on its code (libbpf then
+/// loads again without them, and so does this loader).
+fn refused_program_btf(attempt: &bpf_sys::ProgLoad) -> bool {
+    let log = attempt.verifier_log.to_ascii_lowercase().replace('_', " ");
+    attempt.result.is_err() && (log.contains("func info") || log.contains("line info"))
 }
 
 impl LoadedProgram {

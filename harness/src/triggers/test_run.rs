@@ -18,6 +18,7 @@ pub fn socket_filter() -> Outcome {
     let license = CString::new("GPL").unwrap();
     let load = bpf_sys::prog_load(&ProgLoadRequest {
         flags: 0,
+        btf: None,
         prog_type: ProgType::SocketFilter,
         name: "wtp_sock_filter",
         insns: &program,
