@@ -4,6 +4,7 @@
 
 use xtask::compare::CaseOutcome;
 use xtask::paths::Paths;
+use xtask::report::KernelReport;
 use xtask::vmtest::{self, Options};
 
 const PROGRAM: &str = r#"
@@ -42,14 +43,12 @@ name = "runs"
 expect = { value = 1 }
 "#;
 
-#[test]
-fn a_user_directory_gets_a_verdict_per_case() {
+/// Writes the files into a new case directory and runs it on 6.12, accepting snapshots.
+fn run_accepting(files: &[(&str, &str)]) -> (tempfile::TempDir, Vec<KernelReport>) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("count_runs.bpf.c"), PROGRAM).unwrap();
-    std::fs::write(dir.path().join("holds.toml"), HOLDS).unwrap();
-    let wrong = HOLDS.replace("expect = { value = 1 }", "expect = { value = 2 }");
-    std::fs::write(dir.path().join("wrong.toml"), wrong).unwrap();
-
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
     let options = Options {
         cases: Some(dir.path().to_path_buf()),
         accept: true,
@@ -57,6 +56,17 @@ fn a_user_directory_gets_a_verdict_per_case() {
     };
     let reports = vmtest::run(&Paths::from_env(), &options)
         .unwrap_or_else(|error| panic!("the VM run could not be done: {error:#}"));
+    (dir, reports)
+}
+
+#[test]
+fn a_user_directory_gets_a_verdict_per_case() {
+    let wrong = HOLDS.replace("expect = { value = 1 }", "expect = { value = 2 }");
+    let (dir, reports) = run_accepting(&[
+        ("count_runs.bpf.c", PROGRAM),
+        ("holds.toml", HOLDS),
+        ("wrong.toml", &wrong),
+    ]);
     assert!(reports[0].failure.is_none(), "{}", reports[0].render());
     let rows = &reports[0].rows;
     let row = |name: &str| rows.iter().find(|r| r.case == name).unwrap();
@@ -164,16 +174,10 @@ expect = { value = 1 }
 
 #[test]
 fn a_libbpf_style_object_loads_runs_and_libbpf_agrees() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("libbpf_style.bpf.c"), LIBBPF_STYLE).unwrap();
-    std::fs::write(dir.path().join("maps_and_more.toml"), LIBBPF_STYLE_CASE).unwrap();
-    let options = Options {
-        cases: Some(dir.path().to_path_buf()),
-        accept: true,
-        ..Options::default()
-    };
-    let reports = vmtest::run(&Paths::from_env(), &options)
-        .unwrap_or_else(|error| panic!("the VM run could not be done: {error:#}"));
+    let (_dir, reports) = run_accepting(&[
+        ("libbpf_style.bpf.c", LIBBPF_STYLE),
+        ("maps_and_more.toml", LIBBPF_STYLE_CASE),
+    ]);
     let report = &reports[0];
     let row = &report.rows[0];
     assert!(row.passed(), "{}", report.render());
