@@ -72,6 +72,12 @@ pub enum Command {
         #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
+    /// List the kernel cache (entry, kernel, source, size, last used, state) and its total;
+    /// `cache gc` removes all but the newest complete entry of each manifest.
+    Cache {
+        #[command(subcommand)]
+        action: Option<CacheAction>,
+    },
     /// Install the host tools (Debian packages, virtme-ng) without running anything; as
     /// another user than root, print the command that installs them. The harness's libbpf is
     /// built from source and needs some of them before `cargo build` of the workspace.
@@ -100,6 +106,31 @@ pub enum Command {
         #[arg(long)]
         steps_file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Keep the newest complete entry of each manifest (and those named with --keep); never
+    /// touch an entry another run holds; remove the rest and report what was freed.
+    Gc {
+        /// An entry to keep as well: its name (`6.12-a559f23a05bd5b2b`) or config hash.
+        #[arg(long, value_name = "ENTRY")]
+        keep: Vec<String>,
+    },
+}
+
+fn cache_command(paths: &Paths, action: Option<CacheAction>) -> anyhow::Result<String> {
+    let entries = crate::cache_admin::entries(paths)?;
+    let Some(CacheAction::Gc { keep }) = action else {
+        return Ok(crate::cache_admin::render(&entries, None));
+    };
+    let decisions = crate::cache_admin::choose_removals(&entries, &keep);
+    let freed = crate::cache_admin::collect(paths, &entries, &decisions)?;
+    Ok(format!(
+        "{}freed {:.1} GiB\n",
+        crate::cache_admin::render(&entries, Some(&decisions)),
+        freed as f64 / (1u64 << 30) as f64
+    ))
 }
 
 /// Parses the process's arguments, runs the command, returns its exit code.
@@ -171,6 +202,16 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Cache { action } => match cache_command(&paths, action) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Setup => {
             let ensured = crate::runner::Runner::new(&paths.root)
                 .and_then(|runner| crate::host_tools::ensure(&runner));

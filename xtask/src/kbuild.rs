@@ -70,6 +70,7 @@ pub fn ensure(
                 manifest.name,
                 entry.dir.display()
             );
+            crate::cache_admin::touch(&entry.dir);
             return Ok(build);
         }
     }
@@ -95,6 +96,7 @@ pub fn ensure(
         built_now: true,
     };
     entry.publish(&build).at(SetupStage::Cache)?;
+    crate::cache_admin::touch(&entry.dir);
     Ok(build)
 }
 

@@ -7,6 +7,7 @@ pub mod bisect;
 pub mod boot;
 pub mod bpf;
 pub mod cache;
+pub mod cache_admin;
 pub mod cases;
 pub mod cli;
 pub mod compare;
