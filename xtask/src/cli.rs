@@ -27,9 +27,13 @@ pub struct Cli {
 pub enum Command {
     /// Build the kernel(s), boot them, run the cases and compare with the snapshots.
     Vmtest {
-        /// Kernel manifest name(s) from kernels/, or `all`.
-        #[arg(long = "kernel", default_value = "6.12", value_delimiter = ',')]
+        /// Kernel manifest name(s) from kernels/, or `all` (default: 6.12; `--list`: all).
+        #[arg(long = "kernel", value_delimiter = ',')]
         kernels: Vec<String>,
+        /// List the cases (what each requires, which kernel has it) without building or
+        /// booting anything.
+        #[arg(long)]
+        list: bool,
         /// Run the cases of this directory (C sources + TOML expectations) instead of the
         /// built-in ones; its snapshots go to DIR/snapshots/<kernel>/.
         #[arg(long, value_name = "DIR")]
@@ -144,14 +148,33 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Vmtest {
             kernels,
             cases,
+            list: true,
+            ..
+        } => match crate::case_list::list(&paths, &kernels, cases.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Vmtest {
+            kernels,
+            cases,
             accept,
             timeout,
             kernel_dir,
             junit,
             only_cases,
+            list: false,
         } => {
             let options = vmtest::Options {
-                kernels,
+                kernels: match kernels.is_empty() {
+                    true => vmtest::Options::default().kernels,
+                    false => kernels,
+                },
                 cases,
                 accept,
                 timeout: Duration::from_secs(timeout),

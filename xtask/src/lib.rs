@@ -8,6 +8,7 @@ pub mod boot;
 pub mod bpf;
 pub mod cache;
 pub mod cache_admin;
+pub mod case_list;
 pub mod cases;
 pub mod cli;
 pub mod compare;

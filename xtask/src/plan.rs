@@ -134,35 +134,13 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::cases::Expect;
+
+    use crate::test_support::manifest;
 
     fn case(name: &str, requires: &[&str]) -> Case {
         Case {
-            name: name.into(),
-            description: String::new(),
-            program: None,
-            function: None,
-            requires: requires.iter().map(|r| r.to_string()).collect(),
-            load: Expect::Ok,
-            load_on: Default::default(),
-            log_contains: vec![],
             globals: [("minus_one".to_owned(), -1)].into(),
-            flags: vec![],
-            source: None,
-            steps: vec![],
-        }
-    }
-
-    fn manifest(features: &[&str]) -> Manifest {
-        Manifest {
-            name: "6.12".into(),
-            source: crate::manifest::SourceSpec::Local {
-                path: "/tree".into(),
-            },
-            fragments: vec![],
-            testmod_dir: None,
-            features: features.iter().map(|f| f.to_string()).collect(),
-            tracepoint_names: Default::default(),
+            ..crate::test_support::case(name, requires)
         }
     }
 

@@ -59,3 +59,35 @@ pub fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
         unsupported,
     }
 }
+
+/// A load-only case that requires `requires`.
+pub fn case(name: &str, requires: &[&str]) -> crate::cases::Case {
+    crate::cases::Case {
+        name: name.into(),
+        description: String::new(),
+        program: None,
+        function: None,
+        requires: requires.iter().map(|r| r.to_string()).collect(),
+        load: crate::cases::Expect::Ok,
+        load_on: Default::default(),
+        log_contains: vec![],
+        globals: Default::default(),
+        flags: vec![],
+        source: None,
+        steps: vec![],
+    }
+}
+
+/// The 6.12 manifest of a local tree with these features.
+pub fn manifest(features: &[&str]) -> crate::manifest::Manifest {
+    crate::manifest::Manifest {
+        name: "6.12".into(),
+        source: crate::manifest::SourceSpec::Local {
+            path: "/tree".into(),
+        },
+        fragments: vec![],
+        testmod_dir: None,
+        features: features.iter().map(|f| f.to_string()).collect(),
+        tracepoint_names: Default::default(),
+    }
+}
