@@ -160,15 +160,27 @@ fn the_kvm_probe_decides_quickly_and_remembers() {
 
     let mut fresh = paths.clone();
     fresh.cache = tempfile::tempdir().unwrap().keep();
+    let run_dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let first = boot::choose_accel(&runner, &fresh, &kernel.bzimage).unwrap();
+    let first = boot::choose_accel(&runner, &fresh, &kernel.bzimage, run_dir.path()).unwrap();
     assert!(
         started.elapsed() < KVM_PROBE_TIMEOUT + Duration::from_secs(15),
         "the probe hung"
     );
     let started = Instant::now();
-    let second = boot::choose_accel(&runner, &fresh, &kernel.bzimage).unwrap();
+    let second = boot::choose_accel(&runner, &fresh, &kernel.bzimage, run_dir.path()).unwrap();
     assert_eq!(first, second);
+    let probed = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+        && std::env::var_os("WTP_ACCEL").is_none();
+    assert_eq!(
+        run_dir.path().join("kvm-probe.log").is_file(),
+        probed,
+        "the probe's console stays with the run's logs"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "the answer was not remembered"

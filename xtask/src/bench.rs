@@ -340,8 +340,8 @@ fn bare_boots(
     bzimage: &Path,
     runs: usize,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
-    let accel = boot::choose_accel(runner, paths, bzimage)?;
     let scratch = tempfile::tempdir()?;
+    let accel = boot::choose_accel(runner, paths, bzimage, scratch.path())?;
     let args = boot::vng_args(&Boot {
         kernel: bzimage,
         accel,

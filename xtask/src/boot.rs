@@ -99,7 +99,10 @@ pub fn run(
         &stage,
         Some(timeout),
     )?;
-    stage.finish(finished);
+    match finished.success() {
+        true => stage.finish(finished),
+        false => stage.fail(finished),
+    }
     Ok(finished)
 }
 
@@ -136,7 +139,7 @@ pub fn run_plan(
     let dir = rundir::create(runs)?;
     eprintln!("  run directory: {}", dir.display());
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
-    let accel = choose_accel(runner, paths, kernel)?;
+    let accel = choose_accel(runner, paths, kernel, &dir)?;
     let harness = paths.harness_binary();
     let boot = Boot {
         kernel,
@@ -167,8 +170,14 @@ pub fn run_plan(
     })
 }
 
-/// Whether KVM works here: a short bounded boot, remembered until the host reboots.
-pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Accel> {
+/// Whether KVM works here: a short bounded boot, remembered until the host reboots. The
+/// probe's console log stays in `run_dir` with the run's other logs.
+pub fn choose_accel(
+    runner: &Runner,
+    paths: &Paths,
+    kernel: &Path,
+    run_dir: &Path,
+) -> Result<Accel> {
     if std::env::var_os("WTP_ACCEL").is_some_and(|v| v == "tcg") {
         return Ok(Accel::Tcg);
     }
@@ -188,14 +197,13 @@ pub fn choose_accel(runner: &Runner, paths: &Paths, kernel: &Path) -> Result<Acc
     {
         return Ok(accel);
     }
-    let probe_dir = tempfile::tempdir()?;
     let boot = Boot {
         kernel,
         accel: Accel::Kvm,
-        writable_dir: probe_dir.path(),
+        writable_dir: run_dir,
         command: "true".into(),
     };
-    let log = probe_dir.path().join("kvm-probe.log");
+    let log = run_dir.join("kvm-probe.log");
     let finished = run(runner, &boot, &log, KVM_PROBE_TIMEOUT)?;
     let accel = if finished.success() {
         Accel::Kvm
@@ -230,7 +238,11 @@ fn kvm_unusable_warning(finished: Finished, probe_output: &str) -> String {
                 .rev()
                 .find(|line| !line.trim().is_empty())
         })
-        .map(|line| format!(": {}", line.trim()))
+        // The console log is raw: keep NULs and escapes out of the terminal line.
+        .map(|line| {
+            let printable: String = line.chars().filter(|c| !c.is_control()).collect();
+            format!(": {}", printable.trim())
+        })
         .unwrap_or_default();
     format!("/dev/kvm exists but a KVM boot {how}{cause}; using TCG (software emulation)")
 }
@@ -293,6 +305,11 @@ mod tests {
         assert_eq!(
             warning,
             "/dev/kvm exists but a KVM boot failed (exit status: 255): qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69; using TCG (software emulation)"
+        );
+        let with_nuls = "\0\0\0qemu-system-x86_64: error: \u{1b}[0mno\0\n";
+        assert!(
+            !kvm_unusable_warning(Finished::TimedOut, with_nuls).contains(|c: char| c.is_control()),
+            "control bytes reach the terminal"
         );
         assert!(kvm_unusable_warning(Finished::TimedOut, "")
             .starts_with("/dev/kvm exists but a KVM boot hung for 30s;"));

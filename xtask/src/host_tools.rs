@@ -88,23 +88,8 @@ pub fn ensure(runner: &Runner) -> Result<()> {
     if missing.is_empty() && !need_vng {
         return Ok(());
     }
-    let apt_command = format!(
-        "apt-get install -y --no-install-recommends {}",
-        missing.join(" ")
-    );
-    let pip_command = format!("python3 -m pip install {VIRTME_NG}");
     if !is_root() {
-        let mut steps = Vec::new();
-        if !missing.is_empty() {
-            steps.push(format!("sudo apt-get update && sudo {apt_command}"));
-        }
-        if need_vng {
-            steps.push(pip_command);
-        }
-        bail!(
-            "missing host tools; install them with:\n  {}",
-            steps.join("\n  ")
-        );
+        bail!("{}", install_hint(&missing, need_vng));
     }
     if !missing.is_empty() {
         install_packages(runner, &missing)?;
@@ -125,7 +110,11 @@ pub fn install_hint(missing: &[&str], need_vng: bool) -> String {
         ));
     }
     if need_vng {
-        steps.push(format!("python3 -m pip install {VIRTME_NG}"));
+        // Debian's and Ubuntu's Python refuse a plain `pip install` (PEP 668): pipx works
+        // there, and pip does with --user --break-system-packages.
+        steps.push(format!(
+            "pipx install {VIRTME_NG}    # or: python3 -m pip install --user --break-system-packages {VIRTME_NG}"
+        ));
     }
     format!(
         "missing host tools; install them with:\n  {}",
@@ -155,17 +144,29 @@ fn install_packages(runner: &Runner, packages: &[&str]) -> Result<()> {
 fn install_virtme_ng(runner: &Runner) -> Result<()> {
     let stage = Stage::start(format!("installing {VIRTME_NG} (pip)"));
     let sh = &runner.sh;
-    let plain = cmd!(sh, "python3 -m pip install -q {VIRTME_NG}")
-        .quiet()
-        .run();
-    if plain.is_err() {
-        // Debian's and Ubuntu's system Python refuse pip installs (PEP 668) unless told.
-        cmd!(
+    // Debian's and Ubuntu's system Python refuse pip installs (PEP 668) unless told: that
+    // refusal is expected, so only the outcome is shown, and pip's output only if both fail.
+    let plain = cmd!(
+        sh,
+        "python3 -m pip install -q --root-user-action=ignore {VIRTME_NG}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()?;
+    if !plain.status.success() {
+        let told = cmd!(
             sh,
-            "python3 -m pip install -q --break-system-packages {VIRTME_NG}"
+            "python3 -m pip install -q --root-user-action=ignore --break-system-packages {VIRTME_NG}"
         )
         .quiet()
-        .run()?;
+        .ignore_status()
+        .output()?;
+        if !told.status.success() {
+            bail!(
+                "pip could not install {VIRTME_NG}:\n{}",
+                String::from_utf8_lossy(&told.stderr).trim_end()
+            );
+        }
     }
     if !is_met(Probe::Binary("vng")) {
         bail!("{VIRTME_NG} installed but `vng` is not on PATH; add pip's script directory (e.g. ~/.local/bin) to PATH");
@@ -213,7 +214,7 @@ mod tests {
             install_hint(&["clang", "dwarves"], true),
             "missing host tools; install them with:\n  \
              sudo apt-get update && sudo apt-get install -y --no-install-recommends clang dwarves\n  \
-             python3 -m pip install virtme-ng==1.42"
+             pipx install virtme-ng==1.42    # or: python3 -m pip install --user --break-system-packages virtme-ng==1.42"
         );
         assert!(!install_hint(&[], true).contains("apt-get"));
     }

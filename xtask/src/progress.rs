@@ -39,6 +39,12 @@ impl Stage {
         eprintln!("✓ {} ({}{sep}{detail})", self.what, Elapsed(self.elapsed()));
     }
 
+    /// Ends the stage as failed, with what went wrong.
+    pub fn fail(mut self, detail: impl fmt::Display) {
+        self.done = true;
+        eprintln!("✗ {} ({}, {detail})", self.what, Elapsed(self.elapsed()));
+    }
+
     /// A heartbeat line for a long command writing to `log`.
     pub fn heartbeat(&self, log: &Path) {
         let last = last_line(log).unwrap_or_default();
