@@ -15,7 +15,12 @@ use crate::nbd::Connection;
 use crate::reference;
 use crate::triggers::{nbd, test_run, testmod};
 
-pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> CaseResult {
+/// Runs one case. For a shell (`keep_pins`), what it pinned stays and libbpf is not asked.
+pub fn run(
+    plan: &CasePlan,
+    tracepoint_names: &BTreeMap<String, String>,
+    keep_pins: bool,
+) -> CaseResult {
     let (load, program, chosen) = load(plan);
     let mut run = CaseRun {
         program,
@@ -43,6 +48,15 @@ pub fn run(plan: &CasePlan, tracepoint_names: &BTreeMap<String, String>) -> Case
         .as_ref()
         .and_then(|p| p.section_tracepoint.clone());
     let phase = run.phase;
+    if keep_pins {
+        return CaseResult {
+            case: plan.name.clone(),
+            phase,
+            load,
+            steps,
+            libbpf: None,
+        };
+    }
     // The own loader's program, links and pin are gone before libbpf loads its copy: two
     // programs on one tracepoint would both rewrite it.
     if let Some(pin) = run.pin.take() {

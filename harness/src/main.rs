@@ -46,6 +46,7 @@ fn run(run_dir: &Path) -> Result<(), String> {
         write(Record::Finished(Box::new(case::run(
             case,
             &plan.tracepoint_names,
+            plan.shell,
         ))))?;
     }
     if !plan.helper_probes.is_empty() {

@@ -47,8 +47,24 @@ pub struct Boot<'a> {
     pub command: String,
 }
 
-/// The `vng` arguments for a boot.
+/// The `vng` arguments for a boot that runs `boot.command` and ends.
 pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
+    let mut args = common_args(boot);
+    // The kernel console goes to stdout too: panics and boot timing are read from it.
+    args.push("--verbose".into());
+    args.extend(["--exec".into(), boot.command.clone()]);
+    args
+}
+
+/// The `vng` arguments for an interactive boot whose shell is the script `boot.command`
+/// (`vmtest --shell`); the kernel's console messages stay out of the terminal.
+pub fn vng_shell_args(boot: &Boot<'_>) -> Vec<String> {
+    let mut args = common_args(boot);
+    args.extend(["--shell".into(), boot.command.clone()]);
+    args
+}
+
+fn common_args(boot: &Boot<'_>) -> Vec<String> {
     let mut args = vec![
         "--run".to_owned(),
         boot.kernel.display().to_string(),
@@ -65,8 +81,6 @@ pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
         // Only this directory is writable from the guest; the rest of the host is read-only.
         "--rwdir".into(),
         boot.writable_dir.display().to_string(),
-        // The kernel console goes to stdout too: panics and boot timing are read from it.
-        "--verbose".into(),
         // One NBD device and no partition scan: the only requests on the wire are the cases'.
         "--append".into(),
         "nbd.nbds_max=1 nbd.max_part=0".into(),
@@ -74,7 +88,6 @@ pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
     if boot.accel == Accel::Tcg {
         args.push("--disable-kvm".into());
     }
-    args.extend(["--exec".into(), boot.command.clone()]);
     args
 }
 

@@ -34,6 +34,10 @@ pub enum Command {
         /// booting anything.
         #[arg(long)]
         list: bool,
+        /// Boot one kernel, run the `--case` up to its last attach, keep it pinned and hand
+        /// over a shell in the guest (no case: only the modules are loaded).
+        #[arg(long, conflicts_with_all = ["list", "accept", "junit"])]
+        shell: bool,
         /// Run the cases of this directory (C sources + TOML expectations) instead of the
         /// built-in ones; its snapshots go to DIR/snapshots/<kernel>/.
         #[arg(long, value_name = "DIR")]
@@ -123,6 +127,34 @@ pub enum CacheAction {
     },
 }
 
+fn run_shell(
+    paths: &Paths,
+    kernels: Vec<String>,
+    cases: Option<PathBuf>,
+    only_cases: Vec<String>,
+) -> ExitCode {
+    if kernels.len() > 1 || only_cases.len() > 1 || kernels.iter().any(|k| k == "all") {
+        eprintln!("error: --shell boots one kernel with at most one case (--kernel K --case NAME)");
+        return ExitCode::from(2);
+    }
+    let options = crate::shell::Options {
+        kernel: kernels.into_iter().next().unwrap_or_else(|| "6.12".into()),
+        case: only_cases.into_iter().next(),
+        cases,
+    };
+    if let Err(error) = crate::shell::check(&options) {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
+    match crate::shell::run(paths, &options) {
+        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn cache_command(paths: &Paths, action: Option<CacheAction>) -> anyhow::Result<String> {
     let entries = crate::cache_admin::entries(paths)?;
     let Some(CacheAction::Gc { keep }) = action else {
@@ -148,6 +180,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Vmtest {
             kernels,
             cases,
+            only_cases,
+            shell: true,
+            ..
+        } => run_shell(&paths, kernels, cases, only_cases),
+        Command::Vmtest {
+            kernels,
+            cases,
             list: true,
             ..
         } => match crate::case_list::list(&paths, &kernels, cases.as_deref()) {
@@ -169,6 +208,7 @@ pub fn run(cli: Cli) -> ExitCode {
             junit,
             only_cases,
             list: false,
+            shell: false,
         } => {
             let options = vmtest::Options {
                 kernels: match kernels.is_empty() {

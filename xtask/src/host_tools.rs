@@ -56,6 +56,8 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("xz-utils", "xz"),
     binary("curl", "curl"),
     binary("udev", "udevadm"),
+    // `vmtest --shell` puts bpftool in the guest (the host's root filesystem).
+    binary("bpftool", "bpftool"),
     // virtme-ng runs depmod on the kernel's module directory before every boot.
     binary("kmod", "depmod"),
     // libelf, zlib and pkg-config: the harness builds libbpf from source (libbpf-sys, vendored).

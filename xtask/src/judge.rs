@@ -486,6 +486,7 @@ mod tests {
                 tracepoint_names: Default::default(),
                 cases: vec![planned("a"), planned("b")],
                 helper_probes: vec![],
+                shell: false,
             },
             decided: [(
                 "d".to_owned(),

@@ -28,6 +28,7 @@ pub mod report;
 pub mod results;
 pub mod rundir;
 pub mod runner;
+pub mod shell;
 pub mod snapshots;
 pub mod source;
 #[cfg(test)]

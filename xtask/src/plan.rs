@@ -74,6 +74,7 @@ pub fn plan(
             Scope::Measure => helpers,
             Scope::CasesOnly => Vec::new(),
         },
+        shell: false,
     };
     KernelPlan { guest, decided }
 }

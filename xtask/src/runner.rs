@@ -136,6 +136,28 @@ impl Runner {
         self.supervise(command, log, stage, timeout)
     }
 
+    /// Runs an interactive command on this terminal (stdin, stdout and stderr inherited, in
+    /// xtask's own process group so it may read the terminal). It is killed if xtask dies
+    /// (PR_SET_PDEATHSIG survives vng's exec of QEMU), so Ctrl-C or a kill of xtask ends it.
+    pub fn run_interactive(&self, cmd: Cmd<'_>) -> Result<std::process::ExitStatus> {
+        let mut command: Command = cmd.into();
+        let parent = std::process::id() as i32;
+        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
+        // and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other("the parent exited"));
+                }
+                Ok(())
+            });
+        }
+        command.status().context("starting the interactive command")
+    }
+
     fn supervise(
         &self,
         mut command: Command,

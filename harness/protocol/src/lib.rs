@@ -33,6 +33,10 @@ pub struct Plan {
     /// Helpers to probe, for every program type in [`PROBED_PROG_TYPES`], after the cases.
     #[serde(default)]
     pub helper_probes: Vec<HelperProbe>,
+    /// The run ends in an interactive shell (`vmtest --shell`): what the cases pin stays
+    /// pinned, and libbpf's second opinion (a second program on the tracepoint) is skipped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shell: bool,
 }
 
 /// The BPF program types this project loads (numbers of `enum bpf_prog_type`).
