@@ -133,14 +133,14 @@ fn a_harness_crash_is_reported_and_earlier_results_are_kept() {
 }
 
 /// virtme-ng shares the host's root read-only over 9p and gives the guest private writable
-/// overlays on /tmp, /etc, /var...; only the run directory is shared writable. A write into
-/// the shared root fails with EROFS; a write into an overlay succeeds in the guest and never
-/// reaches the host. Either way the host must not see the file.
+/// overlays on /tmp, /opt, /etc, /var...; only the run directory is shared writable. A write
+/// into the shared root fails with EROFS; a write into an overlay succeeds in the guest and
+/// never reaches the host. Either way the host must not see the file. The shared-root path is
+/// in the kernel cache (under the home directory, never an overlay): the checkout may be
+/// anywhere, /tmp included, where the guest's write would land in its overlay.
 #[test]
 fn the_guest_cannot_write_to_the_host_outside_its_run_directory() {
-    let in_root = Paths::from_env()
-        .cargo_target()
-        .join("wtp-guest-write-probe");
+    let in_root = Paths::from_env().cache.join("wtp-guest-write-probe");
     let _ = std::fs::remove_file(&in_root);
     let tmp_dir = tempfile::tempdir().unwrap();
     let in_overlay = tmp_dir.path().join("written-by-guest");
