@@ -178,7 +178,13 @@ fn try_exclusive(locks: &Path, name: &str) -> Result<Option<File>> {
 }
 
 fn lock_file(locks: &Path, name: &str) -> Result<File> {
-    std::fs::create_dir_all(locks)?;
+    std::fs::create_dir_all(locks).with_context(|| {
+        format!(
+            "creating cache directory {} (is it writable? set {} to move the cache)",
+            locks.display(),
+            crate::paths::CACHE_ENV
+        )
+    })?;
     let path: PathBuf = locks.join(format!("{name}.lock"));
     OpenOptions::new()
         .create(true)

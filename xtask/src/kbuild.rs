@@ -3,6 +3,7 @@
 //! pristine and shared) and built against that exact build tree and its Module.symvers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -32,6 +33,9 @@ pub struct KernelBuild {
     /// Whether this call built it (false: it came from the cache); never stored.
     #[serde(skip)]
     pub built_now: bool,
+    /// The entry's shared lock, held while this run uses the kernel; never stored.
+    #[serde(skip)]
+    pub in_use: Option<Arc<std::fs::File>>,
 }
 
 const TESTMOD_KO: &str = "bpf_testmod.ko";
@@ -56,22 +60,27 @@ pub fn ensure(
         testmod_dir: manifest.testmod_dir.as_deref(),
     }
     .key();
-    let entry = Entry::lock(
-        &paths.kernel_cache(),
-        &paths.lock_dir(),
-        &format!("{}-{key}", manifest.name),
-    )
-    .at(SetupStage::Cache)?;
-    // A local tree can change under us: kbuild, not the cache key, knows what is stale.
-    if let Some(build) = entry.published::<KernelBuild>().at(SetupStage::Cache)? {
-        if !source.mutable {
+    let name = format!("{}-{key}", manifest.name);
+    // A local tree can change under us: kbuild, not the cache key, knows what is stale. Any
+    // other complete entry is used under a shared lock, so runs share it and only a build
+    // (or `cache gc`) excludes the others.
+    if !source.mutable {
+        if let Some(build) = cached(paths, &name).at(SetupStage::Cache)? {
             eprintln!(
                 "✓ kernel {} from cache ({})",
                 manifest.name,
-                entry.dir.display()
+                build.dir.display()
             );
-            crate::cache_admin::touch(&entry.dir);
             return Ok(build);
+        }
+    }
+    let entry =
+        Entry::lock(&paths.kernel_cache(), &paths.lock_dir(), &name).at(SetupStage::Cache)?;
+    if let Some(build) = entry.published::<KernelBuild>().at(SetupStage::Cache)? {
+        if !source.mutable {
+            // Another run built it while this one waited for the lock.
+            drop(entry);
+            return in_use(paths, &name, build).at(SetupStage::Cache);
         }
     }
 
@@ -94,9 +103,31 @@ pub fn ensure(
         modules,
         build_secs: started.elapsed().as_secs_f64(),
         built_now: true,
+        in_use: None,
     };
     entry.publish(&build).at(SetupStage::Cache)?;
-    crate::cache_admin::touch(&entry.dir);
+    drop(entry);
+    in_use(paths, &name, build).at(SetupStage::Cache)
+}
+
+/// The complete entry `name`, held shared, if there is one.
+fn cached(paths: &Paths, name: &str) -> Result<Option<KernelBuild>> {
+    let guard = crate::cache_admin::hold_shared(paths, name)?;
+    let meta = paths.kernel_cache().join(name).join("meta.json");
+    let Ok(text) = std::fs::read_to_string(&meta) else {
+        return Ok(None);
+    };
+    let mut build: KernelBuild =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", meta.display()))?;
+    crate::cache_admin::touch(&build.dir);
+    build.in_use = Some(Arc::new(guard));
+    Ok(Some(build))
+}
+
+/// The build, with the shared lock that keeps `cache gc` away while this run uses it.
+fn in_use(paths: &Paths, name: &str, mut build: KernelBuild) -> Result<KernelBuild> {
+    build.in_use = Some(Arc::new(crate::cache_admin::hold_shared(paths, name)?));
+    crate::cache_admin::touch(&build.dir);
     Ok(build)
 }
 

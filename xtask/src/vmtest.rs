@@ -19,7 +19,7 @@ use crate::report::{self, KernelReport, Timings};
 use crate::runner::Runner;
 use crate::snapshots::Store;
 use crate::upstream::{self, Joined};
-use crate::{cache_admin, helpers, host_tools, source};
+use crate::{helpers, host_tools, source};
 
 /// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -153,9 +153,6 @@ impl Session<'_> {
             helpers,
         );
         plan.decided.extend(decided);
-        // While this run boots the kernel, `cache gc` leaves its entry alone.
-        let entry_name = format!("{}-{}", build.kernel, build.key);
-        let _in_use = cache_admin::hold_shared(self.paths, &entry_name).at(SetupStage::Cache)?;
         let runs = self.paths.runs(&manifest.name);
         let vm = boot::run_plan(
             self.runner,
