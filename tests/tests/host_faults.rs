@@ -118,12 +118,11 @@ fn a_program_that_does_not_compile_fails_alone_with_clangs_message() {
     let bad = dir.path().join("bad.bpf.c");
     std::fs::write(&good, "int x;\n").unwrap();
     std::fs::write(&bad, "int x = ;\n").unwrap();
-    let compiled = bpf::compile_all(
-        &runner(),
-        &[good.clone(), bad.clone()],
-        &dir.path().join("out"),
-    )
-    .unwrap();
+    let runner = runner();
+    let clang = bpf::Clang::new(&runner).unwrap();
+    let compiled = clang
+        .compile_all(&[good.clone(), bad.clone()], &dir.path().join("out"))
+        .unwrap();
     assert!(compiled[&good].is_ok());
     let message = compiled[&bad].as_ref().unwrap_err();
     assert!(message.contains("bad.bpf.c:1:9: error"), "{message}");

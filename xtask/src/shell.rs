@@ -49,8 +49,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
         None => case_set.cases.clear(),
     }
     let objects = paths.bpf_objects(&case_set.name);
-    let compiled = bpf::compile_all(&runner, &case_set.program_sources(), &objects)
-        .at(SetupStage::Programs)?;
+    let clang = bpf::Clang::new(&runner).at(SetupStage::HostTools)?;
+    let compiled =
+        (clang.compile_all(&case_set.program_sources(), &objects)).at(SetupStage::Programs)?;
     boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &tree)?;

@@ -17,7 +17,6 @@ use crate::cases::{Case, CaseSet, Expect};
 use crate::compare::CaseOutcome;
 use crate::decl_tags::{self, FunctionTags};
 use crate::progress::Stage;
-use crate::runner::Runner;
 
 /// Every upstream case's name starts with this (`upstream.<function>`).
 pub const PREFIX: &str = "upstream.";
@@ -103,7 +102,7 @@ pub fn families(dir: &Path) -> Result<Vec<Family>> {
 
 /// Compiles each family's file from `tree` into `out_dir` and turns its programs into cases.
 pub fn members(
-    runner: &Runner,
+    clang: &bpf::Clang<'_>,
     tree: &Path,
     families: &[Family],
     out_dir: &Path,
@@ -123,7 +122,7 @@ pub fn members(
             continue;
         }
         let includes: Vec<PathBuf> = family.includes.iter().map(|i| tree.join(i)).collect();
-        let compiled = bpf::compile(runner, &source, out_dir, &includes)?;
+        let compiled = clang.compile(&source, out_dir, &includes)?;
         let tags = match &compiled {
             Ok(object) => decl_tags::of_object(&std::fs::read(object)?)
                 .with_context(|| format!("reading the annotations of {}", object.display()))?,

@@ -76,8 +76,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         CaseSet::for_run(paths, options.cases.as_deref()).at(SetupStage::Input)?;
     case_set.retain(&options.only_cases).at(SetupStage::Input)?;
     let objects = paths.bpf_objects(&case_set.name);
-    let compiled = bpf::compile_all(&runner, &case_set.program_sources(), &objects)
-        .at(SetupStage::Programs)?;
+    let clang = bpf::Clang::new(&runner).at(SetupStage::HostTools)?;
+    let compiled =
+        (clang.compile_all(&case_set.program_sources(), &objects)).at(SetupStage::Programs)?;
     boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
     // Upstream's programs belong to the built-in set, not to a user's case directory.
@@ -90,6 +91,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         catalog: &catalog,
         case_set: &case_set,
         compiled: &compiled,
+        clang: &clang,
         families: &families,
         snapshot_root: &snapshot_root,
         options,
@@ -123,6 +125,7 @@ struct Session<'a> {
     catalog: &'a Catalog,
     case_set: &'a CaseSet,
     compiled: &'a Compiled,
+    clang: &'a bpf::Clang<'a>,
     /// Upstream's program families, compiled from each kernel's own tree.
     families: &'a [upstream::Family],
     snapshot_root: &'a Path,
@@ -169,7 +172,7 @@ impl Session<'_> {
     /// The run's cases and objects plus upstream's programs from this kernel's tree.
     fn with_upstream(&self, kernel: &str, tree: &Path) -> Result<Joined, SetupFailure> {
         let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
-        let members = upstream::members(self.runner, tree, self.families, &out_dir)
+        let members = upstream::members(self.clang, tree, self.families, &out_dir)
             .at(SetupStage::Programs)?;
         Ok(members.joined(self.case_set, self.compiled, &self.options.only_cases))
     }
