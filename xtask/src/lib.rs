@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod normalise;
 pub mod paths;
 pub mod plan;
+pub mod probe_cache;
 pub mod progress;
 pub mod report;
 pub mod results;

@@ -3,6 +3,8 @@
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
 use std::path::{Path, PathBuf};
+
+use protocol::HelperProbe;
 use std::time::Duration;
 
 use crate::boot::{self, GuestRun};
@@ -14,6 +16,7 @@ use crate::kbuild::{self, KernelBuild};
 use crate::manifest::{Catalog, Manifest, SourceSpec};
 use crate::paths::Paths;
 use crate::plan::{self, KernelPlan, Scope};
+use crate::probe_cache::Probes;
 use crate::progress;
 use crate::report::{self, KernelReport, Timings};
 use crate::runner::Runner;
@@ -142,22 +145,23 @@ impl Session<'_> {
         let source =
             source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
         let build = kbuild::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
-        let helpers = match self.scope {
-            Scope::Measure => helpers::of_tree(&source.dir).at(SetupStage::Fetch)?,
-            Scope::CasesOnly => Vec::new(),
+        let probes = match self.scope {
+            Scope::Measure => Some(self.probes(&source.dir, &build)?),
+            Scope::CasesOnly => None,
         };
         let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
+        let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
         let mut plan = plan::plan(
             &cases,
             &manifest,
             &build.modules,
             &compiled,
             self.scope,
-            helpers,
+            to_probe,
         );
         plan.decided.extend(decided);
         let runs = self.paths.runs(&manifest.name);
-        let vm = boot::run_plan(
+        let mut vm = boot::run_plan(
             self.runner,
             self.paths,
             &build.bzimage,
@@ -166,7 +170,18 @@ impl Session<'_> {
             self.options.timeout,
         )
         .at(SetupStage::Boot)?;
-        Ok(self.report(&cases, &manifest, &build, &plan, vm))
+        if let Some(probes) = &probes {
+            probes.settle(&mut vm.records).at(SetupStage::Cache)?;
+        }
+        let measured = probes.map(|p| p.list).unwrap_or_default();
+        Ok(self.report(&cases, &measured, &manifest, &build, &plan, vm))
+    }
+
+    /// The tree's helpers to probe, with the answers of an earlier run of this kernel build
+    /// and harness when there are some.
+    fn probes(&self, tree: &Path, build: &KernelBuild) -> Result<Probes, SetupFailure> {
+        let list = helpers::of_tree(tree).at(SetupStage::Fetch)?;
+        Probes::new(list, &build.dir, &self.paths.harness_binary()).at(SetupStage::Cache)
     }
 
     /// The run's cases and objects plus upstream's programs from this kernel's tree.
@@ -180,13 +195,14 @@ impl Session<'_> {
     fn report(
         &self,
         cases: &CaseSet,
+        measured: &[HelperProbe],
         manifest: &Manifest,
         build: &KernelBuild,
         plan: &KernelPlan,
         vm: GuestRun,
     ) -> KernelReport {
         let store = Store::new(&self.snapshot_root.join(&manifest.name));
-        let rows = self.judge(cases, &store, &manifest.name, plan, &vm);
+        let rows = self.judge(cases, measured, &store, &manifest.name, plan, &vm);
         for row in &rows {
             if let Some(snapshot) = &row.proposed {
                 if let Err(error) = store.record(&row.case, snapshot, &row.snapshot) {
@@ -212,16 +228,15 @@ impl Session<'_> {
     fn judge(
         &self,
         cases: &CaseSet,
+        measured: &[HelperProbe],
         store: &Store,
         kernel: &str,
         plan: &KernelPlan,
         vm: &GuestRun,
     ) -> Vec<Row> {
-        let probes = match plan.runs_probes() {
-            true => {
-                helpers::probe_outcomes(&plan.guest.helper_probes, &vm.records, vm.failure.as_ref())
-            }
-            false => Vec::new(),
+        let probes = match measured.is_empty() {
+            false => helpers::probe_outcomes(measured, &vm.records, vm.failure.as_ref()),
+            true => Vec::new(),
         };
         let names = cases.cases.iter().map(|c| c.name.as_str());
         let names = names.chain(probes.iter().map(|(name, _, _)| *name));
