@@ -10,6 +10,7 @@ use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, ProgType, PROBED_PROG_TYP
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::failure::{AtStage, SetupFailure, SetupStage};
 use crate::results::RunRecords;
 
 /// What the probes answered, as stored.
@@ -29,6 +30,13 @@ pub struct Probes {
 }
 
 impl Probes {
+    /// Every helper of `tree`'s uapi header, with the answers of an earlier run of this kernel
+    /// build (`entry_dir`) and harness when there are some.
+    pub fn of_tree(tree: &Path, entry_dir: &Path, harness: &Path) -> Result<Self, SetupFailure> {
+        let list = crate::helpers::of_tree(tree).at(SetupStage::Fetch)?;
+        Self::new(list, entry_dir, harness).at(SetupStage::Cache)
+    }
+
     /// The probes for `list` on the kernel cached in `entry_dir`, run by `harness`.
     pub fn new(list: Vec<HelperProbe>, entry_dir: &Path, harness: &Path) -> Result<Self> {
         let harness_bytes =

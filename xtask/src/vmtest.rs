@@ -145,8 +145,9 @@ impl Session<'_> {
         let source =
             source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
         let build = kbuild::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
+        let harness = self.paths.harness_binary();
         let probes = match self.scope {
-            Scope::Measure => Some(self.probes(&source.dir, &build)?),
+            Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
             Scope::CasesOnly => None,
         };
         let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
@@ -177,13 +178,6 @@ impl Session<'_> {
         Ok(self.report(&cases, &measured, &manifest, &build, &plan, vm))
     }
 
-    /// The tree's helpers to probe, with the answers of an earlier run of this kernel build
-    /// and harness when there are some.
-    fn probes(&self, tree: &Path, build: &KernelBuild) -> Result<Probes, SetupFailure> {
-        let list = helpers::of_tree(tree).at(SetupStage::Fetch)?;
-        Probes::new(list, &build.dir, &self.paths.harness_binary()).at(SetupStage::Cache)
-    }
-
     /// The run's cases and objects plus upstream's programs from this kernel's tree.
     fn with_upstream(&self, kernel: &str, tree: &Path) -> Result<Joined, SetupFailure> {
         let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
@@ -203,12 +197,11 @@ impl Session<'_> {
     ) -> KernelReport {
         let store = Store::new(&self.snapshot_root.join(&manifest.name));
         let rows = self.judge(cases, measured, &store, &manifest.name, plan, &vm);
-        for row in &rows {
-            if let Some(snapshot) = &row.proposed {
-                if let Err(error) = store.record(&row.case, snapshot, &row.snapshot) {
-                    eprintln!("  error: snapshot of {}: {error:#}", row.case);
-                }
-            }
+        let proposed = rows
+            .iter()
+            .filter_map(|r| Some((&r.case, r.proposed.as_ref()?, &r.snapshot)));
+        for (case, error) in store.record_all(proposed) {
+            eprintln!("  error: snapshot of {case}: {error:#}");
         }
         let timings = Timings::of(build, &vm);
         KernelReport {

@@ -164,6 +164,19 @@ impl Store {
     /// Makes the files say what `check` decided: an accepted result becomes the snapshot, a
     /// new or differing one is left as `.snap.new` for review, and a matching or accepted one
     /// removes a stale `.snap.new` of an earlier run.
+    /// [`Store::record`] for every (name, snapshot, check); the names that failed, with why.
+    pub fn record_all<'a>(
+        &self,
+        results: impl Iterator<Item = (&'a String, &'a Snapshot, &'a SnapshotCheck)>,
+    ) -> Vec<(&'a str, anyhow::Error)> {
+        results
+            .filter_map(|(name, snapshot, check)| {
+                let error = self.record(name, snapshot, check).err()?;
+                Some((name.as_str(), error))
+            })
+            .collect()
+    }
+
     pub fn record(&self, name: &str, snapshot: &Snapshot, check: &SnapshotCheck) -> Result<()> {
         match check {
             SnapshotCheck::Skipped | SnapshotCheck::Refused => Ok(()),
