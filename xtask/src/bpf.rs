@@ -95,7 +95,8 @@ impl<'a> Clang<'a> {
             return Ok((Err(message), true));
         }
         if let Some(key) = self.key(&args, &depfile) {
-            let tmp = out_dir.join(format!("{stem}.o.key.tmp"));
+            // Runs at once compile into the same directory: each writes its own file.
+            let tmp = out_dir.join(format!("{stem}.o.key.{}.tmp", std::process::id()));
             std::fs::write(&tmp, key)
                 .and_then(|()| std::fs::rename(&tmp, &keyfile))
                 .with_context(|| format!("writing {}", keyfile.display()))?;
