@@ -189,11 +189,18 @@ fn killing_xtask_kills_its_vm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // xtask's output, read to the end on a thread: the pipe never fills, and a failure can
+    // show what xtask said.
     let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
     let mut seen = String::new();
-    let run_dir = stderr
-        .lines()
-        .map_while(Result::ok)
+    let run_dir = lines_rx
+        .iter()
         .find_map(|line| {
             seen.push_str(&line);
             seen.push('\n');
@@ -207,10 +214,11 @@ fn killing_xtask_kills_its_vm() {
         .unwrap_or_default()
         .contains(r#""record":"started""#)
     {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the case never started"
-        );
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            seen.extend(lines_rx.try_iter().map(|line| line + "\n"));
+            panic!("the case never started; xtask said:\n{seen}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     let vm = vmtests::processes_mentioning(&needle);
