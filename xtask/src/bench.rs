@@ -209,9 +209,7 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
         bail!("touching nbd.c did not rebuild the kernel: B3 would measure nothing");
     }
 
-    let warm = warm_vmtest(paths, runs)?;
-    let bzimage = cached_bzimage(&runner, paths, &catalog)?;
-    let (b2_bare, qemu_peak) = bare_boots(&runner, paths, &bzimage, runs)?;
+    let (warm, b2_bare, qemu_peak) = side_by_side(&runner, paths, &catalog, runs)?;
     std::fs::remove_dir_all(&bench_dir).ok();
 
     Ok(Figures {
@@ -235,9 +233,7 @@ pub fn run_warm(paths: &Paths, runs: usize) -> Result<String> {
     let runner = Runner::new(&paths.root)?;
     host_tools::ensure(&runner)?;
     let catalog = Catalog::new(&paths.kernels());
-    let warm = warm_vmtest(paths, runs)?;
-    let bzimage = cached_bzimage(&runner, paths, &catalog)?;
-    let (bare, _) = bare_boots(&runner, paths, &bzimage, runs)?;
+    let (warm, bare, _) = side_by_side(&runner, paths, &catalog, runs)?;
     let (ours, reference) = (Spread::of(&warm.walls), Spread::of(&bare));
     Ok(format!(
         "B2 warm vmtest, all {} cases (s): {} | bare vng --exec true: {} | ratio {:.2}\n",
@@ -302,63 +298,62 @@ struct WarmRuns {
     cases: usize,
 }
 
-/// B2 and B4: warm vmtest runs of every case on the cached kernel.
-fn warm_vmtest(paths: &Paths, runs: usize) -> Result<WarmRuns> {
+/// B2's two sides, interleaved (warm run, bare boot, warm run, ...) so that a machine that
+/// slows down or speeds up over the minutes weighs on both alike. Returns the warm runs, the
+/// bare boots' wall times and QEMU's peak RSS in each bare boot.
+fn side_by_side(
+    runner: &Runner,
+    paths: &Paths,
+    catalog: &Catalog,
+    runs: usize,
+) -> Result<(WarmRuns, Vec<f64>, Vec<f64>)> {
     let options = Options {
         kernels: vec![KERNEL.into()],
         compare_snapshots: false,
         ..Options::default()
     };
-    let mut warm = WarmRuns::default();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let reports = vmtest::run(paths, &options)?;
-        warm.walls.push(started.elapsed().as_secs_f64());
-        let timings = &reports[0].timings;
-        warm.cases = reports[0].rows.len();
-        if let Some(ms) = timings.harness_start_ms {
-            warm.harness_starts.push(ms as f64 / 1000.0);
-        }
-        let starts = timings.case_starts_ms.windows(2);
-        warm.per_case_ms
-            .extend(starts.map(|w| (w[1] - w[0]) as f64));
-    }
-    Ok(warm)
-}
-
-fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<PathBuf> {
-    let manifest = catalog.load(KERNEL)?;
-    let source = source::fetch(runner, paths, &manifest.source)?;
-    Ok(kbuild::ensure(runner, paths, catalog, &manifest, &source)?.bzimage)
-}
-
-/// B2 reference: `vng --exec true` with the same arguments; returns wall times and QEMU's
-/// peak RSS (wait4 on vng reports the largest of its waited-for descendants: QEMU).
-fn bare_boots(
-    runner: &Runner,
-    paths: &Paths,
-    bzimage: &Path,
-    runs: usize,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+    let bzimage = cached_bzimage(runner, paths, catalog)?;
     let scratch = tempfile::tempdir()?;
-    let accel = boot::choose_accel(runner, paths, bzimage, scratch.path())?;
-    let args = boot::vng_args(&Boot {
-        kernel: bzimage,
+    let accel = boot::choose_accel(runner, paths, &bzimage, scratch.path())?;
+    let bare_args = boot::vng_args(&Boot {
+        kernel: &bzimage,
         accel,
         writable_dir: scratch.path(),
         command: "true".into(),
     });
-    let (mut walls, mut peaks) = (Vec::new(), Vec::new());
+    let (mut warm, mut walls, mut peaks) = (WarmRuns::default(), Vec::new(), Vec::new());
     for _ in 0..runs {
+        warm_once(paths, &options, &mut warm)?;
         let started = Instant::now();
-        let (status, max_rss_kib) = run_with_rusage(Command::new("vng").args(&args))?;
+        let (status, max_rss_kib) = run_with_rusage(Command::new("vng").args(&bare_args))?;
         walls.push(started.elapsed().as_secs_f64());
         if !status.success() {
             bail!("bare `vng --exec true` failed: {status}");
         }
         peaks.push(max_rss_kib as f64 / 1024.0);
     }
-    Ok((walls, peaks))
+    Ok((warm, walls, peaks))
+}
+
+fn warm_once(paths: &Paths, options: &Options, warm: &mut WarmRuns) -> Result<()> {
+    let started = Instant::now();
+    let reports = vmtest::run(paths, options)?;
+    warm.walls.push(started.elapsed().as_secs_f64());
+    let timings = &reports[0].timings;
+    warm.cases = reports[0].rows.len();
+    if let Some(ms) = timings.harness_start_ms {
+        warm.harness_starts.push(ms as f64 / 1000.0);
+    }
+    let starts = timings.case_starts_ms.windows(2);
+    warm.per_case_ms
+        .extend(starts.map(|w| (w[1] - w[0]) as f64));
+    Ok(())
+}
+
+fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<PathBuf> {
+    let manifest = catalog.load(KERNEL)?;
+    let source = source::fetch(runner, paths, &manifest.source)?;
+    Ok(kbuild::ensure(runner, paths, catalog, &manifest, &source)?.bzimage)
 }
 
 fn run_with_rusage(command: &mut Command) -> Result<(std::process::ExitStatus, i64)> {
