@@ -1,6 +1,7 @@
 //! `cargo xtask vmtest --shell`, driven for real through a terminal: tmux runs it, the test
 //! waits for the guest's prompt, asks bpftool for the links, and leaves the shell. The case's
-//! raw_tracepoint link must be listed and leaving must end the VM with status 0.
+//! raw_tracepoint link must be listed and leaving must end the VM with status 0; killing
+//! xtask instead must end the VM too.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,14 +15,15 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Self {
+    /// A tmux server of the test's own (`test` names it): tests run in parallel threads.
+    fn new(test: &str) -> Self {
         let found = Command::new("tmux").arg("-V").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
             "this test drives a terminal with tmux: apt-get install tmux (.ci/run does)"
         );
         Self {
-            socket: format!("wtp-shell-test-{}", std::process::id()),
+            socket: format!("wtp-shell-test-{}-{test}", std::process::id()),
         }
     }
 
@@ -87,7 +89,7 @@ fn the_shell_keeps_the_case_attached_and_exit_ends_the_vm() {
         xtask.display(),
         status_file.path().display()
     );
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("exit");
     tmux.run(&[
         "new-session",
         "-d",
@@ -114,4 +116,69 @@ fn the_shell_keeps_the_case_attached_and_exit_ends_the_vm() {
 
     tmux.send("exit");
     assert_eq!(wait_for_file(status_file.path()).trim(), "exit=0");
+}
+
+/// The terminal belongs to the guest, so a Ctrl-C typed there interrupts the guest's command;
+/// a kill of xtask on the host must end the whole VM (vng, virtme-run, QEMU) all the same.
+#[test]
+fn killing_xtask_ends_the_shells_vm() {
+    let xtask = vmtests::xtask_binary();
+    let command = format!(
+        "'{}' vmtest --kernel 6.12 --shell; sleep 600",
+        xtask.display()
+    );
+    let tmux = Tmux::new("kill");
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "shell",
+        "-x",
+        "200",
+        "-y",
+        "60",
+        "sh",
+        "-c",
+        &command,
+    ]);
+    let screen = tmux.wait_for("wtp-guest# ");
+    let run_dir = screen
+        .lines()
+        .find_map(vmtests::run_dir_in)
+        .unwrap_or_else(|| panic!("no run directory on the screen:\n{screen}"));
+    let needle = run_dir.to_string_lossy().into_owned();
+    let vm = vmtests::processes_mentioning(&needle);
+    assert!(
+        vm.iter()
+            .any(|pid| vmtests::cmdline(*pid).contains("qemu-system")),
+        "no QEMU for {needle}"
+    );
+    // The xtask process itself: its command line starts with the binary (tmux's and the
+    // shell's only contain it).
+    let own_prefix = format!("{} vmtest --kernel 6.12 --shell", xtask.display());
+    let xtask_pid = vmtests::processes_mentioning(&own_prefix)
+        .into_iter()
+        .find(|pid| vmtests::cmdline(*pid).starts_with(&own_prefix))
+        .unwrap_or_else(|| {
+            let all = vmtests::processes_mentioning("vmtest");
+            let all: Vec<String> = all.into_iter().map(vmtests::cmdline).collect();
+            panic!("no process starts with {own_prefix:?}: {all:#?}\n{screen}")
+        });
+    // SAFETY: kill(2) of the xtask this test started.
+    unsafe { libc::kill(xtask_pid as i32, libc::SIGKILL) };
+    let started = Instant::now();
+    loop {
+        let left = vmtests::processes_mentioning(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after xtask died: {:?}",
+            left.iter()
+                .map(|pid| vmtests::cmdline(*pid))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -136,26 +136,60 @@ impl Runner {
         self.supervise(command, log, stage, timeout)
     }
 
-    /// Runs an interactive command on this terminal (stdin, stdout and stderr inherited, in
-    /// xtask's own process group so it may read the terminal). It is killed if xtask dies
-    /// (PR_SET_PDEATHSIG survives vng's exec of QEMU), so Ctrl-C or a kill of xtask ends it.
+    /// Runs an interactive command on this terminal. Like [`Runner::spawn_tied`], it runs
+    /// under a shell in a process group of its own that dies as one (vng, virtme-run and
+    /// QEMU) when xtask dies or is interrupted; that group is made the terminal's foreground
+    /// group for the command's life (the job control a shell does), and the terminal is
+    /// handed to the command explicitly, because a shell's asynchronous list reads /dev/null.
     pub fn run_interactive(&self, cmd: Cmd<'_>) -> Result<std::process::ExitStatus> {
-        let mut command: Command = cmd.into();
+        let inner: Command = cmd.into();
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"trap 'kill -KILL 0' TERM; exec 3<&0; "$@" <&3 3<&- & wait $!"#)
+            .arg("sh")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        if let Some(dir) = inner.get_current_dir() {
+            command.current_dir(dir);
+        }
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
         let parent = std::process::id() as i32;
-        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
-        // and exec.
+        // SAFETY: isatty has no preconditions.
+        let terminal = unsafe { libc::isatty(0) } == 1;
+        // SAFETY: prctl, getppid, setpgid, signal, getpid and tcsetpgrp are
+        // async-signal-safe; nothing else runs between fork and exec.
         unsafe {
             command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 if libc::getppid() != parent {
                     return Err(std::io::Error::other("the parent exited"));
                 }
+                libc::setpgid(0, 0);
+                if terminal {
+                    foreground(libc::getpid());
+                }
                 Ok(())
             });
         }
-        command.status().context("starting the interactive command")
+        let mut child = command
+            .spawn()
+            .context("starting the interactive command")?;
+        let group = ProcessGroup::register(child.id() as i32);
+        let status = child.wait();
+        if terminal {
+            // SAFETY: getpgrp has no preconditions; `foreground` is sound for any group.
+            unsafe { foreground(libc::getpgrp()) };
+        }
+        drop(group);
+        Ok(status?)
     }
 
     fn supervise(
@@ -198,6 +232,20 @@ impl Runner {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// Makes `group` the terminal's foreground process group. A process outside the foreground
+/// group that does so gets SIGTTOU, which is ignored for the call.
+///
+/// # Safety
+/// Only async-signal-safe calls: usable between fork and exec.
+unsafe fn foreground(group: i32) {
+    // SAFETY: signal and tcsetpgrp on our own terminal; the old disposition is restored.
+    unsafe {
+        let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::tcsetpgrp(0, group);
+        libc::signal(libc::SIGTTOU, old);
     }
 }
 
