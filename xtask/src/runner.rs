@@ -101,38 +101,10 @@ impl Runner {
         stage: &Stage,
         timeout: Option<Duration>,
     ) -> Result<Finished> {
-        let inner: Command = cmd.into();
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(r#"trap 'kill -KILL 0' TERM; "$@" & wait $!"#)
-            .arg("sh")
-            .arg(inner.get_program())
-            .args(inner.get_args());
-        if let Some(dir) = inner.get_current_dir() {
-            command.current_dir(dir);
-        }
-        for (key, value) in inner.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        let parent = std::process::id() as i32;
-        // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork
-        // and exec.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died before the prctl: then no signal will come.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other("the parent exited"));
-                }
-                Ok(())
-            });
-        }
+        let mut command = tied(cmd, r#"trap 'kill -KILL 0' TERM; "$@" & wait $!"#);
+        let parent = parent_pid();
+        // SAFETY: `stay_tied` only makes async-signal-safe calls.
+        unsafe { command.pre_exec(move || stay_tied(parent)) };
         self.supervise(command, log, stage, timeout)
     }
 
@@ -142,36 +114,18 @@ impl Runner {
     /// group for the command's life (the job control a shell does), and the terminal is
     /// handed to the command explicitly, because a shell's asynchronous list reads /dev/null.
     pub fn run_interactive(&self, cmd: Cmd<'_>) -> Result<std::process::ExitStatus> {
-        let inner: Command = cmd.into();
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(r#"trap 'kill -KILL 0' TERM; exec 3<&0; "$@" <&3 3<&- & wait $!"#)
-            .arg("sh")
-            .arg(inner.get_program())
-            .args(inner.get_args());
-        if let Some(dir) = inner.get_current_dir() {
-            command.current_dir(dir);
-        }
-        for (key, value) in inner.get_envs() {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        let parent = std::process::id() as i32;
+        let mut command = tied(
+            cmd,
+            r#"trap 'kill -KILL 0' TERM; exec 3<&0; "$@" <&3 3<&- & wait $!"#,
+        );
+        let parent = parent_pid();
         // SAFETY: isatty has no preconditions.
         let terminal = unsafe { libc::isatty(0) } == 1;
-        // SAFETY: prctl, getppid, setpgid, signal, getpid and tcsetpgrp are
-        // async-signal-safe; nothing else runs between fork and exec.
+        // SAFETY: `stay_tied`, setpgid, getpid and `foreground` are async-signal-safe;
+        // nothing else runs between fork and exec.
         unsafe {
             command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::other("the parent exited"));
-                }
+                stay_tied(parent)?;
                 libc::setpgid(0, 0);
                 if terminal {
                     foreground(libc::getpid());
@@ -233,6 +187,48 @@ impl Runner {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// `cmd` run by `sh -c script` (the script starts `"$@"`), with `cmd`'s directory and
+/// environment: the shell that ties a command's process group to xtask's life.
+fn tied(cmd: Cmd<'_>, script: &str) -> Command {
+    let inner: Command = cmd.into();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    if let Some(dir) = inner.get_current_dir() {
+        command.current_dir(dir);
+    }
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+fn parent_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Between fork and exec: SIGTERM when xtask dies (PR_SET_PDEATHSIG), and a refusal if it
+/// died before the prctl (then no signal would come). Only async-signal-safe calls.
+fn stay_tied(parent: i32) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid have no memory-safety preconditions.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            return Err(std::io::Error::other("the parent exited"));
+        }
+    }
+    Ok(())
 }
 
 /// Makes `group` the terminal's foreground process group. A process outside the foreground
