@@ -143,15 +143,28 @@ fn run_shell(
         cases,
     };
     if let Err(error) = crate::shell::check(&options) {
-        eprintln!("error: {error:#}");
-        return ExitCode::from(2);
+        return could_not_run(error);
     }
     match crate::shell::run(paths, &options) {
         Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
+        Err(error) => could_not_run(error),
+    }
+}
+
+/// Exit status 2: the command could not do its job (the message names why).
+fn could_not_run(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::from(2)
+}
+
+/// A command whose whole answer is text on stdout.
+fn printed(text: anyhow::Result<String>) -> ExitCode {
+    match text {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
         }
+        Err(error) => could_not_run(error),
     }
 }
 
@@ -189,16 +202,7 @@ pub fn run(cli: Cli) -> ExitCode {
             cases,
             list: true,
             ..
-        } => match crate::case_list::list(&paths, &kernels, cases.as_deref()) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::from(2)
-            }
-        },
+        } => printed(crate::case_list::list(&paths, &kernels, cases.as_deref())),
         Command::Vmtest {
             kernels,
             cases,
@@ -228,10 +232,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     report::publish_github_summary(&reports);
                     ExitCode::from(exit_status(&reports))
                 }
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(2)
-                }
+                Err(error) => could_not_run(error),
             }
         }
         Command::Bisect {
@@ -259,31 +260,16 @@ pub fn run(cli: Cli) -> ExitCode {
                         ExitCode::from(1)
                     }
                 }
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(2)
-                }
+                Err(error) => could_not_run(error),
             }
         }
-        Command::Cache { action } => match cache_command(&paths, action) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Cache { action } => printed(cache_command(&paths, action)),
         Command::Setup => {
             let ensured = crate::runner::Runner::new(&paths.root)
                 .and_then(|runner| crate::host_tools::ensure(&runner));
             match ensured {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(2)
-                }
+                Err(error) => could_not_run(error),
             }
         }
         Command::Bench {
@@ -294,10 +280,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 eprint!("\n{line}");
                 ExitCode::SUCCESS
             }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::from(2)
-            }
+            Err(error) => could_not_run(error),
         },
         Command::Bench { runs, .. } => match bench::run(&paths, runs).and_then(|f| {
             let file = bench::publish(&paths, &f)?;
@@ -311,10 +294,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::from(2)
-            }
+            Err(error) => could_not_run(error),
         },
         Command::BisectStep {
             kernel_dir,
