@@ -95,9 +95,19 @@ fn first_attach(
         Step::Attach { tracepoint, cookie } => Some((tracepoint.as_deref(), *cookie)),
         _ => None,
     })?;
-    let name = named.or(section_tracepoint)?;
-    let name = tracepoint_names.get(name).map_or(name, String::as_str);
+    let name = attach_target(named, section_tracepoint, tracepoint_names)?;
     Some((name.to_owned(), cookie))
+}
+
+/// Where an `attach` goes: the tracepoint it names, else the one in the section name, as
+/// this kernel calls it.
+fn attach_target<'a>(
+    named: Option<&'a str>,
+    section_tracepoint: Option<&'a str>,
+    tracepoint_names: &'a BTreeMap<String, String>,
+) -> Option<&'a str> {
+    let name = named.or(section_tracepoint)?;
+    Some(tracepoint_names.get(name).map_or(name, String::as_str))
 }
 
 fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) {
@@ -162,18 +172,21 @@ impl CaseRun<'_> {
         };
         let outcome = match step {
             Step::Attach { tracepoint, cookie } => {
-                let name = tracepoint.as_ref().or(program.section_tracepoint.as_ref());
+                let name = attach_target(
+                    tracepoint.as_deref(),
+                    program.section_tracepoint.as_deref(),
+                    self.tracepoint_names,
+                );
                 let Some(name) = name else {
                     return harness_error(
                         "attach: no tracepoint named and none in the section name",
                     );
                 };
-                let name = self.tracepoint_names.get(name).unwrap_or(name);
                 match attach(program, name, cookie.unwrap_or(0)) {
                     Ok(link) => {
                         self.link = Some(link);
                         self.phase = self.phase.max(Phase::Attached);
-                        Outcome::value(name.as_str().into())
+                        Outcome::value(name.into())
                     }
                     Err(outcome) => outcome,
                 }
