@@ -192,7 +192,10 @@ impl Annotations {
         let mut found = Annotations::default();
         let (mut privileged, mut unprivileged) = (false, false);
         for tag in tags {
-            let Some(word) = tag.strip_prefix("comment:").map(without_tag_number) else {
+            let Some(word) = tag
+                .strip_prefix("comment:")
+                .map(|word| without_number(word, ':'))
+            else {
                 continue;
             };
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
@@ -201,7 +204,7 @@ impl Annotations {
                 "test_expect_failure" => (found.failure, privileged) = (true, true),
                 "test_expect_success" => privileged = true,
                 "test_expect_msg" => {
-                    found.messages.push(without_counter(value).to_owned());
+                    found.messages.push(without_number(value, '=').to_owned());
                     privileged = true;
                 }
                 "test_prog_flags" => found.flags.push(value.to_owned()),
@@ -215,31 +218,19 @@ impl Annotations {
     }
 }
 
-/// A message tag's text. Newer trees number their messages so that two equal `__msg`s stay
-/// two tags (`comment:test_expect_msg=<n>=<text>`, read back by test_loader.c's
-/// `skip_dynamic_pfx`); older ones write the text alone. A verifier message never starts
-/// with digits and `=`, so the number is recognised by its shape.
-fn without_counter(value: &str) -> &str {
-    match value.split_once('=') {
-        Some((number, text))
-            if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            text
-        }
-        _ => value,
-    }
-}
-
-/// A tag after `comment:`. The newest trees number every tag (`comment:<n>:test_...`, so
-/// that tags keep their source order); the number is dropped.
-fn without_tag_number(word: &str) -> &str {
-    match word.split_once(':') {
+/// `text` without a leading `<digits><separator>`. Trees number their tags so that equal ones
+/// stay apart and keep their order: the newest every tag (`comment:<n>:test_...`), 6.12-era
+/// trees their messages (`test_expect_msg=<n>=<text>`, read back by test_loader.c's
+/// `skip_dynamic_pfx`), older ones not at all. A tag name or verifier message never starts
+/// with digits and the separator, so the number is recognised by its shape.
+fn without_number(text: &str, separator: char) -> &str {
+    match text.split_once(separator) {
         Some((number, rest))
             if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
         {
             rest
         }
-        _ => word,
+        _ => text,
     }
 }
 
