@@ -15,16 +15,31 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// A tmux server of the test's own (`test` names it): tests run in parallel threads.
-    fn new(test: &str) -> Self {
+    /// Runs `command` under `sh -c` in a 200×60 terminal of a tmux server of the test's own
+    /// (`test` names it: tests run in parallel threads).
+    fn start(test: &str, command: &str) -> Self {
         let found = Command::new("tmux").arg("-V").output();
         assert!(
             found.is_ok_and(|o| o.status.success()),
             "this test drives a terminal with tmux: apt-get install tmux (.ci/run does)"
         );
-        Self {
+        let tmux = Self {
             socket: format!("wtp-shell-test-{}-{test}", std::process::id()),
-        }
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "shell",
+            "-x",
+            "200",
+            "-y",
+            "60",
+            "sh",
+            "-c",
+            command,
+        ]);
+        tmux
     }
 
     fn run(&self, args: &[&str]) -> String {
@@ -89,20 +104,7 @@ fn the_shell_keeps_the_case_attached_and_exit_ends_the_vm() {
         xtask.display(),
         status_file.path().display()
     );
-    let tmux = Tmux::new("exit");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "shell",
-        "-x",
-        "200",
-        "-y",
-        "60",
-        "sh",
-        "-c",
-        &command,
-    ]);
+    let tmux = Tmux::start("exit", &command);
     let prompt = tmux.wait_for("wtp-guest# ");
     assert!(
         prompt.contains("pinned at /sys/fs/bpf/wtp/bare_early_ret"),
@@ -127,20 +129,7 @@ fn killing_xtask_ends_the_shells_vm() {
         "'{}' vmtest --kernel 6.12 --shell; sleep 600",
         xtask.display()
     );
-    let tmux = Tmux::new("kill");
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "shell",
-        "-x",
-        "200",
-        "-y",
-        "60",
-        "sh",
-        "-c",
-        &command,
-    ]);
+    let tmux = Tmux::start("kill", &command);
     let screen = tmux.wait_for("wtp-guest# ");
     let run_dir = screen
         .lines()
