@@ -47,22 +47,8 @@ pub struct Entry {
 impl Entry {
     /// Opens (creating) the entry `name` in `root`, waiting for any other run that holds it.
     pub fn lock(root: &Path, locks: &Path, name: &str) -> Result<Self> {
-        for dir in [root, locks] {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "creating cache directory {} (is it writable? set {} to move the cache)",
-                    dir.display(),
-                    crate::paths::CACHE_ENV
-                )
-            })?;
-        }
-        let lock_path = locks.join(format!("{name}.lock"));
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening lock {}", lock_path.display()))?;
+        create_cache_dir(root)?;
+        let (lock, lock_path) = lock_file(locks, name)?;
         if lock.try_lock().is_err() {
             eprintln!(
                 "  waiting for another run that holds {}",
@@ -77,15 +63,7 @@ impl Entry {
 
     /// The entry's metadata if it was published.
     pub fn published<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        let path = self.dir.join(META_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?,
-            )),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-        }
+        published_in(&self.dir)
     }
 
     /// Marks the entry complete: writes `meta.json` through a temporary file and a rename.
@@ -98,6 +76,56 @@ impl Entry {
         std::fs::rename(&tmp, self.dir.join(META_FILE))
             .with_context(|| format!("publishing {}", self.dir.display()))
     }
+}
+
+/// The metadata of the entry in `dir`, if it was published.
+pub fn published_in<T: DeserializeOwned>(dir: &Path) -> Result<Option<T>> {
+    let path = dir.join(META_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?,
+        )),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Takes the lock of entry `name` shared, waiting while a run builds it (exclusively): held
+/// by a run while it uses a cached kernel, so `cache gc` leaves the entry alone.
+pub fn hold_shared(locks: &Path, name: &str) -> Result<File> {
+    let (file, path) = lock_file(locks, name)?;
+    file.lock_shared()
+        .with_context(|| format!("locking {} shared", path.display()))?;
+    Ok(file)
+}
+
+/// The lock of entry `name` taken exclusively, if no other run holds it now.
+pub fn try_exclusive(locks: &Path, name: &str) -> Result<Option<File>> {
+    let (file, _) = lock_file(locks, name)?;
+    Ok(file.try_lock().is_ok().then_some(file))
+}
+
+/// The lock file of entry `name` (created, with its directory, if missing), and its path.
+fn lock_file(locks: &Path, name: &str) -> Result<(File, PathBuf)> {
+    create_cache_dir(locks)?;
+    let path = locks.join(format!("{name}.lock"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening lock {}", path.display()))?;
+    Ok((file, path))
+}
+
+fn create_cache_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "creating cache directory {} (is it writable? set {} to move the cache)",
+            dir.display(),
+            crate::paths::CACHE_ENV
+        )
+    })
 }
 
 #[cfg(test)]

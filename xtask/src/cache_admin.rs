@@ -6,12 +6,12 @@
 //! a run that boots the kernel holds it shared); remove the rest, incomplete leftovers of
 //! killed builds included.
 
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
+use crate::cache;
 use crate::kbuild::KernelBuild;
 use crate::paths::Paths;
 
@@ -58,9 +58,8 @@ pub fn entries(paths: &Paths) -> Result<Vec<EntryInfo>> {
 
 fn inspect(dir: &Path, name: &str, locks: &Path) -> Result<EntryInfo> {
     let (kernel, config_hash) = name.rsplit_once('-').unwrap_or((name, ""));
-    let meta: Option<KernelBuild> = std::fs::read_to_string(dir.join("meta.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    // A meta.json that cannot be read counts as incomplete, like a missing one.
+    let meta: Option<KernelBuild> = cache::published_in(dir).ok().flatten();
     let last_used = [
         dir.join(LAST_USED_FILE),
         dir.join("meta.json"),
@@ -77,7 +76,7 @@ fn inspect(dir: &Path, name: &str, locks: &Path) -> Result<EntryInfo> {
         bytes: size_of(dir),
         last_used,
         complete: meta.is_some(),
-        in_use: try_exclusive(locks, name)?.is_none(),
+        in_use: cache::try_exclusive(locks, name)?.is_none(),
     })
 }
 
@@ -113,7 +112,7 @@ pub fn collect(paths: &Paths, entries: &[EntryInfo], decisions: &[Decision]) -> 
         if *decision != Decision::Remove {
             continue;
         }
-        let Some(_lock) = try_exclusive(&paths.lock_dir(), &entry.name)? else {
+        let Some(_lock) = cache::try_exclusive(&paths.lock_dir(), &entry.name)? else {
             continue;
         };
         let dir = paths.kernel_cache().join(&entry.name);
@@ -162,36 +161,6 @@ pub fn render(entries: &[EntryInfo], decisions: Option<&[Decision]>) -> String {
 pub fn touch(entry_dir: &Path) {
     let stamp = format!("{:?}\n", SystemTime::now());
     let _best_effort = std::fs::write(entry_dir.join(LAST_USED_FILE), stamp);
-}
-
-/// Held by a run while it boots a cached kernel, so gc leaves the entry alone.
-pub fn hold_shared(paths: &Paths, entry_name: &str) -> Result<File> {
-    let file = lock_file(&paths.lock_dir(), entry_name)?;
-    file.lock_shared()
-        .with_context(|| format!("locking cache entry {entry_name} for this run"))?;
-    Ok(file)
-}
-
-fn try_exclusive(locks: &Path, name: &str) -> Result<Option<File>> {
-    let file = lock_file(locks, name)?;
-    Ok(file.try_lock().is_ok().then_some(file))
-}
-
-fn lock_file(locks: &Path, name: &str) -> Result<File> {
-    std::fs::create_dir_all(locks).with_context(|| {
-        format!(
-            "creating cache directory {} (is it writable? set {} to move the cache)",
-            locks.display(),
-            crate::paths::CACHE_ENV
-        )
-    })?;
-    let path: PathBuf = locks.join(format!("{name}.lock"));
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening lock {}", path.display()))
 }
 
 fn size_of(path: &Path) -> u64 {
@@ -289,7 +258,7 @@ mod tests {
                 "dir": dir, "bzimage": dir.join("bzImage"), "modules": [], "build_secs": 1.0});
             std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
             let when = SystemTime::now() - Duration::from_secs(minutes_ago * 60);
-            File::options()
+            std::fs::File::options()
                 .write(true)
                 .create(true)
                 .truncate(true)
@@ -298,7 +267,7 @@ mod tests {
                 .set_modified(when)
                 .unwrap();
         }
-        let held = hold_shared(&paths, "6.12-old").unwrap();
+        let held = cache::hold_shared(&paths.lock_dir(), "6.12-old").unwrap();
 
         let found = entries(&paths).unwrap();
         let names: Vec<&str> = found.iter().map(|e| e.name.as_str()).collect();

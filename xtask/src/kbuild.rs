@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::cmd;
 
-use crate::cache::{Entry, KeyInputs, RECIPE_VERSION};
+use crate::cache::{self, Entry, KeyInputs, RECIPE_VERSION};
 use crate::failure::{AtStage, SetupFailure, SetupStage};
 use crate::kconfig;
 use crate::manifest::{Catalog, Manifest};
@@ -112,13 +112,11 @@ pub fn ensure(
 
 /// The complete entry `name`, held shared, if there is one.
 fn cached(paths: &Paths, name: &str) -> Result<Option<KernelBuild>> {
-    let guard = crate::cache_admin::hold_shared(paths, name)?;
-    let meta = paths.kernel_cache().join(name).join("meta.json");
-    let Ok(text) = std::fs::read_to_string(&meta) else {
+    let guard = cache::hold_shared(&paths.lock_dir(), name)?;
+    let Some(mut build) = cache::published_in::<KernelBuild>(&paths.kernel_cache().join(name))?
+    else {
         return Ok(None);
     };
-    let mut build: KernelBuild =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", meta.display()))?;
     crate::cache_admin::touch(&build.dir);
     build.in_use = Some(Arc::new(guard));
     Ok(Some(build))
@@ -126,7 +124,7 @@ fn cached(paths: &Paths, name: &str) -> Result<Option<KernelBuild>> {
 
 /// The build, with the shared lock that keeps `cache gc` away while this run uses it.
 fn in_use(paths: &Paths, name: &str, mut build: KernelBuild) -> Result<KernelBuild> {
-    build.in_use = Some(Arc::new(crate::cache_admin::hold_shared(paths, name)?));
+    build.in_use = Some(Arc::new(cache::hold_shared(&paths.lock_dir(), name)?));
     crate::cache_admin::touch(&build.dir);
     Ok(build)
 }
