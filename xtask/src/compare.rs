@@ -136,13 +136,11 @@ pub fn second_opinion(result: &CaseResult) -> Option<String> {
     };
     let own_load = &result.load.outcome;
     let own_verdict = protocol::verifier_verdict(&result.load.verifier_log);
+    // Neither presenting the object to the kernel is agreement too; a refusal must also
+    // carry the same verdict.
     let load_agrees = match (own_load, &libbpf.load) {
-        (Outcome::Ok { .. }, Outcome::Ok { .. }) => true,
-        (Outcome::Errno { errno: own, .. }, Outcome::Errno { errno: theirs, .. }) => {
-            own == theirs && own_verdict == libbpf.verdict
-        }
         (Outcome::Error { .. }, Outcome::Error { .. }) => true,
-        _ => false,
+        (own, theirs) => same_answer(own, theirs) && (own.is_ok() || own_verdict == libbpf.verdict),
     };
     let own_attach = result
         .steps
