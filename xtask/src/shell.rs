@@ -14,7 +14,6 @@ use protocol::{
 use xshell::cmd;
 
 use crate::boot::{self, Boot};
-use crate::bpf;
 use crate::cases::CaseSet;
 use crate::compare::CaseOutcome;
 use crate::failure::{AtStage, SetupFailure, SetupStage};
@@ -48,11 +47,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
             .at(SetupStage::Input)?,
         None => case_set.cases.clear(),
     }
-    let objects = paths.bpf_objects(&case_set.name);
-    let clang = bpf::Clang::new(&runner).at(SetupStage::HostTools)?;
-    let compiled =
-        (clang.compile_all(&case_set.program_sources(), &objects)).at(SetupStage::Programs)?;
-    boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
+    let (_, compiled) = crate::vmtest::guest_side(&runner, paths, &case_set)?;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = kbuild::ensure(&runner, paths, &catalog, &manifest, &tree)?;
     let kernel_plan = plan::plan(

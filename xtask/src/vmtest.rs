@@ -78,11 +78,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
     let (mut case_set, snapshot_root) =
         CaseSet::for_run(paths, options.cases.as_deref()).at(SetupStage::Input)?;
     case_set.retain(&options.only_cases).at(SetupStage::Input)?;
-    let objects = paths.bpf_objects(&case_set.name);
-    let clang = bpf::Clang::new(&runner).at(SetupStage::HostTools)?;
-    let compiled =
-        (clang.compile_all(&case_set.program_sources(), &objects)).at(SetupStage::Programs)?;
-    boot::build_harness(&runner).at(SetupStage::HarnessBuild)?;
+    let (clang, compiled) = guest_side(&runner, paths, &case_set)?;
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
     // Upstream's programs belong to the built-in set, not to a user's case directory.
     let families = (options.cases.is_none().then(|| paths.upstream_families()))
@@ -119,6 +115,21 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
             .at(SetupStage::Input)?;
     }
     Ok(reports)
+}
+
+/// What the guest runs, whatever the kernel: the case set's programs (compiled, or unchanged
+/// from an earlier run) and the harness. The compiler is kept for upstream's programs.
+pub fn guest_side<'a>(
+    runner: &'a Runner,
+    paths: &Paths,
+    case_set: &CaseSet,
+) -> Result<(bpf::Clang<'a>, Compiled), SetupFailure> {
+    let objects = paths.bpf_objects(&case_set.name);
+    let clang = bpf::Clang::new(runner).at(SetupStage::HostTools)?;
+    let compiled =
+        (clang.compile_all(&case_set.program_sources(), &objects)).at(SetupStage::Programs)?;
+    boot::build_harness(runner).at(SetupStage::HarnessBuild)?;
+    Ok((clang, compiled))
 }
 
 /// What every kernel of a run shares.
