@@ -16,7 +16,10 @@ use crate::rundir;
 use crate::runner::{Finished, Runner};
 
 /// Memory and vCPUs of the guest. One vCPU: the minimal kernel is built without SMP.
-pub const GUEST_MEMORY: &str = "1G";
+pub const GUEST_MEMORY_MIB: u64 = 1024;
+/// QEMU's own memory around the guest's (its peak RSS is about 200 MiB for a 1 GiB guest,
+/// which the minimal kernel leaves mostly untouched): a margin for several VMs at once.
+pub const QEMU_OVERHEAD_MIB: u64 = 256;
 pub const GUEST_CPUS: u32 = 1;
 /// A KVM boot of the minimal kernel takes about a second; a nested KVM that hangs never ends.
 pub const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,14 +55,28 @@ pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
     let mut args = common_args(boot);
     // The kernel console goes to stdout too: panics and boot timing are read from it.
     args.push("--verbose".into());
-    args.extend(["--exec".into(), boot.command.clone()]);
+    args.extend(["--exec".into(), ending_the_vm(&boot.command)]);
     args
+}
+
+/// The line a guest runs to end the VM. The minimal kernel has no ACPI (it cost about a minute
+/// of every cold build), so the guest init's power-off would only halt the CPU and QEMU would
+/// idle until the timeout. A reset instead ends QEMU at once, because vng starts it with
+/// `-no-reboot`; sysrq `b` resets without going through init.
+pub const RESET_VM: &str = "echo b > /proc/sysrq-trigger";
+
+/// `command`, then its exit status written where vng reads it (the `virtme.ret` port, as
+/// vng's own init does: the write returns once QEMU has it), then the reset.
+fn ending_the_vm(command: &str) -> String {
+    format!("{command}; echo $? > /dev/virtio-ports/virtme.ret; {RESET_VM}")
 }
 
 /// The `vng` arguments for an interactive boot whose shell is the script `boot.command`
 /// (`vmtest --shell`); the kernel's console messages stay out of the terminal.
 pub fn vng_shell_args(boot: &Boot<'_>) -> Vec<String> {
     let mut args = common_args(boot);
+    // The shell script ends with RESET_VM; vng adds -no-reboot only for --exec.
+    args.push("--qemu-opts=-no-reboot".into());
     args.extend(["--shell".into(), boot.command.clone()]);
     args
 }
@@ -75,7 +92,7 @@ fn common_args(boot: &Boot<'_>) -> Vec<String> {
         "--force-9p".into(),
         "--disable-microvm".into(),
         "--memory".into(),
-        GUEST_MEMORY.into(),
+        format!("{GUEST_MEMORY_MIB}M"),
         "--cpus".into(),
         GUEST_CPUS.to_string(),
         // Only this directory is writable from the guest; the rest of the host is read-only.
@@ -150,7 +167,7 @@ pub fn run_plan(
     timeout: Duration,
 ) -> Result<GuestRun> {
     let dir = rundir::create(runs)?;
-    eprintln!("  run directory: {}", dir.display());
+    crate::progress::line(format_args!("  run directory: {}", dir.display()));
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
     let accel = choose_accel(runner, paths, kernel, &dir)?;
     let harness = paths.harness_binary();
@@ -302,7 +319,10 @@ mod tests {
         assert!(!args.contains(&"--rw".to_owned()));
         assert_eq!(
             args[args.len() - 2..],
-            ["--exec", "/target/harness /runs/1"]
+            [
+                "--exec",
+                "/target/harness /runs/1; echo $? > /dev/virtio-ports/virtme.ret; echo b > /proc/sysrq-trigger"
+            ]
         );
         assert_eq!(args[..2], ["--run", "/cache/bzImage"]);
     }

@@ -58,6 +58,9 @@ pub enum Command {
         /// Run only this case (repeatable); all cases by default.
         #[arg(long = "case", value_name = "NAME")]
         only_cases: Vec<String>,
+        /// Boot at most N kernels at once (default: one per core, as memory allows).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        vms: Option<u16>,
     },
     /// Find the kernel commit that changed a case's outcome: `git bisect run` over TREE.
     Bisect {
@@ -95,9 +98,13 @@ pub enum Command {
         /// Runs of each short benchmark (the cold builds run once).
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Only B2 (warm run vs bare boot), printed; BENCHMARKS.md is left alone.
-        #[arg(long)]
+        /// Only the warm figures (B2, B5), printed; BENCHMARKS.md is left alone.
+        #[arg(long, conflicts_with = "config_blocks")]
         warm_only: bool,
+        /// B1's breakdown instead: a cold build without each block of kernels/base.config
+        /// (about 4 minutes each), written into BENCHMARKS.md.
+        #[arg(long)]
+        config_blocks: bool,
     },
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
@@ -211,6 +218,7 @@ pub fn run(cli: Cli) -> ExitCode {
             kernel_dir,
             junit,
             only_cases,
+            vms,
             list: false,
             shell: false,
         } => {
@@ -225,6 +233,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 kernel_dir,
                 junit,
                 only_cases,
+                vms: vms.map(usize::from),
                 ..vmtest::Options::default()
             };
             match vmtest::run(&paths, &options) {
@@ -273,8 +282,26 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Bench {
+            config_blocks: true,
+            ..
+        } => match crate::config_cost::run(&paths).and_then(|costs| {
+            let file = crate::config_cost::publish(&paths, &costs)?;
+            Ok((costs, file))
+        }) {
+            Ok((costs, file)) => {
+                eprintln!(
+                    "\n{}\nwritten to {}",
+                    crate::config_cost::render(&costs),
+                    file.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => could_not_run(error),
+        },
+        Command::Bench {
             runs,
             warm_only: true,
+            ..
         } => match bench::run_warm(&paths, runs) {
             Ok(line) => {
                 eprint!("\n{line}");

@@ -98,7 +98,52 @@ fn request(symbol: &str, value: Value, origin: String) -> Result<Request> {
     })
 }
 
+/// A `## heading` section of a fragment and the symbols it requests: the unit whose build cost
+/// `bench --config-blocks` measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub heading: String,
+    pub symbols: Vec<String>,
+}
+
+/// The fragment's `## ` sections, in order (requests before the first heading belong to none).
+pub fn blocks(text: &str, origin: &str) -> Result<Vec<Block>> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut continues_heading = false;
+    for line in text.lines() {
+        match (line.strip_prefix("## "), blocks.last_mut()) {
+            // A heading said over two `##` lines.
+            (Some(more), Some(last)) if continues_heading => {
+                last.heading = format!("{} {}", last.heading, more.trim());
+            }
+            (Some(heading), _) => blocks.push(Block {
+                heading: heading.trim().to_owned(),
+                symbols: Vec::new(),
+            }),
+            (None, Some(block)) => {
+                let requests = parse_fragment(line, origin)?;
+                block.symbols.extend(requests.into_iter().map(|r| r.symbol));
+            }
+            (None, None) => {}
+        }
+        continues_heading = line.starts_with("## ");
+    }
+    Ok(blocks)
+}
+
 impl Merged {
+    /// Every request, as a fragment to merge with others.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.values().cloned().collect()
+    }
+
+    /// The same requests without `symbols`.
+    pub fn without(&self, symbols: &[String]) -> Self {
+        let mut requests = self.requests.clone();
+        requests.retain(|symbol, _| !symbols.contains(symbol));
+        Self { requests }
+    }
+
     /// Merges fragments in order: a later request for the same symbol replaces an earlier one.
     pub fn from_fragments(fragments: impl IntoIterator<Item = Vec<Request>>) -> Self {
         let mut requests = BTreeMap::new();
@@ -164,6 +209,24 @@ pub fn merge_files(files: &[PathBuf]) -> Result<Merged> {
 /// Writes `build_dir/.config` from allnoconfig plus `merged`, then verifies it.
 pub fn configure(runner: &Runner, source: &Path, build_dir: &Path, merged: &Merged) -> Result<()> {
     let stage = Stage::start("configuring (allnoconfig + fragments)");
+    let dot_config = write_config(runner, source, build_dir, merged, &stage)?;
+    let mismatches = merged.verify(&dot_config);
+    if !mismatches.is_empty() {
+        bail!(explain_mismatches(&mismatches, source));
+    }
+    stage.finish("every requested symbol stuck");
+    Ok(())
+}
+
+/// Writes `build_dir/.config` from allnoconfig plus `merged` and returns its text, unverified
+/// (`bench --config-blocks` leaves blocks out, and what depended on them drops on purpose).
+pub fn write_config(
+    runner: &Runner,
+    source: &Path,
+    build_dir: &Path,
+    merged: &Merged,
+    stage: &Stage,
+) -> Result<String> {
     std::fs::create_dir_all(build_dir)?;
     let wanted = build_dir.join("wtp-requested.config");
     std::fs::write(&wanted, merged.render())?;
@@ -173,14 +236,8 @@ pub fn configure(runner: &Runner, source: &Path, build_dir: &Path, merged: &Merg
         sh,
         "make -C {source} O={build_dir} allnoconfig KCONFIG_ALLCONFIG={wanted}"
     );
-    runner.run_logged(cmd, &log, &stage)?;
-    let dot_config = std::fs::read_to_string(build_dir.join(".config"))?;
-    let mismatches = merged.verify(&dot_config);
-    if !mismatches.is_empty() {
-        bail!(explain_mismatches(&mismatches, source));
-    }
-    stage.finish("every requested symbol stuck");
-    Ok(())
+    runner.run_logged(cmd, &log, stage)?;
+    Ok(std::fs::read_to_string(build_dir.join(".config"))?)
 }
 
 fn explain_mismatches(mismatches: &[Mismatch], source: &Path) -> String {

@@ -12,6 +12,7 @@ pub mod case_list;
 pub mod cases;
 pub mod cli;
 pub mod compare;
+pub mod config_cost;
 pub mod decl_tags;
 pub mod failure;
 pub mod helpers;

@@ -2,12 +2,28 @@
 //! its duration, and for long commands a heartbeat line with the elapsed time and the last line
 //! of their log.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How often a long command reports that it is still alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(20);
+
+thread_local! {
+    /// What this thread's lines are about (the kernel, when kernels boot side by side).
+    static LABEL: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Prefixes this thread's progress lines with `[label] ` from now on.
+pub fn label_thread(label: &str) {
+    LABEL.with(|l| *l.borrow_mut() = format!("[{label}] "));
+}
+
+/// One progress line, with this thread's label.
+pub fn line(text: impl fmt::Display) {
+    LABEL.with(|label| eprintln!("{}{text}", label.borrow()));
+}
 
 /// A stage of the run; prints its end (with elapsed time) when finished or dropped.
 pub struct Stage {
@@ -19,7 +35,7 @@ pub struct Stage {
 impl Stage {
     pub fn start(what: impl Into<String>) -> Self {
         let what = what.into();
-        eprintln!("▶ {what}");
+        line(format_args!("▶ {what}"));
         Self {
             what,
             started: Instant::now(),
@@ -36,30 +52,42 @@ impl Stage {
         self.done = true;
         let detail = detail.to_string();
         let sep = if detail.is_empty() { "" } else { ", " };
-        eprintln!("✓ {} ({}{sep}{detail})", self.what, Elapsed(self.elapsed()));
+        line(format_args!(
+            "✓ {} ({}{sep}{detail})",
+            self.what,
+            Elapsed(self.elapsed())
+        ));
     }
 
     /// Ends the stage as failed, with what went wrong.
     pub fn fail(mut self, detail: impl fmt::Display) {
         self.done = true;
-        eprintln!("✗ {} ({}, {detail})", self.what, Elapsed(self.elapsed()));
+        line(format_args!(
+            "✗ {} ({}, {detail})",
+            self.what,
+            Elapsed(self.elapsed())
+        ));
     }
 
     /// A heartbeat line for a long command writing to `log`.
     pub fn heartbeat(&self, log: &Path) {
         let last = last_line(log).unwrap_or_default();
-        eprintln!(
+        line(format_args!(
             "  … {}: {}",
             Elapsed(self.elapsed()),
             truncate(last.trim(), 100)
-        );
+        ));
     }
 }
 
 impl Drop for Stage {
     fn drop(&mut self) {
         if !self.done {
-            eprintln!("✗ {} (failed after {})", self.what, Elapsed(self.elapsed()));
+            line(format_args!(
+                "✗ {} (failed after {})",
+                self.what,
+                Elapsed(self.elapsed())
+            ));
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct KernelReport {
 pub struct Timings {
     /// Configuring and building the kernel and bpf_testmod (0 when it came from the cache).
     pub build_secs: f64,
-    /// The VM run: boot, harness, power-off.
+    /// The VM run: boot, harness, reset.
     pub boot_secs: f64,
     /// Guest uptime (ms) when the harness started, if it did.
     pub harness_start_ms: Option<u64>,

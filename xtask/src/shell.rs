@@ -148,7 +148,9 @@ fn write_run_dir(paths: &Paths, dir: &Path, plan: &Plan) -> Result<PathBuf> {
              '{harness}' '{dir}' || echo 'wtp: the harness failed; see {dir}/results.jsonl'\n\
              cat '{intro}'\n\
              export PS1='wtp-guest# '\n\
-             exec /bin/bash --norc -i\n",
+             /bin/bash --norc -i\n\
+             {reset}\n",
+            reset = crate::boot::RESET_VM,
             harness = harness.display(),
             dir = dir.display(),
             intro = intro.display()

@@ -3,6 +3,7 @@
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
 
 use protocol::HelperProbe;
 use std::time::Duration;
@@ -46,6 +47,8 @@ pub struct Options {
     pub compare_snapshots: bool,
     /// Whether the helper and kfunc probes may run (never in a bisect step).
     pub probes: bool,
+    /// At most this many VMs at once (default: [`boot_slots`]).
+    pub vms: Option<usize>,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             only_cases: Vec::new(),
             compare_snapshots: true,
             probes: true,
+            vms: None,
         }
     }
 }
@@ -96,16 +100,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         options,
         scope,
     };
-    let reports: Vec<KernelReport> = kernels
-        .iter()
-        .map(|kernel| {
-            let report = session
-                .kernel(kernel)
-                .unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
-            eprint!("\n{}", report.render());
-            report
-        })
-        .collect();
+    let reports = session.all(&kernels);
     if scope == Scope::Measure {
         helpers::write_doc(paths).at(SetupStage::Input)?;
     }
@@ -132,6 +127,90 @@ pub fn guest_side<'a>(
     Ok((clang, compiled))
 }
 
+/// One kernel, built and planned, waiting for its boot.
+struct Prepared {
+    manifest: Manifest,
+    /// Holds the cache entry's shared lock until the kernel is judged.
+    build: KernelBuild,
+    probes: Option<Probes>,
+    cases: CaseSet,
+    plan: KernelPlan,
+}
+
+/// What a boot slot needs to boot one kernel.
+struct BootJob {
+    index: usize,
+    kernel: String,
+    bzimage: PathBuf,
+    plan: protocol::Plan,
+    runs: PathBuf,
+}
+
+/// How many VMs boot at once: one per core (a TCG vCPU keeps a core busy), no more than memory
+/// holds (the guest's memory plus what QEMU needs around it), no more than there are kernels.
+pub fn boot_slots(kernels: usize, cores: usize, available_mib: u64) -> usize {
+    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
+    let by_memory = usize::try_from(available_mib / per_vm_mib).unwrap_or(usize::MAX);
+    kernels.min(cores).min(by_memory).max(1)
+}
+
+/// [`boot_slots`] for this machine now.
+pub fn default_boot_slots(kernels: usize) -> usize {
+    boot_slots(kernels, available_cores(), available_memory_mib())
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// MemAvailable from /proc/meminfo, in MiB (unknown: room for one VM).
+fn available_memory_mib() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemAvailable:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB, |kib| {
+            kib / 1024
+        })
+}
+
+/// One boot slot: boots the kernels it is handed, one after another, with its own runner
+/// (a shell is not shared between threads). The VMs are tied to this thread, which lives
+/// until its last VM has ended.
+fn boot_slot(
+    paths: &Paths,
+    timeout: Duration,
+    jobs: &Mutex<mpsc::Receiver<BootJob>>,
+    booted: &mpsc::Sender<(usize, Result<GuestRun, SetupFailure>)>,
+    labelled: bool,
+) {
+    let runner = Runner::new(&paths.root);
+    loop {
+        let job = jobs
+            .lock()
+            .expect("no slot panics holding the queue")
+            .recv();
+        let Ok(job) = job else { return };
+        if labelled {
+            progress::label_thread(&job.kernel);
+        }
+        let vm = match &runner {
+            Ok(runner) => {
+                boot::run_plan(runner, paths, &job.bzimage, &job.plan, &job.runs, timeout)
+            }
+            Err(error) => Err(anyhow::anyhow!("{error:#}")),
+        };
+        let _ = booted.send((job.index, vm.at(SetupStage::Boot)));
+    }
+}
+
 /// What every kernel of a run shares.
 struct Session<'a> {
     runner: &'a Runner,
@@ -148,7 +227,63 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    fn kernel(&self, kernel: &str) -> Result<KernelReport, SetupFailure> {
+    /// Every kernel: each is prepared here in matrix order and handed to the boot slots as
+    /// soon as it is ready; the reports are judged and shown in matrix order.
+    fn all(&self, kernels: &[String]) -> Vec<KernelReport> {
+        let slots = (self.options.vms).unwrap_or_else(|| default_boot_slots(kernels.len()));
+        let labelled = kernels.len() > 1;
+        let (jobs, booted) = (mpsc::channel::<BootJob>(), mpsc::channel());
+        let jobs_rx = Mutex::new(jobs.1);
+        let mut reports = Vec::new();
+        std::thread::scope(|scope| {
+            for _ in 0..slots.max(1) {
+                let (jobs_rx, booted) = (&jobs_rx, booted.0.clone());
+                let (paths, timeout) = (self.paths, self.options.timeout);
+                scope.spawn(move || boot_slot(paths, timeout, jobs_rx, &booted, labelled));
+            }
+            drop(booted.0);
+            let mut prepared = Vec::new();
+            for (index, kernel) in kernels.iter().enumerate() {
+                if labelled {
+                    progress::label_thread(kernel);
+                }
+                let ready = self.prepare(kernel);
+                if let Ok(ready) = &ready {
+                    let job = BootJob {
+                        index,
+                        kernel: kernel.clone(),
+                        bzimage: ready.build.bzimage.clone(),
+                        plan: ready.plan.guest.clone(),
+                        runs: self.paths.runs(&ready.manifest.name),
+                    };
+                    jobs.0
+                        .send(job)
+                        .expect("a boot slot is alive while jobs are sent");
+                }
+                prepared.push(Some(ready));
+            }
+            drop(jobs.0);
+            progress::label_thread("");
+            let mut vms: Vec<Option<Result<GuestRun, SetupFailure>>> =
+                kernels.iter().map(|_| None).collect();
+            for (index, vm) in booted.1 {
+                vms[index] = Some(vm);
+            }
+            for (index, kernel) in kernels.iter().enumerate() {
+                let ready = prepared[index].take().expect("each kernel is judged once");
+                let vm = vms[index].take();
+                let report = ready
+                    .and_then(|ready| self.finish(ready, vm.expect("a prepared kernel booted")?))
+                    .unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
+                eprint!("\n{}", report.render());
+                reports.push(report);
+            }
+        });
+        reports
+    }
+
+    /// Everything before the boot: source, build (cached), probes, upstream's programs, plan.
+    fn prepare(&self, kernel: &str) -> Result<Prepared, SetupFailure> {
         let mut manifest = self.catalog.load(kernel).at(SetupStage::Input)?;
         if let Some(path) = &self.options.kernel_dir {
             manifest.source = SourceSpec::Local { path: path.clone() };
@@ -172,21 +307,29 @@ impl Session<'_> {
             to_probe,
         );
         plan.decided.extend(decided);
-        let runs = self.paths.runs(&manifest.name);
-        let mut vm = boot::run_plan(
-            self.runner,
-            self.paths,
-            &build.bzimage,
-            &plan.guest,
-            &runs,
-            self.options.timeout,
-        )
-        .at(SetupStage::Boot)?;
-        if let Some(probes) = &probes {
+        Ok(Prepared {
+            manifest,
+            build,
+            probes,
+            cases,
+            plan,
+        })
+    }
+
+    /// Everything after the boot: probe answers kept, cases judged, snapshots written.
+    fn finish(&self, ready: Prepared, mut vm: GuestRun) -> Result<KernelReport, SetupFailure> {
+        if let Some(probes) = &ready.probes {
             probes.settle(&mut vm.records).at(SetupStage::Cache)?;
         }
-        let measured = probes.map(|p| p.list).unwrap_or_default();
-        Ok(self.report(&cases, &measured, &manifest, &build, &plan, vm))
+        let measured = ready.probes.map(|p| p.list).unwrap_or_default();
+        Ok(self.report(
+            &ready.cases,
+            &measured,
+            &ready.manifest,
+            &ready.build,
+            &ready.plan,
+            vm,
+        ))
     }
 
     /// The run's cases and objects plus upstream's programs from this kernel's tree.
@@ -267,5 +410,27 @@ impl Session<'_> {
                 .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
         );
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    #[rstest]
+    #[case::one_kernel(1, 8, 64_000, 1)]
+    #[case::a_slot_per_core(4, 2, 64_000, 2)]
+    #[case::memory_for_two(4, 8, 2 * 1280 + 100, 2)]
+    #[case::never_none(4, 2, 100, 1)]
+    #[case::more_cores_than_kernels(2, 16, 64_000, 2)]
+    fn vms_boot_side_by_side_as_cores_and_memory_allow(
+        #[case] kernels: usize,
+        #[case] cores: usize,
+        #[case] available_mib: u64,
+        #[case] slots: usize,
+    ) {
+        assert_eq!(boot_slots(kernels, cores, available_mib), slots);
     }
 }
