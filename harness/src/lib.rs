@@ -6,7 +6,8 @@
 //! - [`reference`]: libbpf's answer to the same case (the second opinion);
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
-//! - [`faults`]: deliberate failures, for testing the harness itself.
+//! - [`faults`]: deliberate failures, for testing the harness itself;
+//! - [`udev`]: stops the guest's udevd, which the cases do not need.
 
 pub mod bpf_sys;
 pub mod case;
@@ -19,3 +20,4 @@ pub mod probes;
 pub mod reference;
 pub mod report;
 pub mod triggers;
+pub mod udev;

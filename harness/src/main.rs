@@ -36,6 +36,11 @@ fn run(run_dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("writing {}: {e}", results_path.display()))
     };
 
+    // Before the modules load: their uevents would wake udev too.
+    match harness::udev::stop() {
+        Ok(done) => eprintln!("harness: {done}"),
+        Err(error) => eprintln!("harness: {error}; NBD cases wait for udev instead"),
+    }
     write(Record::Boot(boot_info(&plan)))?;
     for case in &plan.cases {
         write(Record::Started {

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,8 @@ pub struct Logged {
 /// A connected /dev/nbd0 with its server; disconnects and cleans up on drop.
 pub struct Connection {
     control: File,
-    do_it: Option<JoinHandle<nix::Result<i32>>>,
-    server: Option<JoinHandle<Result<(), WireError>>>,
+    do_it: Option<Bounded<nix::Result<i32>>>,
+    server: Option<Bounded<Result<(), WireError>>>,
     log: Arc<Mutex<Vec<Logged>>>,
 }
 
@@ -105,12 +105,12 @@ impl Connection {
 
         let log = Arc::new(Mutex::new(Vec::new()));
         let server_log = Arc::clone(&log);
-        let server = std::thread::spawn(move || serve(server_end, &server_log));
+        let server = Bounded::spawn(move || serve(server_end, &server_log));
         let do_it_file = control
             .try_clone()
             .map_err(|e| NbdError::Io("dup /dev/nbd0", e))?;
         // SAFETY: as above; NBD_DO_IT blocks this thread until the device disconnects.
-        let do_it = std::thread::spawn(move || unsafe { ioctl::do_it(do_it_file.as_raw_fd()) });
+        let do_it = Bounded::spawn(move || unsafe { ioctl::do_it(do_it_file.as_raw_fd()) });
         let connection = Self {
             control,
             do_it: Some(do_it),
@@ -120,7 +120,9 @@ impl Connection {
         wait_for("the device to start", || {
             Path::new("/sys/block/nbd0/pid").exists()
         })?;
-        settle_udev()?;
+        if crate::udev::running() {
+            settle_udev()?;
+        }
         connection.take_log();
         Ok(connection)
     }
@@ -158,9 +160,11 @@ impl Connection {
         // SAFETY: NBD ioctls without arguments on open nbd device descriptors.
         unsafe { ioctl::disconnect(other.as_raw_fd()) }
             .map_err(|e| NbdError::Sys("NBD_DISCONNECT", e))?;
-        join_bounded("NBD_DO_IT", do_it)?.map_err(|e| NbdError::Sys("NBD_DO_IT", e))?;
+        do_it
+            .join("NBD_DO_IT")?
+            .map_err(|e| NbdError::Sys("NBD_DO_IT", e))?;
         if let Some(server) = self.server.take() {
-            join_bounded("the NBD server", server)?.map_err(NbdError::Server)?;
+            server.join("the NBD server")?.map_err(NbdError::Server)?;
         }
         // SAFETY: as above.
         unsafe { ioctl::clear_sock(self.control.as_raw_fd()) }
@@ -177,9 +181,10 @@ impl Drop for Connection {
     }
 }
 
-/// A connected device makes udev probe it (blkid reads from several offsets). Waiting for udev
-/// to finish keeps those reads from racing the case's own; `udevadm settle` compares with the
-/// kernel's uevent sequence number, so an event still in flight is waited for too.
+/// A connected device makes a running udev probe it (blkid reads from several offsets). The
+/// harness stops udev before the cases ([`crate::udev`]); should one still run, waiting for it
+/// keeps those reads from racing the case's own. `udevadm settle` compares with the kernel's
+/// uevent sequence number, so an event still in flight is waited for too.
 fn settle_udev() -> Result<(), NbdError> {
     let status = std::process::Command::new("udevadm")
         .args(["settle", &format!("--timeout={}", STEP_TIMEOUT.as_secs())])
@@ -232,20 +237,43 @@ pub fn pattern(from: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Polls `ready` (every millisecond: the guest's tick rounds it up) until the step timeout.
 fn wait_for(what: &'static str, ready: impl Fn() -> bool) -> Result<(), NbdError> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     while !ready() {
         if Instant::now() >= deadline {
             return Err(NbdError::Timeout(what, STEP_TIMEOUT));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
     }
     Ok(())
 }
 
-fn join_bounded<T>(what: &'static str, handle: JoinHandle<T>) -> Result<T, NbdError> {
-    wait_for(what, || handle.is_finished())?;
-    Ok(handle.join().expect("NBD threads do not panic"))
+/// A thread whose end is waited for with the step timeout, and noticed the moment it comes
+/// (a polled `is_finished` cost each NBD case tens of milliseconds of sleeping).
+struct Bounded<T> {
+    handle: JoinHandle<T>,
+    done: mpsc::Receiver<()>,
+}
+
+impl<T: Send + 'static> Bounded<T> {
+    fn spawn(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        let (finished, done) = mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let result = work();
+            let _ = finished.send(());
+            result
+        });
+        Self { handle, done }
+    }
+
+    fn join(self, what: &'static str) -> Result<T, NbdError> {
+        match self.done.recv_timeout(STEP_TIMEOUT) {
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(NbdError::Timeout(what, STEP_TIMEOUT)),
+            // Sent, or the thread is gone without sending (it panicked): join says which.
+            _ => Ok(self.handle.join().expect("NBD threads do not panic")),
+        }
+    }
 }
 
 /// O_DIRECT needs a block-aligned buffer.
