@@ -34,22 +34,33 @@ fn case(steps: &str) -> String {
 
 /// Runs the cases (name, TOML) from a fresh temporary directory on 6.12.
 fn run(cases: &[(&str, String)], timeout: Duration) -> (tempfile::TempDir, KernelReport, u8) {
+    let (dir, reports, status) = run_on(Options::default().kernels, cases, timeout);
+    (dir, reports.into_iter().next().unwrap(), status)
+}
+
+/// Runs the cases on `kernels`, their VMs side by side.
+fn run_on(
+    kernels: Vec<String>,
+    cases: &[(&str, String)],
+    timeout: Duration,
+) -> (tempfile::TempDir, Vec<KernelReport>, u8) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("noop.bpf.c"), NOOP).unwrap();
     for (name, text) in cases {
         std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
     }
     let options = Options {
+        kernels,
         cases: Some(dir.path().to_path_buf()),
         accept: true,
         timeout,
+        vms: Some(2),
         ..Options::default()
     };
     let reports = vmtest::run(&Paths::from_env(), &options)
         .unwrap_or_else(|error| panic!("the run could not be set up: {error:#}"));
     let status = exit_status(&reports);
-    let report = reports.into_iter().next().unwrap();
-    (dir, report, status)
+    (dir, reports, status)
 }
 
 fn run_failure(report: &KernelReport) -> &RunFailure {
@@ -92,6 +103,36 @@ fn a_kernel_panic_is_reported_with_its_case_and_earlier_results_are_kept() {
         verdict(&report, "c_after").outcome,
         CaseOutcome::NotRun { .. }
     ));
+    assert_eq!(status, 3);
+}
+
+#[test]
+fn a_panic_in_one_of_two_kernels_booting_side_by_side_is_that_kernels_alone() {
+    let crash =
+        "requires = [\"attach_cookie\"]\n[[steps]]\ndo = \"crash_kernel\"\nexpect = \"ok\"\n";
+    let kernels = vec!["6.1".to_owned(), "6.12".to_owned()];
+    let (_dir, reports, status) = run_on(
+        kernels.clone(),
+        &[
+            ("a_before", case("")),
+            ("b_crash_with_cookies", case(crash)),
+        ],
+        FAST,
+    );
+    let names: Vec<&str> = reports.iter().map(|r| r.kernel.as_str()).collect();
+    assert_eq!(names, kernels, "the reports come in matrix order");
+    let (old, new) = (&reports[0], &reports[1]);
+    assert!(old.failure.is_none() && old.passed(), "{}", old.render());
+    assert!(matches!(
+        verdict(old, "b_crash_with_cookies").outcome,
+        CaseOutcome::Unsupported { .. }
+    ));
+    assert!(
+        matches!(run_failure(new), RunFailure::KernelPanic { case, .. } if case.as_deref() == Some("b_crash_with_cookies")),
+        "{}",
+        new.render()
+    );
+    assert!(verdict(new, "a_before").passed(), "{}", new.render());
     assert_eq!(status, 3);
 }
 

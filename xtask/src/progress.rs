@@ -15,9 +15,13 @@ thread_local! {
     static LABEL: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// Prefixes this thread's progress lines with `[label] ` from now on.
+/// Prefixes this thread's progress lines with `[label] ` from now on (none: no prefix).
 pub fn label_thread(label: &str) {
-    LABEL.with(|l| *l.borrow_mut() = format!("[{label}] "));
+    let prefix = match label {
+        "" => String::new(),
+        label => format!("[{label}] "),
+    };
+    LABEL.with(|l| *l.borrow_mut() = prefix);
 }
 
 /// One progress line, with this thread's label.

@@ -2,6 +2,7 @@
 //! for each kernel source → build (cached) → [`plan`] → boot → [`judge`] → snapshots → report.
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -156,6 +157,59 @@ struct BootJob {
     runs: PathBuf,
 }
 
+impl BootJob {
+    fn of(index: usize, kernel: &str, ready: &Prepared, paths: &Paths) -> Self {
+        Self {
+            index,
+            kernel: kernel.to_owned(),
+            bzimage: ready.build.bzimage.clone(),
+            plan: ready.plan.guest.clone(),
+            runs: paths.runs(&ready.manifest.name),
+        }
+    }
+}
+
+/// The kernels of a run in matrix order: prepared, booted (in any order), then reported in
+/// order, each printed as soon as it can be.
+#[derive(Default)]
+struct InOrder {
+    prepared: Vec<(String, Option<Result<Prepared, SetupFailure>>)>,
+    booted: BTreeMap<usize, Result<GuestRun, SetupFailure>>,
+    reports: Vec<KernelReport>,
+}
+
+impl InOrder {
+    fn prepared(&mut self, kernel: &str, ready: Result<Prepared, SetupFailure>) {
+        self.prepared.push((kernel.to_owned(), Some(ready)));
+    }
+
+    fn booted(&mut self, vms: impl Iterator<Item = (usize, Result<GuestRun, SetupFailure>)>) {
+        self.booted.extend(vms);
+    }
+
+    /// Judges and prints every kernel whose turn has come and whose VM is done.
+    fn report(&mut self, session: &Session<'_>) {
+        loop {
+            let index = self.reports.len();
+            let Some((kernel, ready)) = self.prepared.get_mut(index) else {
+                return;
+            };
+            if matches!(ready, Some(Ok(_))) && !self.booted.contains_key(&index) {
+                return;
+            }
+            let outcome = match ready.take().expect("a kernel is reported once") {
+                Ok(ready) => (self.booted.remove(&index).expect("its VM is done"))
+                    .and_then(|vm| session.finish(ready, vm)),
+                Err(failure) => Err(failure),
+            };
+            let report =
+                outcome.unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
+            eprint!("\n{}", report.render());
+            self.reports.push(report);
+        }
+    }
+}
+
 /// How many VMs boot at once: one per core (a TCG vCPU keeps a core busy), no more than memory
 /// holds (the guest's memory plus what QEMU needs around it), no more than there are kernels.
 pub fn boot_slots(kernels: usize, cores: usize, available_mib: u64) -> usize {
@@ -238,58 +292,41 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Every kernel: each is prepared here in matrix order and handed to the boot slots as
-    /// soon as it is ready; the reports are judged and shown in matrix order.
+    /// soon as it is ready; each report is judged and shown in matrix order as soon as its VM
+    /// and those of the kernels before it are done.
     fn all(&self, kernels: &[String]) -> Vec<KernelReport> {
         let slots = (self.options.vms).unwrap_or_else(|| default_boot_slots(kernels.len()));
         let labelled = kernels.len() > 1;
-        let (jobs, booted) = (mpsc::channel::<BootJob>(), mpsc::channel());
-        let jobs_rx = Mutex::new(jobs.1);
-        let mut reports = Vec::new();
+        let (jobs, waiting_jobs) = mpsc::channel::<BootJob>();
+        let (booted, boots) = mpsc::channel();
+        let waiting_jobs = Mutex::new(waiting_jobs);
+        let mut in_order = InOrder::default();
         std::thread::scope(|scope| {
             for _ in 0..slots.max(1) {
-                let (jobs_rx, booted) = (&jobs_rx, booted.0.clone());
+                let (waiting_jobs, booted) = (&waiting_jobs, booted.clone());
                 let (paths, timeout) = (self.paths, self.options.timeout);
-                scope.spawn(move || boot_slot(paths, timeout, jobs_rx, &booted, labelled));
+                scope.spawn(move || boot_slot(paths, timeout, waiting_jobs, &booted, labelled));
             }
-            drop(booted.0);
-            let mut prepared = Vec::new();
+            drop(booted);
             for (index, kernel) in kernels.iter().enumerate() {
                 if labelled {
                     progress::label_thread(kernel);
                 }
                 let ready = self.prepare(kernel);
                 if let Ok(ready) = &ready {
-                    let job = BootJob {
-                        index,
-                        kernel: kernel.clone(),
-                        bzimage: ready.build.bzimage.clone(),
-                        plan: ready.plan.guest.clone(),
-                        runs: self.paths.runs(&ready.manifest.name),
-                    };
-                    jobs.0
-                        .send(job)
-                        .expect("a boot slot is alive while jobs are sent");
+                    let job = BootJob::of(index, kernel, ready, self.paths);
+                    jobs.send(job).expect("the boot slots wait for jobs");
                 }
-                prepared.push(Some(ready));
+                in_order.prepared(kernel, ready);
+                progress::label_thread("");
+                in_order.booted(boots.try_iter());
+                in_order.report(self);
             }
-            drop(jobs.0);
-            progress::label_thread("");
-            let mut vms: Vec<Option<Result<GuestRun, SetupFailure>>> =
-                kernels.iter().map(|_| None).collect();
-            for (index, vm) in booted.1 {
-                vms[index] = Some(vm);
-            }
-            for (index, kernel) in kernels.iter().enumerate() {
-                let ready = prepared[index].take().expect("each kernel is judged once");
-                let vm = vms[index].take();
-                let report = ready
-                    .and_then(|ready| self.finish(ready, vm.expect("a prepared kernel booted")?))
-                    .unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
-                eprint!("\n{}", report.render());
-                reports.push(report);
-            }
+            drop(jobs);
+            in_order.booted(boots.iter());
+            in_order.report(self);
         });
-        reports
+        in_order.reports
     }
 
     /// Everything before the boot: source, build (cached), probes, upstream's programs, plan.
