@@ -100,12 +100,50 @@ fn common_args(boot: &Boot<'_>) -> Vec<String> {
         boot.writable_dir.display().to_string(),
         // One NBD device and no partition scan: the only requests on the wire are the cases'.
         "--append".into(),
-        "nbd.nbds_max=1 nbd.max_part=0".into(),
+        kernel_args(host_tsc_khz()),
     ];
     if boot.accel == Accel::Tcg {
         args.push("--disable-kvm".into());
     }
     args
+}
+
+/// The guest kernel's command line (vng adds its own).
+fn kernel_args(tsc_khz: Option<u64>) -> String {
+    let nbd = "nbd.nbds_max=1 nbd.max_part=0";
+    match tsc_khz {
+        // Without ACPI the guest has no PM timer or HPET to calibrate its TSC against, and
+        // the PIT calibration fails under TCG: the kernel marks the TSC unstable and keeps
+        // time in jiffies (4 ms steps). It is told the rate instead; the TSC is then its
+        // only clocksource, so there is nothing for a watchdog to compare it with.
+        Some(khz) => format!("{nbd} tsc_early_khz={khz} tsc=reliable"),
+        None => nbd.to_owned(),
+    }
+}
+
+/// The host's TSC rate in kHz, which is the guest's: QEMU's TCG reads the host's TSC for the
+/// guest's, and KVM passes it through unscaled. Measured once against the monotonic clock.
+#[cfg(target_arch = "x86_64")]
+fn host_tsc_khz() -> Option<u64> {
+    static KHZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let sample = || {
+        // SAFETY: rdtsc has no preconditions on x86_64.
+        let tsc = || unsafe { std::arch::x86_64::_rdtsc() };
+        let (started, first) = (Instant::now(), tsc());
+        std::thread::sleep(Duration::from_millis(20));
+        let (ticks, elapsed) = (tsc() - first, started.elapsed());
+        ticks * 1_000_000 / elapsed.as_micros().max(1) as u64 / 1000
+    };
+    Some(*KHZ.get_or_init(|| {
+        let mut samples = [sample(), sample(), sample()];
+        samples.sort_unstable();
+        samples[1]
+    }))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn host_tsc_khz() -> Option<u64> {
+    None
 }
 
 /// Boots, runs `boot.command`, and returns how vng ended; the console is in `console_log`.
@@ -346,6 +384,20 @@ mod tests {
         );
         assert!(kvm_unusable_warning(Finished::TimedOut, "")
             .starts_with("/dev/kvm exists but a KVM boot hung for 30s;"));
+    }
+
+    #[test]
+    fn the_guest_is_told_its_tsc_rate_when_the_host_knows_it() {
+        assert_eq!(
+            kernel_args(Some(2_596_123)),
+            "nbd.nbds_max=1 nbd.max_part=0 tsc_early_khz=2596123 tsc=reliable"
+        );
+        assert_eq!(kernel_args(None), "nbd.nbds_max=1 nbd.max_part=0");
+        #[cfg(target_arch = "x86_64")]
+        assert!(
+            (100_000..20_000_000).contains(&host_tsc_khz().unwrap()),
+            "a TSC between 100 MHz and 20 GHz"
+        );
     }
 
     #[test]
