@@ -94,7 +94,7 @@ pub struct Figures {
 /// B5's samples: the whole matrix in one run, and the same kernels run one by one.
 #[derive(Debug, Clone)]
 pub struct Matrix {
-    /// `vmtest --kernel all`, VMs side by side as many as [`crate::vmtest::boot_slots`] allows.
+    /// `vmtest --kernel all`, VMs side by side as many as [`crate::matrix::boot_slots`] allows.
     pub side_by_side: Spread,
     /// `vmtest --kernel all --vms 1`.
     pub one_vm_at_a_time: Spread,
@@ -332,7 +332,7 @@ fn matrix(paths: &Paths, catalog: &Catalog, runs: usize) -> Result<Matrix> {
         one_vm_at_a_time: Spread::of(&one_at_a_time),
         singles_sum: Spread::of(&sums),
         kernels: kernels.len(),
-        slots: vmtest::default_boot_slots(kernels.len()),
+        slots: crate::matrix::default_boot_slots(kernels.len()),
     })
 }
 

@@ -21,6 +21,7 @@ pub mod judge;
 pub mod kbuild;
 pub mod kconfig;
 pub mod manifest;
+pub mod matrix;
 pub mod normalise;
 pub mod paths;
 pub mod plan;

@@ -2,7 +2,6 @@
 //! for each kernel source → build (cached) → [`plan`] → boot → [`judge`] → snapshots → report.
 //! Deciding lives in the pure modules; this one runs things in order and passes data along.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -16,6 +15,7 @@ use crate::failure::{AtStage, KernelFailure, SetupFailure, SetupStage};
 use crate::judge::{self, Judge, Row, Snapshots};
 use crate::kbuild::{self, KernelBuild};
 use crate::manifest::{Catalog, Manifest, SourceSpec};
+use crate::matrix::{self, InOrder};
 use crate::paths::Paths;
 use crate::plan::{self, KernelPlan, Scope};
 use crate::probe_cache::Probes;
@@ -48,7 +48,7 @@ pub struct Options {
     pub compare_snapshots: bool,
     /// Whether the helper and kfunc probes may run (never in a bisect step).
     pub probes: bool,
-    /// At most this many VMs at once (default: [`boot_slots`]).
+    /// At most this many VMs at once (default: [`matrix::boot_slots`]).
     pub vms: Option<usize>,
 }
 
@@ -169,82 +169,6 @@ impl BootJob {
     }
 }
 
-/// The kernels of a run in matrix order: prepared, booted (in any order), then reported in
-/// order, each printed as soon as it can be.
-#[derive(Default)]
-struct InOrder {
-    prepared: Vec<(String, Option<Result<Prepared, SetupFailure>>)>,
-    booted: BTreeMap<usize, Result<GuestRun, SetupFailure>>,
-    reports: Vec<KernelReport>,
-}
-
-impl InOrder {
-    fn prepared(&mut self, kernel: &str, ready: Result<Prepared, SetupFailure>) {
-        self.prepared.push((kernel.to_owned(), Some(ready)));
-    }
-
-    fn booted(&mut self, vms: impl Iterator<Item = (usize, Result<GuestRun, SetupFailure>)>) {
-        self.booted.extend(vms);
-    }
-
-    /// Judges and prints every kernel whose turn has come and whose VM is done.
-    fn report(&mut self, session: &Session<'_>) {
-        loop {
-            let index = self.reports.len();
-            let Some((kernel, ready)) = self.prepared.get_mut(index) else {
-                return;
-            };
-            if matches!(ready, Some(Ok(_))) && !self.booted.contains_key(&index) {
-                return;
-            }
-            let outcome = match ready.take().expect("a kernel is reported once") {
-                Ok(ready) => (self.booted.remove(&index).expect("its VM is done"))
-                    .and_then(|vm| session.finish(ready, vm)),
-                Err(failure) => Err(failure),
-            };
-            let report =
-                outcome.unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
-            eprint!("\n{}", report.render());
-            self.reports.push(report);
-        }
-    }
-}
-
-/// How many VMs boot at once: one per core (a TCG vCPU keeps a core busy), no more than memory
-/// holds (the guest's memory plus what QEMU needs around it), no more than there are kernels.
-pub fn boot_slots(kernels: usize, cores: usize, available_mib: u64) -> usize {
-    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
-    let by_memory = usize::try_from(available_mib / per_vm_mib).unwrap_or(usize::MAX);
-    kernels.min(cores).min(by_memory).max(1)
-}
-
-/// [`boot_slots`] for this machine now.
-pub fn default_boot_slots(kernels: usize) -> usize {
-    boot_slots(kernels, available_cores(), available_memory_mib())
-}
-
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// MemAvailable from /proc/meminfo, in MiB (unknown: room for one VM).
-fn available_memory_mib() -> u64 {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemAvailable:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map_or(boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB, |kib| {
-            kib / 1024
-        })
-}
-
 /// One boot slot: boots the kernels it is handed, one after another, with its own runner
 /// (a shell is not shared between threads). The VMs are tied to this thread, which lives
 /// until its last VM has ended.
@@ -295,7 +219,7 @@ impl Session<'_> {
     /// soon as it is ready; each report is judged and shown in matrix order as soon as its VM
     /// and those of the kernels before it are done.
     fn all(&self, kernels: &[String]) -> Vec<KernelReport> {
-        let slots = (self.options.vms).unwrap_or_else(|| default_boot_slots(kernels.len()));
+        let slots = (self.options.vms).unwrap_or_else(|| matrix::default_boot_slots(kernels.len()));
         let labelled = kernels.len() > 1;
         let (jobs, waiting_jobs) = mpsc::channel::<BootJob>();
         let (booted, boots) = mpsc::channel();
@@ -320,11 +244,11 @@ impl Session<'_> {
                 in_order.prepared(kernel, ready);
                 progress::label_thread("");
                 in_order.booted(boots.try_iter());
-                in_order.report(self);
+                in_order.report(|ready, vm| self.finish(ready, vm));
             }
             drop(jobs);
             in_order.booted(boots.iter());
-            in_order.report(self);
+            in_order.report(|ready, vm| self.finish(ready, vm));
         });
         in_order.reports
     }
@@ -457,27 +381,5 @@ impl Session<'_> {
                 .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
         );
         rows
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use rstest::rstest;
-
-    use super::*;
-
-    #[rstest]
-    #[case::one_kernel(1, 8, 64_000, 1)]
-    #[case::a_slot_per_core(4, 2, 64_000, 2)]
-    #[case::memory_for_two(4, 8, 2 * 1280 + 100, 2)]
-    #[case::never_none(4, 2, 100, 1)]
-    #[case::more_cores_than_kernels(2, 16, 64_000, 2)]
-    fn vms_boot_side_by_side_as_cores_and_memory_allow(
-        #[case] kernels: usize,
-        #[case] cores: usize,
-        #[case] available_mib: u64,
-        #[case] slots: usize,
-    ) {
-        assert_eq!(boot_slots(kernels, cores, available_mib), slots);
     }
 }
