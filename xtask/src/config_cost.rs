@@ -62,6 +62,10 @@ pub fn run(paths: &Paths) -> Result<Vec<BlockCost>> {
     let work = tempfile::Builder::new()
         .prefix("config-blocks-")
         .tempdir_in(paths.images())?;
+    let scratch = work.path().to_path_buf();
+    crate::runner::on_interrupt(move || {
+        let _ = std::fs::remove_dir_all(&scratch);
+    });
 
     let mut costs = vec![BlockCost {
         what: "the whole config".into(),
@@ -133,11 +137,11 @@ pub fn render(costs: &[BlockCost]) -> String {
         let (name, added) = match &cost.change {
             Change::AsIs => (format!("**{}**", cost.what), None),
             Change::Without(n) => (
-                format!("{} ({n} symbols) left out", cost.what),
+                format!("{} ({n} symbols) left out", short(&cost.what)),
                 Some(whole - cost.build_secs),
             ),
             Change::With(line) => (
-                format!("{} (`{line}`) put back", cost.what),
+                format!("{} (`{line}`) put back", short(&cost.what)),
                 Some(cost.build_secs - whole),
             ),
         };
@@ -154,6 +158,12 @@ pub fn render(costs: &[BlockCost]) -> String {
         ));
     }
     out
+}
+
+/// A block's heading up to its first explanation (`:` or `(`), for the table.
+fn short(heading: &str) -> &str {
+    let end = heading.find([':', '(']).unwrap_or(heading.len());
+    heading[..end].trim_end()
 }
 
 pub fn publish(paths: &Paths, costs: &[BlockCost]) -> Result<std::path::PathBuf> {
@@ -173,12 +183,12 @@ mod tests {
                 build_secs: 200.0,
             },
             BlockCost {
-                what: "BTF".into(),
+                what: "BTF: pahole (and DWARF)".into(),
                 change: Change::Without(2),
                 build_secs: 150.0,
             },
             BlockCost {
-                what: "ACPI".into(),
+                what: "ACPI (power-off)".into(),
                 change: Change::With("CONFIG_ACPI=y".into()),
                 build_secs: 260.0,
             },

@@ -66,11 +66,11 @@ pub fn ensure(
     // (or `cache gc`) excludes the others.
     if !source.mutable {
         if let Some(build) = cached(paths, &name).at(SetupStage::Cache)? {
-            eprintln!(
+            crate::progress::line(format_args!(
                 "✓ kernel {} from cache ({})",
                 manifest.name,
                 build.dir.display()
-            );
+            ));
             return Ok(build);
         }
     }
