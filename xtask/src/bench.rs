@@ -366,15 +366,7 @@ fn vng_config_build(
     stage.finish("");
     let stage = Stage::start("B1 reference: building the vng-config kernel (cold)");
     let started = Instant::now();
-    let jobs = format!(
-        "-j{}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    runner.run_logged(
-        cmd!(sh, "make -C {source} O={build} {jobs} bzImage modules"),
-        &build.join("build.log"),
-        &stage,
-    )?;
+    kbuild::make_kernel(runner, source, &build, &build.join("build.log"), &stage)?;
     let secs = started.elapsed().as_secs_f64();
     stage.finish("");
     std::fs::remove_dir_all(&build).ok();

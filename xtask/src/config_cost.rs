@@ -8,14 +8,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use xshell::cmd;
 
 use crate::kconfig::{self, Merged};
 use crate::manifest::Catalog;
 use crate::paths::Paths;
 use crate::progress::Stage;
 use crate::runner::Runner;
-use crate::{bench, host_tools, source};
+use crate::{bench, host_tools, kbuild, source};
 
 /// The markers of BENCHMARKS.md's block table.
 const TABLE: &str = "blocks";
@@ -107,17 +106,8 @@ fn build(runner: &Runner, source: &Path, work: &Path, config: &Merged, what: &st
     kconfig::write_config(runner, source, &dir, config, &stage)?;
     stage.finish("");
     let stage = Stage::start(format!("B1 block costs: building {what} (cold)"));
-    let jobs = format!(
-        "-j{}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    let sh = &runner.sh;
     let started = Instant::now();
-    runner.run_logged(
-        cmd!(sh, "make -C {source} O={dir} {jobs} bzImage modules"),
-        &work.join("build.log"),
-        &stage,
-    )?;
+    kbuild::make_kernel(runner, source, &dir, &work.join("build.log"), &stage)?;
     let secs = started.elapsed().as_secs_f64();
     stage.finish("");
     std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;

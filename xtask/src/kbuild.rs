@@ -134,6 +134,26 @@ fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) ->
         "building kernel {name} (log: {}/build.log)",
         build_dir.display()
     ));
+    make_kernel(
+        runner,
+        source,
+        build_dir,
+        &build_dir.join("build.log"),
+        &stage,
+    )?;
+    stage.finish("");
+    Ok(())
+}
+
+/// `make bzImage modules` of the configured `build_dir` (`O=`), one job per core, logged to
+/// `log`: the one kernel build command, for the cache and for the bench's builds alike.
+pub fn make_kernel(
+    runner: &Runner,
+    source: &Path,
+    build_dir: &Path,
+    log: &Path,
+    stage: &Stage,
+) -> Result<()> {
     let jobs = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .to_string();
@@ -142,9 +162,7 @@ fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) ->
         sh,
         "make -C {source} O={build_dir} -j{jobs} bzImage modules"
     );
-    runner.run_logged(cmd, &build_dir.join("build.log"), &stage)?;
-    stage.finish("");
-    Ok(())
+    runner.run_logged(cmd, log, stage)
 }
 
 /// Copies the module sources into the entry and builds them there; returns the .ko path.
