@@ -86,6 +86,12 @@ pub fn choose_removals(entries: &[EntryInfo], keep: &[String]) -> Vec<Decision> 
     entries
         .iter()
         .map(|entry| {
+            // The newest is the newest whatever else keeps it: an older entry of the same
+            // manifest is not promoted because `--keep` named the newest.
+            let newest = entry.complete && !newest_seen.contains(&entry.kernel.as_str());
+            if newest {
+                newest_seen.push(&entry.kernel);
+            }
             if entry.in_use {
                 return Decision::Keep("in use by another run");
             }
@@ -95,11 +101,10 @@ pub fn choose_removals(entries: &[EntryInfo], keep: &[String]) -> Vec<Decision> 
             {
                 return Decision::Keep("kept by --keep");
             }
-            if entry.complete && !newest_seen.contains(&entry.kernel.as_str()) {
-                newest_seen.push(&entry.kernel);
-                return Decision::Keep("newest complete entry of its manifest");
+            match newest {
+                true => Decision::Keep("newest complete entry of its manifest"),
+                false => Decision::Remove,
             }
-            Decision::Remove
         })
         .collect()
 }
@@ -231,6 +236,9 @@ mod tests {
     #[case::keep_by_name_or_hash(
         vec![entry("6.12-new", 1, true, false), entry("6.12-old", 60, true, false), entry("6.12-older", 90, true, false)],
         &["6.12-old", "older"], vec![NEWEST, Decision::Keep("kept by --keep"), Decision::Keep("kept by --keep")])]
+    #[case::keeping_the_newest_by_name_does_not_spare_an_older_one(
+        vec![entry("6.12-new", 1, true, false), entry("6.12-old", 60, true, false)],
+        &["6.12-new"], vec![Decision::Keep("kept by --keep"), Decision::Remove])]
     #[case::in_use_is_never_removed(
         vec![entry("6.12-new", 1, true, false), entry("6.12-busy", 60, false, true)],
         &[], vec![NEWEST, Decision::Keep("in use by another run")])]
