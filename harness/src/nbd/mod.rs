@@ -117,8 +117,14 @@ impl Connection {
             server: Some(server),
             log,
         };
-        wait_for("the device to start", || {
+        // NBD_DO_IT's thread is running once `pid` exists, but the capacity may still be 0
+        // then (a read returns EOF): wait for the size the ioctls set, in 512-byte sectors.
+        // (`udevadm settle` used to hide this race by waiting for the capacity's uevent.)
+        let sectors = (BLOCK_SIZE * DEVICE_BLOCKS / 512).to_string();
+        wait_for("the device to start with its size", || {
             Path::new("/sys/block/nbd0/pid").exists()
+                && std::fs::read_to_string("/sys/block/nbd0/size")
+                    .is_ok_and(|size| size.trim() == sectors)
         })?;
         if crate::udev::running() {
             settle_udev()?;
