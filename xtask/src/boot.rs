@@ -59,8 +59,8 @@ pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
     args
 }
 
-/// The line a guest runs to end the VM. The minimal kernel has no ACPI (it cost about a minute
-/// of every cold build), so the guest init's power-off would only halt the CPU and QEMU would
+/// The line a guest runs to end the VM. The minimal kernel has no ACPI (19–57 s of every cold
+/// build, BENCHMARKS.md), so the guest init's power-off would only halt the CPU and QEMU would
 /// idle until the timeout. A reset instead ends QEMU at once, because vng starts it with
 /// `-no-reboot`; sysrq `b` resets without going through init.
 pub const RESET_VM: &str = "echo b > /proc/sysrq-trigger";
@@ -132,7 +132,8 @@ fn host_tsc_khz() -> Option<u64> {
         let (started, first) = (Instant::now(), tsc());
         std::thread::sleep(Duration::from_millis(20));
         let (ticks, elapsed) = (tsc() - first, started.elapsed());
-        ticks * 1_000_000 / elapsed.as_micros().max(1) as u64 / 1000
+        // ticks per microsecond × 1000 = ticks per millisecond = kHz.
+        ticks * 1000 / elapsed.as_micros().max(1) as u64
     };
     Some(*KHZ.get_or_init(|| {
         let mut samples = [sample(), sample(), sample()];
