@@ -7,11 +7,13 @@
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
 //! - [`faults`]: deliberate failures, for testing the harness itself;
+//! - [`init`]: the guest's PID 1 for a plan run, in place of virtme-ng's init;
 //! - [`udev`]: stops the guest's udevd, which the cases do not need.
 
 pub mod bpf_sys;
 pub mod case;
 pub mod faults;
+pub mod init;
 pub mod links;
 pub mod loader;
 pub mod module;

@@ -4,12 +4,23 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use harness::{case, module, probes, report};
+use harness::{case, init, module, probes, report};
 use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, PROBED_PROG_TYPES, RESULTS_FILE};
 
 fn main() -> ExitCode {
-    let Some(run_dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: harness <run-dir>  (the directory holding {PLAN_FILE})");
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if let Some(run_dir) = init::run_dir_from(&args) {
+        if std::process::id() != 1 {
+            eprintln!("harness: --init is for the guest kernel's init (PID 1) only");
+            return ExitCode::from(2);
+        }
+        init::run(&run_dir);
+    }
+    let Some(run_dir) = args.first().map(PathBuf::from) else {
+        eprintln!(
+            "usage: harness <run-dir>  (the directory holding {PLAN_FILE})\n       \
+             harness --init <run-dir>  (as the guest's init: mounts, runs the harness, resets)"
+        );
         return ExitCode::from(2);
     };
     match run(&run_dir) {

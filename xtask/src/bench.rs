@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::boot::{self, Boot};
+use crate::boot::{self, Boot, Guest};
 use crate::manifest::Catalog;
 use crate::paths::Paths;
 use crate::progress::Stage;
@@ -399,12 +399,14 @@ fn side_by_side(
     let bzimage = cached_bzimage(runner, paths, catalog)?;
     let scratch = tempfile::tempdir()?;
     let accel = boot::choose_accel(runner, paths, &bzimage, scratch.path())?;
-    let bare_args = boot::vng_args(&Boot {
-        kernel: &bzimage,
-        accel,
-        writable_dir: scratch.path(),
-        command: "true".into(),
-    });
+    let bare_args = boot::vng_args(
+        &Boot {
+            kernel: &bzimage,
+            accel,
+            writable_dir: scratch.path(),
+        },
+        &Guest::Command("true".into()),
+    );
     let (mut warm, mut walls, mut peaks) = (WarmRuns::default(), Vec::new(), Vec::new());
     for _ in 0..runs {
         warm_once(paths, &options, &mut warm)?;

@@ -42,21 +42,66 @@ impl std::fmt::Display for Accel {
     }
 }
 
-/// One VM boot.
+/// One VM boot: which kernel, how, and the one host directory the guest may write.
 pub struct Boot<'a> {
     pub kernel: &'a Path,
     pub accel: Accel,
     pub writable_dir: &'a Path,
-    pub command: String,
 }
 
-/// The `vng` arguments for a boot that runs `boot.command` and ends.
-pub fn vng_args(boot: &Boot<'_>) -> Vec<String> {
-    let mut args = common_args(boot);
+/// What the guest runs before the VM ends.
+pub enum Guest<'a> {
+    /// A shell command, run by virtme-ng's init (the KVM probe, the bench's bare boot).
+    Command(String),
+    /// The harness on the run directory (`Boot::writable_dir`) as the guest's init, started
+    /// from `initramfs` (initramfs.rs) in place of virtme-ng's init: a plan run needs none of
+    /// the 2.5–4.5 s that vng's init spends in systemd-tmpfiles and udev.
+    HarnessInit {
+        harness: &'a Path,
+        initramfs: &'a Path,
+    },
+}
+
+/// The `vng` arguments for a boot that runs `guest` and ends.
+pub fn vng_args(boot: &Boot<'_>, guest: &Guest<'_>) -> Vec<String> {
+    let mut args = common_args(boot, guest);
     // The kernel console goes to stdout too: panics and boot timing are read from it.
     args.push("--verbose".into());
-    args.extend(["--exec".into(), ending_the_vm(&boot.command)]);
+    let command = match guest {
+        Guest::Command(command) => command.clone(),
+        // vng needs a command for its batch mode (-no-reboot, the status port); the
+        // initramfs's init runs instead of vng's, which would run this.
+        Guest::HarnessInit { harness, .. } => {
+            format!("'{}' '{}'", harness.display(), boot.writable_dir.display())
+        }
+    };
+    args.extend(["--exec".into(), ending_the_vm(&command)]);
+    if let Guest::HarnessInit { initramfs, .. } = guest {
+        // Last: vng passes everything after --qemu-opts to QEMU.
+        args.push(format!(
+            "--qemu-opts=-initrd {}",
+            shell_word(&initramfs.display().to_string())
+        ));
+    }
     args
+}
+
+/// What the initramfs's init reads from its environment (the kernel passes `name=value`
+/// arguments it does not know to init that way): the harness and its run directory.
+fn harness_init_args(harness: &Path, run_dir: &Path) -> Vec<String> {
+    vec![
+        format!("wtp_harness={}", harness.display()),
+        format!("wtp_run_dir={}", run_dir.display()),
+    ]
+}
+
+/// `word` as one word for vng, which splits `--append` and `--qemu-opts` like a shell.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    match word.chars().all(plain) {
+        true => word.to_owned(),
+        false => format!("'{}'", word.replace('\'', r"'\''")),
+    }
 }
 
 /// The line a guest runs to end the VM. The minimal kernel has no ACPI (19–57 s of every cold
@@ -71,17 +116,23 @@ fn ending_the_vm(command: &str) -> String {
     format!("{command}; echo $? > /dev/virtio-ports/virtme.ret; {RESET_VM}")
 }
 
-/// The `vng` arguments for an interactive boot whose shell is the script `boot.command`
-/// (`vmtest --shell`); the kernel's console messages stay out of the terminal.
-pub fn vng_shell_args(boot: &Boot<'_>) -> Vec<String> {
-    let mut args = common_args(boot);
+/// The `vng` arguments for an interactive boot whose shell is `script` (`vmtest --shell`):
+/// virtme-ng's own init, for a guest that is a usual environment; the kernel's console
+/// messages stay out of the terminal.
+pub fn vng_shell_args(boot: &Boot<'_>, script: &Path) -> Vec<String> {
+    let mut args = common_args(boot, &Guest::Command(String::new()));
     // The shell script ends with RESET_VM; vng adds -no-reboot only for --exec.
     args.push("--qemu-opts=-no-reboot".into());
-    args.extend(["--shell".into(), boot.command.clone()]);
+    args.extend(["--shell".into(), script.display().to_string()]);
     args
 }
 
-fn common_args(boot: &Boot<'_>) -> Vec<String> {
+fn common_args(boot: &Boot<'_>, guest: &Guest<'_>) -> Vec<String> {
+    let mut kernel_args = kernel_args(host_tsc_khz());
+    if let Guest::HarnessInit { harness, .. } = guest {
+        kernel_args.extend(harness_init_args(harness, boot.writable_dir));
+    }
+    let kernel_args: Vec<String> = kernel_args.iter().map(|a| shell_word(a)).collect();
     let mut args = vec![
         "--run".to_owned(),
         boot.kernel.display().to_string(),
@@ -100,7 +151,7 @@ fn common_args(boot: &Boot<'_>) -> Vec<String> {
         boot.writable_dir.display().to_string(),
         // One NBD device and no partition scan: the only requests on the wire are the cases'.
         "--append".into(),
-        kernel_args(host_tsc_khz()),
+        kernel_args.join(" "),
     ];
     if boot.accel == Accel::Tcg {
         args.push("--disable-kvm".into());
@@ -109,16 +160,16 @@ fn common_args(boot: &Boot<'_>) -> Vec<String> {
 }
 
 /// The guest kernel's command line (vng adds its own).
-fn kernel_args(tsc_khz: Option<u64>) -> String {
-    let nbd = "nbd.nbds_max=1 nbd.max_part=0";
-    match tsc_khz {
-        // Without ACPI the guest has no PM timer or HPET to calibrate its TSC against, and
-        // the PIT calibration fails under TCG: the kernel marks the TSC unstable and keeps
-        // time in jiffies (4 ms steps). It is told the rate instead; the TSC is then its
-        // only clocksource, so there is nothing for a watchdog to compare it with.
-        Some(khz) => format!("{nbd} tsc_early_khz={khz} tsc=reliable"),
-        None => nbd.to_owned(),
+fn kernel_args(tsc_khz: Option<u64>) -> Vec<String> {
+    let mut args = vec!["nbd.nbds_max=1".to_owned(), "nbd.max_part=0".into()];
+    // Without ACPI the guest has no PM timer or HPET to calibrate its TSC against, and the
+    // PIT calibration fails under TCG: the kernel marks the TSC unstable and keeps time in
+    // jiffies (4 ms steps). It is told the rate instead; the TSC is then its only
+    // clocksource, so there is nothing for a watchdog to compare it with.
+    if let Some(khz) = tsc_khz {
+        args.extend([format!("tsc_early_khz={khz}"), "tsc=reliable".into()]);
     }
+    args
 }
 
 /// The host's TSC rate in kHz, which is the guest's: QEMU's TCG reads the host's TSC for the
@@ -147,10 +198,11 @@ fn host_tsc_khz() -> Option<u64> {
     None
 }
 
-/// Boots, runs `boot.command`, and returns how vng ended; the console is in `console_log`.
+/// Boots, runs `guest`, and returns how vng ended; the console is in `console_log`.
 pub fn run(
     runner: &Runner,
     boot: &Boot<'_>,
+    guest: &Guest<'_>,
     console_log: &Path,
     timeout: Duration,
 ) -> Result<Finished> {
@@ -161,7 +213,7 @@ pub fn run(
         console_log.display()
     ));
     let sh = &runner.sh;
-    let args = vng_args(boot);
+    let args = vng_args(boot, guest);
     let finished = runner.spawn_tied(
         cmd!(sh, "vng {args...}"),
         console_log,
@@ -214,11 +266,14 @@ pub fn run_plan(
         kernel,
         accel,
         writable_dir: &dir,
-        command: format!("'{}' '{}'", harness.display(), dir.display()),
     };
     let console = dir.join("console.log");
     let started = Instant::now();
-    let finished = run(runner, &boot, &console, timeout)?;
+    let guest = Guest::HarnessInit {
+        harness: &harness,
+        initramfs: &paths.initramfs(),
+    };
+    let finished = run(runner, &boot, &guest, &console, timeout)?;
     let secs = started.elapsed().as_secs_f64();
     let results = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap_or_default();
     let records = RunRecords::parse(&results);
@@ -270,10 +325,10 @@ pub fn choose_accel(
         kernel,
         accel: Accel::Kvm,
         writable_dir: run_dir,
-        command: "true".into(),
     };
     let log = run_dir.join("kvm-probe.log");
-    let finished = run(runner, &boot, &log, KVM_PROBE_TIMEOUT)?;
+    let guest = Guest::Command("true".into());
+    let finished = run(runner, &boot, &guest, &log, KVM_PROBE_TIMEOUT)?;
     let accel = if finished.success() {
         Accel::Kvm
     } else {
@@ -334,13 +389,17 @@ mod tests {
 
     use super::*;
 
-    fn boot(accel: Accel) -> Vec<String> {
-        vng_args(&Boot {
+    fn boot_with(accel: Accel, guest: &Guest<'_>) -> Vec<String> {
+        let boot = Boot {
             kernel: Path::new("/cache/bzImage"),
             accel,
             writable_dir: Path::new("/runs/1"),
-            command: "/target/harness /runs/1".into(),
-        })
+        };
+        vng_args(&boot, guest)
+    }
+
+    fn boot(accel: Accel) -> Vec<String> {
+        boot_with(accel, &Guest::Command("/bin/true".into()))
     }
 
     #[rstest]
@@ -360,10 +419,43 @@ mod tests {
             args[args.len() - 2..],
             [
                 "--exec",
-                "/target/harness /runs/1; echo $? > /dev/virtio-ports/virtme.ret; echo b > /proc/sysrq-trigger"
+                "/bin/true; echo $? > /dev/virtio-ports/virtme.ret; echo b > /proc/sysrq-trigger"
             ]
         );
         assert_eq!(args[..2], ["--run", "/cache/bzImage"]);
+    }
+
+    /// The harness is the guest's init through the initramfs, told where it is and its run
+    /// directory on the kernel command line; vng's batch command is the same harness run.
+    #[test]
+    fn a_plan_run_boots_the_initramfs_that_starts_the_harness() {
+        let guest = Guest::HarnessInit {
+            harness: Path::new("/t/harness"),
+            initramfs: Path::new("/my images/initramfs.cpio"),
+        };
+        let args = boot_with(Accel::Tcg, &guest);
+        let append = args.iter().position(|a| a == "--append").unwrap();
+        assert!(
+            args[append + 1].ends_with(" wtp_harness=/t/harness wtp_run_dir=/runs/1"),
+            "{}",
+            args[append + 1]
+        );
+        assert_eq!(
+            args.last().unwrap(),
+            "--qemu-opts=-initrd '/my images/initramfs.cpio'"
+        );
+        assert!(args[args.len() - 2].starts_with("'/t/harness' '/runs/1'; echo $?"));
+        assert!(!boot(Accel::Tcg).iter().any(|a| a.contains("initrd")));
+    }
+
+    #[test]
+    fn words_are_quoted_for_vngs_shell_like_split() {
+        assert_eq!(shell_word("wtp_run_dir=/runs/1"), "wtp_run_dir=/runs/1");
+        assert_eq!(
+            shell_word("wtp_harness=/my repo/h"),
+            "'wtp_harness=/my repo/h'"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 
     #[test]
@@ -390,10 +482,10 @@ mod tests {
     #[test]
     fn the_guest_is_told_its_tsc_rate_when_the_host_knows_it() {
         assert_eq!(
-            kernel_args(Some(2_596_123)),
+            kernel_args(Some(2_596_123)).join(" "),
             "nbd.nbds_max=1 nbd.max_part=0 tsc_early_khz=2596123 tsc=reliable"
         );
-        assert_eq!(kernel_args(None), "nbd.nbds_max=1 nbd.max_part=0");
+        assert_eq!(kernel_args(None).join(" "), "nbd.nbds_max=1 nbd.max_part=0");
         #[cfg(target_arch = "x86_64")]
         assert!(
             (100_000..20_000_000).contains(&host_tsc_khz().unwrap()),

@@ -65,6 +65,8 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     file("zlib1g-dev", "/usr/include/zlib.h"),
     binary("pkg-config", "pkg-config"),
     file("libssl-dev", "/usr/include/openssl/ssl.h"),
+    // The initramfs's /init (harness/switch-root) is linked statically against glibc.
+    file("libc6-dev", "/usr/lib/x86_64-linux-gnu/libc.a"),
     file("libbpf-dev", "/usr/include/bpf/bpf_helpers.h"),
     file("linux-libc-dev", "/usr/include/linux/bpf.h"),
 ];

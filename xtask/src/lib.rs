@@ -17,6 +17,7 @@ pub mod decl_tags;
 pub mod failure;
 pub mod helpers;
 pub mod host_tools;
+pub mod initramfs;
 pub mod judge;
 pub mod kbuild;
 pub mod kconfig;

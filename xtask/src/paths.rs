@@ -67,6 +67,11 @@ impl Paths {
         self.cargo_target().join("release").join("harness")
     }
 
+    /// The initramfs a plan run boots with (`initramfs.rs`).
+    pub fn initramfs(&self) -> PathBuf {
+        self.images().join("initramfs.cpio")
+    }
+
     pub fn source_cache(&self) -> PathBuf {
         self.cache.join("sources")
     }

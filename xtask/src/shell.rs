@@ -75,10 +75,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
         kernel: &build.bzimage,
         accel,
         writable_dir: &dir,
-        command: script.display().to_string(),
     };
     let sh = &runner.sh;
-    let args = boot::vng_shell_args(&boot);
+    let args = boot::vng_shell_args(&boot, &script);
     let status = runner
         .run_interactive(cmd!(sh, "vng {args...}"))
         .at(SetupStage::Boot)?;

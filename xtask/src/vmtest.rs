@@ -12,6 +12,7 @@ use crate::boot::{self, GuestRun};
 use crate::bpf::{self, Compiled};
 use crate::cases::CaseSet;
 use crate::failure::{AtStage, KernelFailure, SetupFailure, SetupStage};
+use crate::initramfs;
 use crate::judge::{self, Judge, Row, Snapshots};
 use crate::kbuild::{self, KernelBuild};
 use crate::manifest::{Catalog, Manifest, SourceSpec};
@@ -114,7 +115,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
 }
 
 /// What the guest runs, whatever the kernel: the case set's programs (compiled, or unchanged
-/// from an earlier run) and the harness, built at the same time (cargo's check that nothing
+/// from an earlier run) and the harness with the initramfs that starts it, built at the same time (cargo's check that nothing
 /// changed takes as long as clang's). The compiler is kept for upstream's programs.
 pub fn guest_side<'a>(
     runner: &'a Runner,
@@ -126,7 +127,8 @@ pub fn guest_side<'a>(
     let (compiled, harness) = std::thread::scope(|scope| {
         let harness = scope.spawn(|| {
             let runner = Runner::new(&paths.root)?;
-            boot::build_harness(&runner)
+            boot::build_harness(&runner)?;
+            initramfs::build(&runner, paths)
         });
         let compiled = clang.compile_all(&case_set.program_sources(), &objects);
         (
