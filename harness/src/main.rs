@@ -1,5 +1,7 @@
 //! Guest harness: runs as root inside the VM. Reads the plan from the run directory, loads the
 //! modules, runs every case and appends one record per event to the results file there.
+//! Started as `--init <run dir>` it is the guest's PID 1 (harness/src/init.rs), which sets up
+//! the guest and runs `harness <run dir>` as its child.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -84,6 +84,8 @@ pub struct Figures {
     pub b2_bare: Spread,
     pub b3_incremental: Spread,
     pub b4_harness_start: Spread,
+    /// When vng's own init started the bare boot's command: what the harness's init saves.
+    pub b4_bare_command_start: Spread,
     pub b4_per_case_ms: Spread,
     pub qemu_peak_mib: Spread,
     pub guest_memory: String,
@@ -169,13 +171,15 @@ pub fn render(figures: &Figures) -> String {
     }
     out.push_str(&format!(
         "\n| guest figure | value |\n|---|---|\n\
-         | B4 boot to harness start (guest uptime, s) | {} |\n\
+         | B4 boot to harness start (guest uptime, s; the harness is the guest's init) | {} |\n\
+         | B4 bare vng --exec true: boot to the command's start (guest uptime, s; vng's init) | {} |\n\
          | B4 harness time per case (ms, {} cases) | {} |\n\
          | QEMU peak RSS (MiB) | {} |\n\
          | guest memory | {} |\n\
          | B5 matrix of {} kernels, {} VMs at once (s) | {} |\n\
          | B5 matrix of {} kernels, one VM at a time (s) | {} |\n",
         figures.b4_harness_start.cell(),
+        figures.b4_bare_command_start.cell(),
         figures.cases,
         figures.b4_per_case_ms.cell(),
         figures.qemu_peak_mib.cell(),
@@ -258,7 +262,7 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
         bail!("touching nbd.c did not rebuild the kernel: B3 would measure nothing");
     }
 
-    let (warm, b2_bare, qemu_peak) = side_by_side(&runner, paths, &catalog, runs)?;
+    let (warm, bare) = side_by_side(&runner, paths, &catalog, runs)?;
     std::fs::remove_dir_all(&bench_dir).ok();
     let matrix = matrix(paths, &catalog, runs)?;
 
@@ -266,11 +270,12 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
         b1_ours: Spread::of(&[b1_ours]),
         b1_vng: Spread::of(&[b1_vng]),
         b2_vmtest: Spread::of(&warm.walls),
-        b2_bare: Spread::of(&b2_bare),
+        b2_bare: Spread::of(&bare.walls),
         b3_incremental: Spread::of(&[b3]),
         b4_harness_start: Spread::of(&warm.harness_starts),
+        b4_bare_command_start: Spread::of(&bare.command_starts),
         b4_per_case_ms: Spread::of(&warm.per_case_ms),
-        qemu_peak_mib: Spread::of(&qemu_peak),
+        qemu_peak_mib: Spread::of(&bare.peaks),
         guest_memory: format!("{} MiB", boot::GUEST_MEMORY_MIB),
         cases: warm.cases,
         matrix,
@@ -284,8 +289,8 @@ pub fn run_warm(paths: &Paths, runs: usize) -> Result<String> {
     let runner = Runner::new(&paths.root)?;
     host_tools::ensure(&runner)?;
     let catalog = Catalog::new(&paths.kernels());
-    let (warm, bare, _) = side_by_side(&runner, paths, &catalog, runs)?;
-    let (ours, reference) = (Spread::of(&warm.walls), Spread::of(&bare));
+    let (warm, bare) = side_by_side(&runner, paths, &catalog, runs)?;
+    let (ours, reference) = (Spread::of(&warm.walls), Spread::of(&bare.walls));
     let matrix = matrix(paths, &catalog, runs)?;
     Ok(format!(
         "B2 warm vmtest, all {} cases (s): {} | bare vng --exec true: {} | ratio {:.2}\n\
@@ -382,15 +387,24 @@ struct WarmRuns {
     cases: usize,
 }
 
+/// The bare boots of B2.
+#[derive(Default)]
+struct BareBoots {
+    walls: Vec<f64>,
+    /// QEMU's peak RSS (MiB).
+    peaks: Vec<f64>,
+    /// Guest uptime (s) when vng's init started the command.
+    command_starts: Vec<f64>,
+}
+
 /// B2's two sides, interleaved (warm run, bare boot, warm run, ...) so that a machine that
-/// slows down or speeds up over the minutes weighs on both alike. Returns the warm runs, the
-/// bare boots' wall times and QEMU's peak RSS in each bare boot.
+/// slows down or speeds up over the minutes weighs on both alike.
 fn side_by_side(
     runner: &Runner,
     paths: &Paths,
     catalog: &Catalog,
     runs: usize,
-) -> Result<(WarmRuns, Vec<f64>, Vec<f64>)> {
+) -> Result<(WarmRuns, BareBoots)> {
     let options = Options {
         kernels: vec![KERNEL.into()],
         compare_snapshots: false,
@@ -407,18 +421,35 @@ fn side_by_side(
         },
         &Guest::Command("true".into()),
     );
-    let (mut warm, mut walls, mut peaks) = (WarmRuns::default(), Vec::new(), Vec::new());
+    let console = scratch.path().join("console.log");
+    let (mut warm, mut bare) = (WarmRuns::default(), BareBoots::default());
     for _ in 0..runs {
         warm_once(paths, &options, &mut warm)?;
         let started = Instant::now();
-        let (status, max_rss_kib) = run_with_rusage(Command::new("vng").args(&bare_args))?;
-        walls.push(started.elapsed().as_secs_f64());
+        let (status, max_rss_kib) =
+            run_with_rusage(Command::new("vng").args(&bare_args), &console)?;
+        bare.walls.push(started.elapsed().as_secs_f64());
         if !status.success() {
-            bail!("bare `vng --exec true` failed: {status}");
+            bail!(
+                "bare `vng --exec true` failed: {status}; its console: {}",
+                console.display()
+            );
         }
-        peaks.push(max_rss_kib as f64 / 1024.0);
+        bare.peaks.push(max_rss_kib as f64 / 1024.0);
+        let text = String::from_utf8_lossy(&std::fs::read(&console)?).into_owned();
+        bare.command_starts.extend(command_start_secs(&text));
     }
-    Ok((warm, walls, peaks))
+    Ok((warm, bare))
+}
+
+/// The guest uptime at which virtme-ng's init started the command, from its console line
+/// `[    3.953] virtme-ng-init: starting script`. Pure.
+fn command_start_secs(console: &str) -> Option<f64> {
+    let line = console
+        .lines()
+        .find(|line| line.contains("virtme-ng-init: starting script"))?;
+    let stamp = line.trim_start().strip_prefix('[')?.split_once(']')?.0;
+    stamp.trim().parse().ok()
 }
 
 fn warm_once(paths: &Paths, options: &Options, warm: &mut WarmRuns) -> Result<()> {
@@ -442,10 +473,15 @@ fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<P
     Ok(kbuild::ensure(runner, paths, catalog, &manifest, &source)?.bzimage)
 }
 
-fn run_with_rusage(command: &mut Command) -> Result<(std::process::ExitStatus, i64)> {
+/// Runs `command` with its output in `output`; its exit status and peak RSS (KiB).
+fn run_with_rusage(
+    command: &mut Command,
+    output: &Path,
+) -> Result<(std::process::ExitStatus, i64)> {
+    let log = std::fs::File::create(output)?;
     let child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
         .spawn()
         .context("starting vng")?;
     let mut status = 0;
@@ -492,6 +528,7 @@ mod tests {
             b2_bare: Spread::of(&[4.4, 5.0, 5.6]),
             b3_incremental: one(60.0),
             b4_harness_start: Spread::of(&[2.0, 2.1, 2.2]),
+            b4_bare_command_start: Spread::of(&[3.9]),
             b4_per_case_ms: Spread::of(&[10.0, 20.0, 30.0]),
             qemu_peak_mib: Spread::of(&[300.0, 310.0, 320.0]),
             guest_memory: "1G".into(),
@@ -504,6 +541,17 @@ mod tests {
                 slots: 2,
             },
         }
+    }
+
+    #[test]
+    fn vngs_init_says_when_it_starts_the_command() {
+        let console = "[    3.175566] virtme-ng-init: triggering udev coldplug\n\
+                       [    3.953077] virtme-ng-init: starting script\n";
+        assert_eq!(command_start_secs(console), Some(3.953077));
+        assert_eq!(
+            command_start_secs("[ 1.0] Run /init as init process\n"),
+            None
+        );
     }
 
     #[test]
