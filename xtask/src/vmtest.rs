@@ -249,8 +249,11 @@ impl Session<'_> {
                 in_order.report(|ready, vm| self.finish(ready, vm));
             }
             drop(jobs);
-            in_order.booted(boots.iter());
-            in_order.report(|ready, vm| self.finish(ready, vm));
+            // One VM at a time: a kernel is judged and printed while later ones still run.
+            for vm in boots.iter() {
+                in_order.booted(std::iter::once(vm));
+                in_order.report(|ready, vm| self.finish(ready, vm));
+            }
         });
         in_order.reports
     }
