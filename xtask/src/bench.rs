@@ -430,9 +430,10 @@ fn side_by_side(
             run_with_rusage(Command::new("vng").args(&bare_args), &console)?;
         bare.walls.push(started.elapsed().as_secs_f64());
         if !status.success() {
+            // The console is in a directory removed on return: its end goes into the error.
             bail!(
-                "bare `vng --exec true` failed: {status}; its console: {}",
-                console.display()
+                "bare `vng --exec true` failed: {status}; the end of its console:\n{}",
+                crate::progress::tail(&console, 20)
             );
         }
         bare.peaks.push(max_rss_kib as f64 / 1024.0);

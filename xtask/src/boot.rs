@@ -64,7 +64,11 @@ pub enum Guest<'a> {
 
 /// The `vng` arguments for a boot that runs `guest` and ends.
 pub fn vng_args(boot: &Boot<'_>, guest: &Guest<'_>) -> Vec<String> {
-    let mut args = common_args(boot, guest);
+    let init_args = match guest {
+        Guest::Command(_) => Vec::new(),
+        Guest::HarnessInit { harness, .. } => harness_init_args(harness, boot.writable_dir),
+    };
+    let mut args = common_args(boot, init_args);
     // The kernel console goes to stdout too: panics and boot timing are read from it.
     args.push("--verbose".into());
     let command = match guest {
@@ -120,18 +124,17 @@ fn ending_the_vm(command: &str) -> String {
 /// virtme-ng's own init, for a guest that is a usual environment; the kernel's console
 /// messages stay out of the terminal.
 pub fn vng_shell_args(boot: &Boot<'_>, script: &Path) -> Vec<String> {
-    let mut args = common_args(boot, &Guest::Command(String::new()));
+    let mut args = common_args(boot, Vec::new());
     // The shell script ends with RESET_VM; vng adds -no-reboot only for --exec.
     args.push("--qemu-opts=-no-reboot".into());
     args.extend(["--shell".into(), script.display().to_string()]);
     args
 }
 
-fn common_args(boot: &Boot<'_>, guest: &Guest<'_>) -> Vec<String> {
+/// The arguments every boot shares; `init_args` go on the kernel command line after ours.
+fn common_args(boot: &Boot<'_>, init_args: Vec<String>) -> Vec<String> {
     let mut kernel_args = kernel_args(host_tsc_khz());
-    if let Guest::HarnessInit { harness, .. } = guest {
-        kernel_args.extend(harness_init_args(harness, boot.writable_dir));
-    }
+    kernel_args.extend(init_args);
     let kernel_args: Vec<String> = kernel_args.iter().map(|a| shell_word(a)).collect();
     let mut args = vec![
         "--run".to_owned(),

@@ -115,8 +115,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
 }
 
 /// What the guest runs, whatever the kernel: the case set's programs (compiled, or unchanged
-/// from an earlier run) and the harness with the initramfs that starts it, built at the same time (cargo's check that nothing
-/// changed takes as long as clang's). The compiler is kept for upstream's programs.
+/// from an earlier run) and the harness with the initramfs that starts it, built at the same
+/// time (cargo's check that nothing changed takes as long as clang's). The compiler is kept
+/// for upstream's programs.
 pub fn guest_side<'a>(
     runner: &'a Runner,
     paths: &Paths,
