@@ -2,8 +2,9 @@
 //! same 6.12 source, written into BENCHMARKS.md between its markers (the prose around them is
 //! kept).
 //!
-//! - B1 cold kernel build: this project's config vs virtme-ng's (`virtme-configkernel
-//!   --defconfig` plus the same BPF/NBD fragment), one run each (they take minutes);
+//! - B1 cold kernel build: this project's config (allnoconfig, the minimal base, the items) vs
+//!   virtme-ng's (`virtme-configkernel --defconfig` plus the same items), one run each (they
+//!   take minutes);
 //! - B2 warm `vmtest` (all cases, one kernel) vs a bare `vng --exec true`, median of N;
 //! - B3 incremental rebuild + boot + run after touching drivers/block/nbd.c, vs B1's cold build;
 //! - B4 guest uptime at the harness's start and per case (from the guest's own records);
@@ -341,7 +342,8 @@ fn matrix(paths: &Paths, catalog: &Catalog, runs: usize) -> Result<Matrix> {
     })
 }
 
-/// B1 reference: virtme-ng's own kernel config plus the same BPF/NBD fragment, built cold.
+/// B1 reference: virtme-ng's own kernel config plus the same items (the manifest's fragments,
+/// not the minimal base: vng's config is the base B1 compares ours with), built cold.
 fn vng_config_build(
     runner: &Runner,
     catalog: &Catalog,

@@ -101,8 +101,8 @@ pub enum Command {
         /// Only the warm figures (B2, B5), printed; BENCHMARKS.md is left alone.
         #[arg(long, conflicts_with = "config_blocks")]
         warm_only: bool,
-        /// B1's breakdown instead: a cold build without each block of kernels/base.config
-        /// (about 4 minutes each), written into BENCHMARKS.md.
+        /// B1's breakdown instead: a cold build without each block of kernels/minimal.config and
+        /// kernels/base.config (about 4 minutes each), written into BENCHMARKS.md.
         #[arg(long)]
         config_blocks: bool,
     },

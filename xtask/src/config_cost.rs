@@ -1,7 +1,7 @@
-//! `cargo xtask bench --config-blocks`: what each `## ` block of `kernels/base.config` costs
-//! in B1's cold build. The 6.12 config is built cold as it is, then once without each block
-//! (what depended on the block drops with it), then once with each item the config no longer
-//! has. A block's cost is the build time it adds. The table goes into BENCHMARKS.md between
+//! `cargo xtask bench --config-blocks`: what each `## ` block of `kernels/minimal.config` and
+//! `kernels/base.config` costs in B1's cold build. The 6.12 config is built cold as it is, then
+//! once without each block (what depended on the block drops with it), then once with each item
+//! the config no longer has. A block's cost is the build time it adds. The table goes into BENCHMARKS.md between
 //! its own markers.
 
 use std::path::Path;
@@ -54,10 +54,14 @@ pub fn run(paths: &Paths) -> Result<Vec<BlockCost>> {
     let catalog = Catalog::new(&paths.kernels());
     let manifest = catalog.load(KERNEL)?;
     let source = source::fetch(&runner, paths, &manifest.source)?;
-    let merged = kconfig::merge_files(&catalog.fragment_paths(&manifest))?;
-    let base = catalog.fragment_paths(&manifest)[0].clone();
-    let text = std::fs::read_to_string(&base)?;
-    let blocks = kconfig::blocks(&text, &base.display().to_string())?;
+    let paths_in_order = catalog.config_paths(&manifest);
+    let merged = kconfig::merge_files(&paths_in_order)?;
+    // The minimal base's blocks, then base.config's (the first of the manifest's fragments).
+    let mut blocks = Vec::new();
+    for fragment in &paths_in_order[..2] {
+        let text = std::fs::read_to_string(fragment)?;
+        blocks.extend(kconfig::blocks(&text, &fragment.display().to_string())?);
+    }
     let work = tempfile::Builder::new()
         .prefix("config-blocks-")
         .tempdir_in(paths.images())?;
@@ -121,7 +125,7 @@ pub fn render(costs: &[BlockCost]) -> String {
         .find(|c| c.change == Change::AsIs)
         .map_or(f64::NAN, |c| c.build_secs);
     let mut out = String::from(
-        "| block of kernels/base.config (6.12) | cold build (s) | cost of the block (s) | share |\n|---|---|---|---|\n",
+        "| block of kernels/minimal.config and base.config (6.12) | cold build (s) | cost of the block (s) | share |\n|---|---|---|---|\n",
     );
     for cost in costs {
         let (name, added) = match &cost.change {

@@ -49,7 +49,7 @@ pub fn ensure(
     manifest: &Manifest,
     source: &SourceTree,
 ) -> Result<KernelBuild, SetupFailure> {
-    let merged = kconfig::merge_files(&catalog.fragment_paths(manifest)).at(SetupStage::Input)?;
+    let merged = kconfig::merge_files(&catalog.config_paths(manifest)).at(SetupStage::Input)?;
     let config = merged.render();
     let toolchain = toolchain_fingerprint(runner).at(SetupStage::HostTools)?;
     let key = KeyInputs {

@@ -15,7 +15,8 @@ pub struct Manifest {
     #[serde(skip)]
     pub name: String,
     pub source: SourceSpec,
-    /// Config fragments under `kernels/`, merged in order over allnoconfig.
+    /// Config fragments under `kernels/`: the items this kernel's cases need, merged in order
+    /// over allnoconfig and [`MINIMAL_BASE`].
     pub fragments: Vec<String>,
     /// Directory of the selftests' bpf_testmod inside the tree, if this kernel has one.
     #[serde(default)]
@@ -45,6 +46,10 @@ pub enum SourceSpec {
     /// A tree already on disk (a git checkout, an unpacked tarball); built incrementally.
     Local { path: PathBuf },
 }
+
+/// The fragment under `kernels/` that every kernel starts from, over allnoconfig: how small the
+/// kernels are (`-Os`, EXPERT), not an item any case needs. B1's reference takes only the items.
+pub const MINIMAL_BASE: &str = "minimal.config";
 
 /// The manifests directory and what is in it.
 pub struct Catalog {
@@ -106,11 +111,19 @@ impl Catalog {
         Ok(manifest)
     }
 
+    /// The manifest's own fragments: the items its cases need.
     pub fn fragment_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
         manifest
             .fragments
             .iter()
             .map(|f| self.dir.join(f))
+            .collect()
+    }
+
+    /// Everything a kernel is configured from, in merge order: the minimal base, then the items.
+    pub fn config_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
+        std::iter::once(self.dir.join(MINIMAL_BASE))
+            .chain(self.fragment_paths(manifest))
             .collect()
     }
 }
@@ -161,6 +174,23 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
             matches!(manifest.source, SourceSpec::Debian { ref package, .. } if package == "linux-source-6.12")
         );
         assert_eq!(manifest.tracepoint_names.len(), 1);
+    }
+
+    #[test]
+    fn the_minimal_base_is_merged_first_and_is_not_an_item() {
+        let (_dir, catalog) = catalog_of(&[("6.12.toml", GOOD), ("base.config", "")]);
+        let manifest = catalog.load("6.12").unwrap();
+        let names = |paths: Vec<PathBuf>| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(catalog.config_paths(&manifest)),
+            [MINIMAL_BASE, "base.config"]
+        );
+        assert_eq!(names(catalog.fragment_paths(&manifest)), ["base.config"]);
     }
 
     #[test]
