@@ -1,8 +1,8 @@
 //! `cargo xtask bench --config-blocks`: what each `## ` block of `kernels/minimal.config` and
 //! `kernels/base.config` costs in B1's cold build. The 6.12 config is built cold as it is, then
 //! once without each block (what depended on the block drops with it), then once with each item
-//! the config no longer has. A block's cost is the build time it adds. The table goes into BENCHMARKS.md between
-//! its own markers.
+//! the config no longer has. A block's cost is the build time it adds. The table goes into
+//! BENCHMARKS.md between its own markers.
 
 use std::path::Path;
 use std::time::Instant;
@@ -54,12 +54,13 @@ pub fn run(paths: &Paths) -> Result<Vec<BlockCost>> {
     let catalog = Catalog::new(&paths.kernels());
     let manifest = catalog.load(KERNEL)?;
     let source = source::fetch(&runner, paths, &manifest.source)?;
-    let paths_in_order = catalog.config_paths(&manifest);
-    let merged = kconfig::merge_files(&paths_in_order)?;
-    // The minimal base's blocks, then base.config's (the first of the manifest's fragments).
+    let merged = kconfig::merge_files(&catalog.config_paths(&manifest))?;
+    // The minimal base's blocks, then base.config's: the manifest's first fragment, the items
+    // every kernel shares.
+    let shared_items = catalog.fragment_paths(&manifest)[0].clone();
     let mut blocks = Vec::new();
-    for fragment in &paths_in_order[..2] {
-        let text = std::fs::read_to_string(fragment)?;
+    for fragment in [catalog.minimal_base_path(), shared_items] {
+        let text = std::fs::read_to_string(&fragment)?;
         blocks.extend(kconfig::blocks(&text, &fragment.display().to_string())?);
     }
     let work = tempfile::Builder::new()

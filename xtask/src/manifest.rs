@@ -120,9 +120,14 @@ impl Catalog {
             .collect()
     }
 
+    /// The minimal base every kernel starts from ([`MINIMAL_BASE`]).
+    pub fn minimal_base_path(&self) -> PathBuf {
+        self.dir.join(MINIMAL_BASE)
+    }
+
     /// Everything a kernel is configured from, in merge order: the minimal base, then the items.
     pub fn config_paths(&self, manifest: &Manifest) -> Vec<PathBuf> {
-        std::iter::once(self.dir.join(MINIMAL_BASE))
+        std::iter::once(self.minimal_base_path())
             .chain(self.fragment_paths(manifest))
             .collect()
     }
