@@ -22,6 +22,11 @@ use nix::unistd::Pid;
 pub const INIT_FAILED: i32 = 125;
 /// 9p mount options, as virtme-ng's init mounts its host shares.
 const NINE_P_OPTIONS: &str = "version=9p2000.L,trans=virtio,access=any,msize=524288";
+/// The kernel's usermode module loader. Emptied, `request_module` fails at once with ENOENT
+/// instead of running the host's modprobe over 9p: every bpffs mount asks for `bpf_preload`
+/// (never built here), which cost 0.37 s under TCG. No case relies on autoloading: the
+/// harness loads the modules a plan names itself, and everything else is built in.
+const MODPROBE_SYSCTL: &str = "/proc/sys/kernel/modprobe";
 /// The virtio port on which vng reads the guest command's exit status.
 const RET_PORT: &str = "virtme.ret";
 
@@ -51,7 +56,12 @@ impl Mount {
 /// Runs as the guest's PID 1: mounts, the harness on `run_dir`, its status to vng, the reset.
 pub fn run(run_dir: &Path) -> ! {
     let status = match mount_all(&mounts(std::env::vars())) {
-        Ok(()) => run_harness(run_dir),
+        Ok(()) => {
+            if let Err(error) = std::fs::write(MODPROBE_SYSCTL, "\n") {
+                eprintln!("harness init: turning off module autoloading: {error}");
+            }
+            run_harness(run_dir)
+        }
         Err(error) => {
             eprintln!("harness init: {error}");
             INIT_FAILED
