@@ -58,7 +58,7 @@ pub enum Command {
         /// Run only this case (repeatable); all cases by default.
         #[arg(long = "case", value_name = "NAME")]
         only_cases: Vec<String>,
-        /// Boot at most N kernels at once (default: one per core, as memory allows).
+        /// Boot at most N kernels at once (default: two per core, as memory allows).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         vms: Option<u16>,
     },
