@@ -4,8 +4,8 @@
 //!
 //! - B1 cold kernel build: this project's config (allnoconfig, the minimal base, the items) vs
 //!   virtme-ng's (`virtme-configkernel --defconfig` plus the same items), configuring
-//!   included: ours once before and once after the reference (they take minutes; the mean
-//!   cancels the machine's drift);
+//!   included: ours before, between and after the reference builds (`--reference-builds`,
+//!   one by default; the medians cancel the machine's drift);
 //! - B2 warm `vmtest` (all cases, one kernel) vs a bare `vng --exec true`, median of N;
 //! - B3 incremental rebuild + boot + run after touching drivers/block/nbd.c, vs B1's cold build;
 //! - B4 guest uptime at the harness's start and per case (from the guest's own records);
@@ -223,7 +223,7 @@ pub fn publish_table(paths: &Paths, name: &str, table: &str) -> Result<PathBuf> 
     Ok(file)
 }
 
-pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
+pub fn run(paths: &Paths, runs: usize, reference_builds: usize) -> Result<Figures> {
     let runner = Runner::new(&paths.root)?;
     host_tools::ensure(&runner)?;
     let catalog = Catalog::new(&paths.kernels());
@@ -235,9 +235,9 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
     }
     std::fs::create_dir_all(&bench_dir)?;
 
-    // Our config, cold, from a hard-linked copy of the same source, before and after the
-    // reference: the machine's speed drifts by tens of percent over an hour, and a drift
-    // that is linear over the three builds cancels out of the mean of ours.
+    // Our config, cold, from a hard-linked copy of the same source, before, between and after
+    // the reference builds: the machine's speed drifts by tens of percent over an hour, and a
+    // drift that is linear over the builds cancels out of the medians.
     let tree = bench_dir.join("linux");
     let (sh, pristine_tree) = (&runner.sh, &pristine.dir);
     cmd!(sh, "cp -al {pristine_tree} {tree}").run()?;
@@ -247,17 +247,27 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
         compare_snapshots: false,
         ..Options::default()
     };
-    // A private cache per cold build, so each one builds.
+    // A private cache per cold build, so each one builds; the last one stays for B3.
     let with_cache = |cache: &str| {
         let mut private = paths.clone();
         private.cache = bench_dir.join(cache);
         private
     };
-    let (before, bench_paths) = (with_cache("cache-before"), with_cache("cache"));
-    let b1_ours_before = vmtest::run(&before, &local)?[0].timings.build_secs;
-    std::fs::remove_dir_all(&before.cache)?;
-    let b1_vng = vng_config_build(&runner, &catalog, &manifest, &pristine.dir, &bench_dir)?;
-    let b1_ours_after = vmtest::run(&bench_paths, &local)?[0].timings.build_secs;
+    let (mut b1_ours, mut b1_vng) = (Vec::new(), Vec::new());
+    for build in 0..reference_builds {
+        let earlier = with_cache(&format!("cache-{build}"));
+        b1_ours.push(vmtest::run(&earlier, &local)?[0].timings.build_secs);
+        std::fs::remove_dir_all(&earlier.cache)?;
+        b1_vng.push(vng_config_build(
+            &runner,
+            &catalog,
+            &manifest,
+            &pristine.dir,
+            &bench_dir,
+        )?);
+    }
+    let bench_paths = with_cache("cache");
+    b1_ours.push(vmtest::run(&bench_paths, &local)?[0].timings.build_secs);
 
     // B3: a new nbd.c (same text, new inode and mtime: the cache's copy is untouched).
     let nbd = tree.join("drivers/block/nbd.c");
@@ -276,8 +286,8 @@ pub fn run(paths: &Paths, runs: usize) -> Result<Figures> {
     let matrix = matrix(paths, &catalog, runs)?;
 
     Ok(Figures {
-        b1_ours: Spread::of(&[b1_ours_before, b1_ours_after]),
-        b1_vng: Spread::of(&[b1_vng]),
+        b1_ours: Spread::of(&b1_ours),
+        b1_vng: Spread::of(&b1_vng),
         b2_vmtest: Spread::of(&warm.walls),
         b2_bare: Spread::of(&bare.walls),
         b3_incremental: Spread::of(&[b3]),

@@ -95,9 +95,13 @@ pub enum Command {
     Setup,
     /// Measure build, boot and run times against virtme-ng and write BENCHMARKS.md.
     Bench {
-        /// Runs of each short benchmark (the cold builds run once).
+        /// Runs of each short benchmark.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Cold builds of virtme-ng's config for B1 (about 17 minutes each); ours builds one
+        /// more time than this, before, between and after them.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        reference_builds: u16,
         /// Only the warm figures (B2, B5), printed; BENCHMARKS.md is left alone.
         #[arg(long, conflicts_with = "config_blocks")]
         warm_only: bool,
@@ -309,7 +313,11 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Err(error) => could_not_run(error),
         },
-        Command::Bench { runs, .. } => match bench::run(&paths, runs).and_then(|f| {
+        Command::Bench {
+            runs,
+            reference_builds,
+            ..
+        } => match bench::run(&paths, runs, reference_builds.into()).and_then(|f| {
             let file = bench::publish(&paths, &f)?;
             Ok((f, file))
         }) {

@@ -54,6 +54,8 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("dwarves", "pahole"),
     binary("cpio", "cpio"),
     binary("xz-utils", "xz"),
+    // kernels/minimal.config compresses the kernel image with LZ4.
+    binary("lz4", "lz4"),
     binary("curl", "curl"),
     binary("udev", "udevadm"),
     // `vmtest --shell` puts bpftool in the guest (the host's root filesystem).

@@ -154,15 +154,18 @@ pub fn make_kernel(
     log: &Path,
     stage: &Stage,
 ) -> Result<()> {
-    let jobs = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .to_string();
+    let jobs = jobs();
     let sh = &runner.sh;
     let cmd = cmd!(
         sh,
         "make -C {source} O={build_dir} -j{jobs} bzImage modules"
     );
     runner.run_logged(cmd, log, stage)
+}
+
+/// make's job count for every kernel make: one per core.
+pub fn jobs() -> String {
+    crate::matrix::available_cores().to_string()
 }
 
 /// Copies the module sources into the entry and builds them there; returns the .ko path.
@@ -180,7 +183,9 @@ fn build_testmod(runner: &Runner, module_source: &Path, entry_dir: &Path) -> Res
     })?;
     let build_dir = entry_dir.join("build");
     let sh = &runner.sh;
-    let cmd = cmd!(sh, "make -C {build_dir} M={dest} modules");
+    let jobs = jobs();
+    // 6.14+ trees build five modules here, not one.
+    let cmd = cmd!(sh, "make -C {build_dir} M={dest} -j{jobs} modules");
     runner.run_logged(cmd, &entry_dir.join("testmod.log"), &stage)?;
     stage.finish("");
     Ok(dest.join(TESTMOD_KO))

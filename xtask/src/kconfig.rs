@@ -232,9 +232,11 @@ pub fn write_config(
     std::fs::write(&wanted, merged.render())?;
     let log = build_dir.join("config.log");
     let sh = &runner.sh;
+    // Jobs for the host tools a fresh build directory compiles first (kconfig's own conf).
+    let jobs = crate::kbuild::jobs();
     let cmd = cmd!(
         sh,
-        "make -C {source} O={build_dir} allnoconfig KCONFIG_ALLCONFIG={wanted}"
+        "make -C {source} O={build_dir} -j{jobs} allnoconfig KCONFIG_ALLCONFIG={wanted}"
     );
     runner.run_logged(cmd, &log, stage)?;
     Ok(std::fs::read_to_string(build_dir.join(".config"))?)

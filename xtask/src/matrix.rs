@@ -28,7 +28,8 @@ pub fn default_boot_slots(kernels: usize) -> usize {
     boot_slots(kernels, available_cores(), available_memory_mib())
 }
 
-fn available_cores() -> usize {
+/// This machine's cores, as the kernel builds and the boot slots count them.
+pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
