@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xtask::paths::Paths;
+use xtask::infra::paths::Paths;
 
 /// The workspace's xtask binary, built (debug) if needed.
 pub fn xtask_binary() -> PathBuf {

@@ -14,11 +14,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use xtask::bisect::{self, BisectOptions, Verdict};
-use xtask::manifest::Catalog;
-use xtask::paths::Paths;
-use xtask::runner::Runner;
-use xtask::source;
+use xtask::commands::bisect::{self, BisectOptions, Verdict};
+use xtask::infra::paths::Paths;
+use xtask::infra::runner::Runner;
+use xtask::kernel::manifest::Catalog;
+use xtask::kernel::source;
 
 fn git(repo: &Path, args: &[&str]) -> String {
     let output = Command::new("git")

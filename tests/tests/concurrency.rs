@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use xtask::commands::vmtest::{self, Options};
+use xtask::infra::paths::Paths;
 use xtask::judge::Verdict;
-use xtask::paths::Paths;
 use xtask::report::KernelReport;
-use xtask::vmtest::{self, Options};
 
 const PROGRAM: &str = r#"
 #include <linux/types.h>

@@ -1,8 +1,8 @@
 //! Generated documentation must match the snapshots it is generated from (rust-analyzer's
 //! habit: a stale generated file is rewritten, and the test fails so the change is committed).
 
-use xtask::helpers;
-use xtask::paths::Paths;
+use xtask::infra::paths::Paths;
+use xtask::judge::helpers;
 
 #[test]
 fn the_helper_table_is_generated_from_the_snapshots() {

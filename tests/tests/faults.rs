@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use xtask::cases::CaseOutcome;
 use xtask::cli::exit_status;
-use xtask::compare::CaseOutcome;
-use xtask::failure::KernelFailure;
-use xtask::paths::Paths;
+use xtask::commands::vmtest::{self, Options};
+use xtask::guest::failure::KernelFailure;
+use xtask::guest::results::RunFailure;
+use xtask::infra::paths::Paths;
 use xtask::report::KernelReport;
-use xtask::results::RunFailure;
-use xtask::vmtest::{self, Options};
 
 /// Attaches to nothing and needs no module: runs on every kernel.
 const NOOP: &str = r#"

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use xtask::bpf;
-use xtask::cache::Entry;
-use xtask::kconfig::{self, Merged};
-use xtask::manifest::{Catalog, SourceSpec};
-use xtask::paths::Paths;
-use xtask::runner::Runner;
-use xtask::source;
+use xtask::cases::compile;
+use xtask::infra::paths::Paths;
+use xtask::infra::runner::Runner;
+use xtask::kernel::cache::Entry;
+use xtask::kernel::kconfig::{self, Merged};
+use xtask::kernel::manifest::{Catalog, SourceSpec};
+use xtask::kernel::source;
 
 fn runner() -> Runner {
     Runner::new(&Paths::from_env().root).unwrap()
@@ -119,7 +119,7 @@ fn a_program_that_does_not_compile_fails_alone_with_clangs_message() {
     std::fs::write(&good, "int x;\n").unwrap();
     std::fs::write(&bad, "int x = ;\n").unwrap();
     let runner = runner();
-    let clang = bpf::Clang::new(&runner).unwrap();
+    let clang = compile::Clang::new(&runner).unwrap();
     let compiled = clang
         .compile_all(&[good.clone(), bad.clone()], &dir.path().join("out"))
         .unwrap();
@@ -148,14 +148,14 @@ fn an_unusable_cache_directory_is_named_with_the_fix() {
 #[test]
 fn the_kvm_probe_decides_quickly_and_remembers() {
     use std::time::{Duration, Instant};
-    use xtask::boot::{self, KVM_PROBE_TIMEOUT};
+    use xtask::guest::boot::{self, KVM_PROBE_TIMEOUT};
 
     let paths = Paths::from_env();
     let runner = runner();
     let catalog = Catalog::new(&paths.kernels());
     let manifest = catalog.load("6.12").unwrap();
     let tree = source::fetch(&runner, &paths, &manifest.source).unwrap();
-    let kernel = xtask::kbuild::ensure(&runner, &paths, &catalog, &manifest, &tree).unwrap();
+    let kernel = xtask::kernel::build::ensure(&runner, &paths, &catalog, &manifest, &tree).unwrap();
 
     let mut fresh = paths.clone();
     fresh.cache = tempfile::tempdir().unwrap().keep();
@@ -190,7 +190,7 @@ fn the_kvm_probe_decides_quickly_and_remembers() {
 #[test]
 fn a_package_version_apt_does_not_have_lists_the_ones_it_has() {
     let into = tempfile::tempdir().unwrap();
-    let error = xtask::apt::download(
+    let error = xtask::infra::apt::download(
         &runner(),
         &[],
         "linux-source-6.12",

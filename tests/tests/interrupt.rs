@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vmtests::fake_tree;
-use xtask::paths::Paths;
+use xtask::infra::paths::Paths;
 
 fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
     let mut command = Command::new(Paths::from_env().cargo_target().join("debug").join("xtask"));

@@ -2,10 +2,10 @@
 //! whose expectation holds and one whose expectation is wrong, through the whole pipeline on
 //! the real kernel. It accepts snapshots; that is per run, never process-wide.
 
-use xtask::compare::CaseOutcome;
-use xtask::paths::Paths;
+use xtask::cases::CaseOutcome;
+use xtask::commands::vmtest::{self, Options};
+use xtask::infra::paths::Paths;
 use xtask::report::KernelReport;
-use xtask::vmtest::{self, Options};
 
 const PROGRAM: &str = r#"
 #include <linux/types.h>

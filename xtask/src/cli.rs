@@ -1,5 +1,5 @@
 //! The command line of `cargo xtask`, and the one place that decides the exit code of
-//! `vmtest` (see [`exit_status`]; a bisect step's code is [`crate::bisect::Verdict`]'s, which
+//! `vmtest` (see [`exit_status`]; a bisect step's code is [`crate::commands::bisect::Verdict`]'s, which
 //! `git bisect run` defines). It lives in the library so tests can parse the commands the CI
 //! workflow runs with the very same parser.
 
@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::failure::KernelFailure;
-use crate::paths::Paths;
-use crate::results::RunFailure;
-use crate::{bench, bisect, report, vmtest};
+use crate::commands::{bench, bisect, vmtest};
+use crate::guest::failure::KernelFailure;
+use crate::guest::results::RunFailure;
+use crate::infra::paths::Paths;
+use crate::report;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -148,15 +149,15 @@ fn run_shell(
         eprintln!("error: --shell boots one kernel with at most one case (--kernel K --case NAME)");
         return ExitCode::from(2);
     }
-    let options = crate::shell::Options {
+    let options = crate::commands::shell::Options {
         kernel: kernels.into_iter().next().unwrap_or_else(|| "6.12".into()),
         case: only_cases.into_iter().next(),
         cases,
     };
-    if let Err(error) = crate::shell::check(&options) {
+    if let Err(error) = crate::commands::shell::check(&options) {
         return could_not_run(error);
     }
-    match crate::shell::run(paths, &options) {
+    match crate::commands::shell::run(paths, &options) {
         Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
         Err(error) => could_not_run(error),
     }
@@ -180,15 +181,15 @@ fn printed(text: anyhow::Result<String>) -> ExitCode {
 }
 
 fn cache_command(paths: &Paths, action: Option<CacheAction>) -> anyhow::Result<String> {
-    let entries = crate::cache_admin::entries(paths)?;
+    let entries = crate::commands::cache::entries(paths)?;
     let Some(CacheAction::Gc { keep }) = action else {
-        return Ok(crate::cache_admin::render(&entries, None));
+        return Ok(crate::commands::cache::render(&entries, None));
     };
-    let decisions = crate::cache_admin::choose_removals(&entries, &keep);
-    let freed = crate::cache_admin::collect(paths, &entries, &decisions)?;
+    let decisions = crate::commands::cache::choose_removals(&entries, &keep);
+    let freed = crate::commands::cache::collect(paths, &entries, &decisions)?;
     Ok(format!(
         "{}freed {:.1} GiB\n",
-        crate::cache_admin::render(&entries, Some(&decisions)),
+        crate::commands::cache::render(&entries, Some(&decisions)),
         freed as f64 / (1u64 << 30) as f64
     ))
 }
@@ -213,7 +214,11 @@ pub fn run(cli: Cli) -> ExitCode {
             cases,
             list: true,
             ..
-        } => printed(crate::case_list::list(&paths, &kernels, cases.as_deref())),
+        } => printed(crate::commands::list::list(
+            &paths,
+            &kernels,
+            cases.as_deref(),
+        )),
         Command::Vmtest {
             kernels,
             cases,
@@ -278,8 +283,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Cache { action } => printed(cache_command(&paths, action)),
         Command::Setup => {
-            let ensured = crate::runner::Runner::new(&paths.root)
-                .and_then(|runner| crate::host_tools::ensure(&runner));
+            let ensured = crate::infra::runner::Runner::new(&paths.root)
+                .and_then(|runner| crate::infra::host_tools::ensure(&runner));
             match ensured {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => could_not_run(error),
@@ -288,14 +293,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench {
             config_blocks: true,
             ..
-        } => match crate::config_cost::run(&paths).and_then(|costs| {
-            let file = crate::config_cost::publish(&paths, &costs)?;
+        } => match crate::commands::config_cost::run(&paths).and_then(|costs| {
+            let file = crate::commands::config_cost::publish(&paths, &costs)?;
             Ok((costs, file))
         }) {
             Ok((costs, file)) => {
                 eprintln!(
                     "\n{}\nwritten to {}",
-                    crate::config_cost::render(&costs),
+                    crate::commands::config_cost::render(&costs),
                     file.display()
                 );
                 ExitCode::SUCCESS
@@ -383,7 +388,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
-    use crate::failure::{SetupFailure, SetupStage};
+    use crate::infra::failure::{SetupFailure, SetupStage};
     use crate::report::KernelReport;
     use crate::test_support::{ran, row};
 

@@ -2,9 +2,9 @@
 
 use protocol::{CaseResult, LibbpfAnswer, LoadReport, Outcome, Phase, Record};
 
-use crate::compare::CaseOutcome;
+use crate::cases::CaseOutcome;
+use crate::judge::snapshots::SnapshotCheck;
 use crate::judge::Row;
-use crate::snapshots::SnapshotCheck;
 
 /// A case that loaded (type 24) and ran no steps.
 pub fn loaded(case: &str) -> CaseResult {
@@ -79,10 +79,10 @@ pub fn case(name: &str, requires: &[&str]) -> crate::cases::Case {
 }
 
 /// The 6.12 manifest of a local tree with these features.
-pub fn manifest(features: &[&str]) -> crate::manifest::Manifest {
-    crate::manifest::Manifest {
+pub fn manifest(features: &[&str]) -> crate::kernel::manifest::Manifest {
+    crate::kernel::manifest::Manifest {
         name: "6.12".into(),
-        source: crate::manifest::SourceSpec::Local {
+        source: crate::kernel::manifest::SourceSpec::Local {
             path: "/tree".into(),
         },
         fragments: vec![],

@@ -1,0 +1,458 @@
+//! Cases are data: `<dir>/<case>.toml` beside `<dir>/<program>.bpf.c`. A case names its
+//! program, what it needs from the kernel, the expected load outcome, globals to patch before
+//! load, and steps, each with its expected outcome in kernel-independent terms (`ok`, an errno
+//! name, or an exact value). The harness only runs steps; this module and [`crate::judge::compare`]
+//! know what should have happened.
+
+pub mod compile;
+pub mod decl_tags;
+mod outcome;
+pub mod plan;
+pub mod upstream;
+
+pub use outcome::CaseOutcome;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use protocol::{errno_number, Step};
+use serde::{Deserialize, Serialize};
+
+/// A directory of cases and where its snapshots live.
+/// Names of upstream's cases start with this (they come from each kernel's tree).
+pub const UPSTREAM_PREFIX: &str = "upstream.";
+
+#[derive(Debug, Clone)]
+pub struct CaseSet {
+    /// Short name, used for the directory of compiled objects.
+    pub name: String,
+    pub dir: PathBuf,
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    #[serde(skip)]
+    pub name: String,
+    pub description: String,
+    /// Stem of the program's source, `<program>.bpf.c`; defaults to the case's own name.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// Function inside the object; needed only when the object has several programs.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// Manifest features the kernel must have; otherwise the case is reported unsupported.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    pub load: Expect,
+    /// Kernels known to answer the load differently, each with the reason.
+    #[serde(default)]
+    pub load_on: BTreeMap<String, KnownAnswer>,
+    /// Words the verifier's log of the load must contain (each as a substring, after the
+    /// documented normalisation), whatever the load's outcome.
+    #[serde(default)]
+    pub log_contains: Vec<String>,
+    /// Globals patched into the object's data sections before load (signed or unsigned).
+    #[serde(default)]
+    pub globals: BTreeMap<String, i64>,
+    /// BPF_PROG_LOAD flags by name (`"BPF_F_ANY_ALIGNMENT"`, ...) or number.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// The program's source when it is not `<dir>/<program>.bpf.c` (upstream's programs live
+    /// in the kernel tree); never written in a case file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    #[serde(default)]
+    pub steps: Vec<CaseStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseStep {
+    #[serde(flatten)]
+    pub step: Step,
+    pub expect: Expect,
+    /// Kernels known to answer this step differently (e.g. a fix not backported), each with
+    /// the reason; checked exactly like `expect`, and reported.
+    #[serde(default)]
+    pub on: BTreeMap<String, KnownAnswer>,
+    /// Errno names that mean "this kernel lacks the feature": the case is then reported
+    /// unsupported, with the errno, instead of failed.
+    #[serde(default)]
+    pub unsupported_if: Vec<String>,
+}
+
+/// What one kernel is known to answer instead, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownAnswer {
+    pub expect: Expect,
+    pub why: String,
+}
+
+impl CaseStep {
+    /// The expectation on `kernel`, and the reason when it is a known deviation.
+    pub fn expect_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
+        known_or(&self.expect, &self.on, kernel)
+    }
+}
+
+fn known_or<'a>(
+    default: &'a Expect,
+    known: &'a BTreeMap<String, KnownAnswer>,
+    kernel: &str,
+) -> (&'a Expect, Option<&'a str>) {
+    match known.get(kernel) {
+        Some(answer) => (&answer.expect, Some(answer.why.as_str())),
+        None => (default, None),
+    }
+}
+
+/// An expected outcome, as case files write it: `"ok"` (any success), an errno name like
+/// `"EINVAL"`, `"fails"` (any errno: upstream's `__failure` says no more), or `{ value = ... }`
+/// (success with exactly this value).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Ok,
+    /// Any errno.
+    Fails,
+    /// The errno's name, one [`errno_number`] knows.
+    Errno(String),
+    Value(serde_json::Value),
+}
+
+/// The spelling in case files.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ExpectText {
+    Word(String),
+    Value { value: serde_json::Value },
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match ExpectText::deserialize(deserializer)? {
+            ExpectText::Word(word) if word == "ok" => Ok(Expect::Ok),
+            ExpectText::Word(word) if word == "fails" => Ok(Expect::Fails),
+            ExpectText::Word(word) if errno_number(&word).is_some() => Ok(Expect::Errno(word)),
+            ExpectText::Word(word) => Err(serde::de::Error::custom(format!(
+                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", \"fails\", or {{ value = ... }}"
+            ))),
+            ExpectText::Value { value } => Ok(Expect::Value(value)),
+        }
+    }
+}
+
+impl Serialize for Expect {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expect::Ok => ExpectText::Word("ok".into()),
+            Expect::Fails => ExpectText::Word("fails".into()),
+            Expect::Errno(name) => ExpectText::Word(name.clone()),
+            Expect::Value(value) => ExpectText::Value {
+                value: value.clone(),
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Ok => f.write_str("ok"),
+            Expect::Fails => f.write_str("an error"),
+            Expect::Errno(name) => f.write_str(name),
+            Expect::Value(value) => write!(f, "ok {value}"),
+        }
+    }
+}
+
+impl Case {
+    /// The load expectation on `kernel`, and the reason when it is a known deviation.
+    pub fn load_on(&self, kernel: &str) -> (&Expect, Option<&str>) {
+        known_or(&self.load, &self.load_on, kernel)
+    }
+
+    /// The `prog_flags` of the load: the flags or'ed together.
+    pub fn prog_flags(&self) -> Result<u32> {
+        self.flags
+            .iter()
+            .try_fold(0, |all, flag| Ok(all | prog_flag(flag)?))
+    }
+
+    pub fn program_stem(&self) -> &str {
+        self.program.as_deref().unwrap_or(&self.name)
+    }
+
+    fn validate(&self, dir: &Path) -> Result<()> {
+        let source = dir.join(format!("{}.bpf.c", self.program_stem()));
+        if !source.is_file() {
+            bail!("program {} does not exist", source.display());
+        }
+        let loads = std::iter::once(&self.load).chain(self.load_on.values().map(|a| &a.expect));
+        if loads.into_iter().any(|e| matches!(e, Expect::Value(_))) {
+            bail!("`load` takes \"ok\" or an errno name, not a value");
+        }
+        self.prog_flags()?;
+        Ok(())
+    }
+}
+
+impl CaseSet {
+    /// The cases of a run and where their snapshots live: the built-in ones, or a user's
+    /// directory (its objects kept apart by the directory's digest, its snapshots inside it).
+    pub fn for_run(
+        paths: &crate::infra::paths::Paths,
+        user_dir: Option<&Path>,
+    ) -> Result<(Self, PathBuf)> {
+        match user_dir {
+            None => Ok((
+                CaseSet::load("guest-programs", &paths.guest_programs())?,
+                paths.root.join("tests").join("snapshots"),
+            )),
+            Some(dir) => {
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("case directory {}", dir.display()))?;
+                let name = format!(
+                    "user-{}",
+                    crate::kernel::cache::KeyInputs::digest_of(&dir.to_string_lossy())
+                );
+                Ok((CaseSet::load(&name, &dir)?, dir.join("snapshots")))
+            }
+        }
+    }
+
+    /// Reads every `*.toml` in `dir` as a case. Errors name the file and the problem.
+    pub fn load(name: &str, dir: &Path) -> Result<Self> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading the case directory {}", dir.display()))?;
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!(
+                "{} has no cases: a case is <name>.toml beside <program>.bpf.c (see README.md)",
+                dir.display()
+            );
+        }
+        let cases = files
+            .iter()
+            .map(|file| load_case(file, dir).with_context(|| format!("case {}", file.display())))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            name: name.to_owned(),
+            dir: dir.to_path_buf(),
+            cases,
+        })
+    }
+
+    /// Keeps only the named cases (all when `names` is empty); an unknown name is an error.
+    pub fn retain(&mut self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        // Upstream's cases come from each kernel's tree later (see [`crate::cases::upstream`]).
+        let known_here = |name: &String| {
+            name.starts_with(UPSTREAM_PREFIX) || self.cases.iter().any(|c| &c.name == name)
+        };
+        if let Some(unknown) = names.iter().find(|n| !known_here(n)) {
+            let known: Vec<&str> = self.cases.iter().map(|c| c.name.as_str()).collect();
+            bail!(
+                "no case `{unknown}` in {}; cases: {}",
+                self.dir.display(),
+                known.join(", ")
+            );
+        }
+        self.cases.retain(|case| names.contains(&case.name));
+        Ok(())
+    }
+
+    /// The C source of a case's program.
+    pub fn program_source(&self, case: &Case) -> PathBuf {
+        match &case.source {
+            Some(source) => source.clone(),
+            None => self.dir.join(format!("{}.bpf.c", case.program_stem())),
+        }
+    }
+
+    /// The distinct program sources the cases need.
+    pub fn program_sources(&self) -> Vec<PathBuf> {
+        let mut sources: Vec<PathBuf> = self
+            .cases
+            .iter()
+            .map(|case| self.program_source(case))
+            .collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+}
+
+/// BPF_PROG_LOAD flags by the names of `include/uapi/linux/bpf.h` (the ones upstream's
+/// `__flag` accepts, and BPF_F_ANY_ALIGNMENT), or a number.
+const PROG_FLAGS: &[(&str, u32)] = &[
+    ("BPF_F_STRICT_ALIGNMENT", 1),
+    ("BPF_F_ANY_ALIGNMENT", 2),
+    ("BPF_F_TEST_RND_HI32", 4),
+    ("BPF_F_TEST_STATE_FREQ", 8),
+    ("BPF_F_SLEEPABLE", 16),
+    ("BPF_F_XDP_HAS_FRAGS", 32),
+];
+
+pub fn prog_flag(flag: &str) -> Result<u32> {
+    if let Some((_, value)) = PROG_FLAGS.iter().find(|(name, _)| *name == flag) {
+        return Ok(*value);
+    }
+    let number = match flag.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => flag.parse(),
+    };
+    number.with_context(|| {
+        let names: Vec<&str> = PROG_FLAGS.iter().map(|(name, _)| *name).collect();
+        format!(
+            "unknown program flag `{flag}`: use one of {} or a number",
+            names.join(", ")
+        )
+    })
+}
+
+fn load_case(file: &Path, dir: &Path) -> Result<Case> {
+    let text = std::fs::read_to_string(file)?;
+    let mut case: Case = toml::from_str(&text)?;
+    case.name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    case.validate(dir)?;
+    Ok(case)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BARE: &str = r#"
+description = "copies ctx->val into a global"
+program = "writable_bare"
+requires = ["bpf_testmod"]
+load = "ok"
+[globals]
+early_ret = 1
+out_val = 0xf1f2f3f4
+minus_one = -1
+
+[[steps]]
+do = "attach"
+expect = "ok"
+
+[[steps]]
+do = "testmod_read"
+expect = { value = { len = 11, text = "-235736076\n" } }
+
+[[steps]]
+do = "read_global"
+name = "in_val"
+expect = { value = 1024 }
+
+[[steps]]
+do = "close_link"
+expect = "ok"
+
+[[steps]]
+do = "testmod_read"
+expect = "EIO"
+"#;
+
+    fn case_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_case_file_parses_into_steps_and_expectations() {
+        let dir = case_dir(&[("bare.toml", BARE), ("writable_bare.bpf.c", "")]);
+        let set = CaseSet::load("builtin", dir.path()).unwrap();
+        assert_eq!(set.cases.len(), 1);
+        let case = &set.cases[0];
+        assert_eq!(case.name, "bare");
+        assert_eq!(case.program_stem(), "writable_bare");
+        assert_eq!(case.globals["out_val"], 0xf1f2f3f4);
+        assert_eq!(case.globals["minus_one"], -1);
+        assert_eq!(case.steps.len(), 5);
+        assert_eq!(
+            case.steps[0].step,
+            Step::Attach {
+                tracepoint: None,
+                cookie: None,
+            }
+        );
+        assert_eq!(
+            case.steps[2],
+            CaseStep {
+                step: Step::ReadGlobal {
+                    name: "in_val".into()
+                },
+                expect: Expect::Value(1024.into()),
+                on: Default::default(),
+                unsupported_if: vec![],
+            }
+        );
+        assert_eq!(case.steps[4].expect, Expect::Errno("EIO".into()));
+        assert_eq!(
+            set.program_sources(),
+            vec![dir.path().join("writable_bare.bpf.c")]
+        );
+    }
+
+    #[test]
+    fn a_kernel_can_be_known_to_answer_otherwise_with_a_reason() {
+        let known = BARE.replace(
+            "do = \"close_link\"\nexpect = \"ok\"\n",
+            "do = \"close_link\"\nexpect = \"ok\"\non = { \"6.1\" = { expect = \"EBADF\", why = \"made up\" } }\n",
+        );
+        let dir = case_dir(&[("bare.toml", &known), ("writable_bare.bpf.c", "")]);
+        let case = CaseSet::load("x", dir.path()).unwrap().cases.remove(0);
+        assert_eq!(case.steps[3].expect_on("6.12"), (&Expect::Ok, None));
+        assert_eq!(
+            case.steps[3].expect_on("6.1"),
+            (&Expect::Errno("EBADF".into()), Some("made up"))
+        );
+        assert_eq!(case.load_on("6.1"), (&Expect::Ok, None));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_file() {
+        let dir = case_dir(&[("bare.toml", BARE)]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(
+            error.contains("bare.toml") && error.contains("writable_bare.bpf.c does not exist"),
+            "{error}"
+        );
+
+        let typo = BARE.replace("expect = \"EIO\"", "expect = \"EIOO\"");
+        let dir = case_dir(&[("bare.toml", &typo), ("writable_bare.bpf.c", "")]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(
+            error.contains("bare.toml") && error.contains("unknown expectation `EIOO`"),
+            "{error}"
+        );
+
+        let unknown_step = BARE.replace("do = \"close_link\"", "do = \"detatch\"");
+        let dir = case_dir(&[("bare.toml", &unknown_step), ("writable_bare.bpf.c", "")]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("detatch"), "{error}");
+
+        let dir = case_dir(&[]);
+        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        assert!(error.contains("has no cases"), "{error}");
+    }
+}

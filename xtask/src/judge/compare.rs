@@ -1,0 +1,449 @@
+//! Expectations against outcomes: what a case said should happen (on this kernel) next to what
+//! the kernel answered. Pure functions; [`crate::judge`] puts them together with snapshots.
+
+use protocol::{CaseResult, Outcome};
+
+use crate::cases::{Case, CaseOutcome, Expect};
+use crate::judge::normalise;
+
+/// Differences between what a case expects on `kernel` and what happened; empty means it
+/// passed.
+pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<String> {
+    let result = match outcome {
+        CaseOutcome::Ran(result) => result,
+        CaseOutcome::Unsupported { .. } => return Vec::new(),
+        CaseOutcome::CompileError { message } => return vec![format!("compile error: {message}")],
+        CaseOutcome::NotRun { reason } => return vec![format!("not run: {reason}")],
+        CaseOutcome::Probe(_) => return Vec::new(),
+    };
+    let mut found = Vec::new();
+    let (load, _) = case.load_on(kernel);
+    if !matches(load, &result.load.outcome) {
+        found.push(format!(
+            "load: expected {load}, got {}",
+            describe(&result.load.outcome)
+        ));
+    }
+    for words in &case.log_contains {
+        if !result.load.verifier_log.contains(words.as_str()) {
+            found.push(format!("load: the verifier log does not contain {words:?}"));
+        }
+    }
+    if result.steps.len() != case.steps.len() {
+        found.push(format!(
+            "expected {} step results, got {}",
+            case.steps.len(),
+            result.steps.len()
+        ));
+    }
+    found.extend(second_opinion(result));
+    for (index, (spec, record)) in case.steps.iter().zip(&result.steps).enumerate() {
+        let (expect, _) = spec.expect_on(kernel);
+        if !matches(expect, &record.outcome) {
+            found.push(format!(
+                "step {} ({}): expected {expect}, got {}",
+                index + 1,
+                record.step.name(),
+                describe(&record.outcome)
+            ));
+        }
+    }
+    found
+}
+
+/// Why the case counts as unsupported on this kernel although it ran: a step answered an
+/// errno its case declares as "this kernel lacks the feature".
+pub fn unsupported_reason(case: &Case, outcome: &CaseOutcome) -> Option<String> {
+    let CaseOutcome::Ran(result) = outcome else {
+        return None;
+    };
+    case.steps
+        .iter()
+        .zip(&result.steps)
+        .enumerate()
+        .find_map(|(index, (spec, record))| {
+            let Outcome::Errno { name, .. } = &record.outcome else {
+                return None;
+            };
+            spec.unsupported_if.contains(name).then(|| {
+                format!(
+                    "step {} ({}) answered {name}",
+                    index + 1,
+                    record.step.name()
+                )
+            })
+        })
+}
+
+/// The known deviations a case declares for `kernel` (shown in the report with their reason).
+pub fn known_deviations(case: &Case, kernel: &str) -> Vec<String> {
+    let load = case.load_on(kernel).1.map(|why| format!("load: {why}"));
+    let steps = case.steps.iter().enumerate().filter_map(|(index, step)| {
+        step.expect_on(kernel)
+            .1
+            .map(|why| format!("step {} ({}): {why}", index + 1, step.step.name()))
+    });
+    load.into_iter().chain(steps).collect()
+}
+
+pub fn matches(expect: &Expect, outcome: &Outcome) -> bool {
+    match (expect, outcome) {
+        (Expect::Ok, Outcome::Ok { .. }) => true,
+        (Expect::Errno(expected), Outcome::Errno { name, .. }) => expected == name,
+        (Expect::Fails, Outcome::Errno { .. }) => true,
+        (Expect::Value(value), Outcome::Ok { value: Some(got) }) => value == got,
+        _ => false,
+    }
+}
+
+/// A short form of an outcome for tables and messages: `ok`, `ok 1024`, `EINVAL`, `error: ...`.
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok { value: None } => "ok".into(),
+        Outcome::Ok { value: Some(value) } => format!("ok {value}"),
+        Outcome::Errno { name, .. } => name.clone(),
+        Outcome::Error { message } => format!("error: {message}"),
+    }
+}
+
+/// Where libbpf, loading the same object, program, globals and flags in the same guest,
+/// disagrees with the own loader: the load's outcome (errno), the verifier's verdict when it
+/// refused, and the first attach. A verdict is only worth what its loader is worth.
+pub fn second_opinion(result: &CaseResult) -> Option<String> {
+    let Some(libbpf) = &result.libbpf else {
+        return Some("libbpf disagrees: it left no answer for this case".into());
+    };
+    let own_load = &result.load.outcome;
+    let own_verdict = protocol::verifier_verdict(&result.load.verifier_log);
+    // Neither presenting the object to the kernel is agreement too; a refusal must also
+    // carry the same verdict.
+    let load_agrees = match (own_load, &libbpf.load) {
+        (Outcome::Error { .. }, Outcome::Error { .. }) => true,
+        (own, theirs) => same_answer(own, theirs) && (own.is_ok() || own_verdict == libbpf.verdict),
+    };
+    let own_attach = result
+        .steps
+        .iter()
+        .find(|record| matches!(record.step, protocol::Step::Attach { .. }))
+        .map(|record| &record.outcome);
+    let attach_agrees = match (own_attach, &libbpf.attach) {
+        (Some(own), Some(theirs)) => same_answer(own, theirs),
+        _ => true,
+    };
+    if load_agrees && attach_agrees {
+        return None;
+    }
+    let own = loader_answer(own_load, own_verdict, own_attach);
+    let theirs = loader_answer(&libbpf.load, &libbpf.verdict, libbpf.attach.as_ref());
+    let mut text = format!("libbpf disagrees: own loader: {own}; libbpf: {theirs}");
+    if !libbpf.messages.is_empty() {
+        text.push_str(&format!(" (libbpf said: {})", libbpf.messages.join(" | ")));
+    }
+    Some(text)
+}
+
+fn same_answer(own: &Outcome, theirs: &Outcome) -> bool {
+    match (own, theirs) {
+        (Outcome::Ok { .. }, Outcome::Ok { .. }) => true,
+        (Outcome::Errno { errno: a, .. }, Outcome::Errno { errno: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
+/// `load ok, attach EINVAL` or `load EACCES "R6 invalid mem access 'scalar'"`.
+fn loader_answer(load: &Outcome, verdict: &str, attach: Option<&Outcome>) -> String {
+    let mut text = format!("load {}", short(load));
+    if !load.is_ok() && !verdict.is_empty() {
+        text.push_str(&format!(" {verdict:?}"));
+    }
+    if let (true, Some(attach)) = (load.is_ok(), attach) {
+        text.push_str(&format!(", attach {}", short(attach)));
+    }
+    text
+}
+
+/// An outcome without its value (the own loader's attach names the tracepoint, libbpf's not).
+fn short(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok { .. } => "ok".into(),
+        other => describe(other),
+    }
+}
+
+/// The outcome as it is judged: logs normalised (libbpf's verdict by the same rules).
+pub fn normalised(mut outcome: CaseOutcome) -> CaseOutcome {
+    if let CaseOutcome::Ran(result) = &mut outcome {
+        result.load.verifier_log = normalise::verifier_log(&result.load.verifier_log);
+        if let Some(libbpf) = &mut result.libbpf {
+            libbpf.verdict = normalise::verifier_log(&libbpf.verdict);
+        }
+    }
+    outcome
+}
+
+/// The outcome as it goes into a snapshot: libbpf's printed messages stay in the results
+/// file and in a disagreement's text, not in the snapshot (they quote guest paths and
+/// libbpf's wording, which is not the kernel's answer).
+pub fn for_snapshot(mut outcome: CaseOutcome) -> CaseOutcome {
+    if let CaseOutcome::Ran(result) = &mut outcome {
+        if let Some(libbpf) = &mut result.libbpf {
+            libbpf.messages.clear();
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::{LoadReport, Phase, Step, StepRecord};
+    use rstest::rstest;
+    use serde_json::json;
+
+    use super::*;
+    use crate::cases::CaseStep;
+
+    #[rstest]
+    #[case(Expect::Ok, Outcome::ok(), true)]
+    #[case(Expect::Ok, Outcome::value(json!(3)), true)]
+    #[case(Expect::Ok, Outcome::errno(22), false)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::errno(22), true)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::errno(13), false)]
+    #[case(Expect::Errno("EINVAL".into()), Outcome::ok(), false)]
+    #[case(Expect::Value(json!(1024)), Outcome::value(json!(1024)), true)]
+    #[case(Expect::Value(json!(1024)), Outcome::value(json!(1023)), false)]
+    #[case(Expect::Value(json!(1024)), Outcome::ok(), false)]
+    #[case(Expect::Ok, Outcome::Error { message: "x".into() }, false)]
+    #[case(Expect::Fails, Outcome::errno(13), true)]
+    #[case(Expect::Fails, Outcome::ok(), false)]
+    #[case(Expect::Fails, Outcome::Error { message: "x".into() }, false)]
+    fn expectations_match_outcomes(
+        #[case] expect: Expect,
+        #[case] outcome: Outcome,
+        #[case] ok: bool,
+    ) {
+        assert_eq!(matches(&expect, &outcome), ok);
+    }
+
+    fn case(steps: Vec<CaseStep>) -> Case {
+        Case {
+            name: "c".into(),
+            description: String::new(),
+            program: None,
+            function: None,
+            requires: vec![],
+            load: Expect::Ok,
+            load_on: Default::default(),
+            log_contains: vec![],
+            globals: Default::default(),
+            flags: vec![],
+            source: None,
+            steps,
+        }
+    }
+
+    /// A result on which libbpf agrees (same load outcome, no attach).
+    fn ran(load: Outcome, steps: Vec<(Step, Outcome)>) -> CaseOutcome {
+        let load_again = load.clone();
+        CaseOutcome::Ran(CaseResult {
+            case: "c".into(),
+            phase: Phase::Loaded,
+            load: LoadReport {
+                outcome: load,
+                prog_type: Some(protocol::ProgType::RawTracepointWritable),
+                insn_count: 3,
+                verifier_log: String::new(),
+                notes: Vec::new(),
+            },
+            steps: steps
+                .into_iter()
+                .map(|(step, outcome)| StepRecord { step, outcome })
+                .collect(),
+            libbpf: Some(protocol::LibbpfAnswer {
+                load: load_again,
+                ..crate::test_support::libbpf_loaded()
+            }),
+        })
+    }
+
+    #[test]
+    fn deviations_name_the_step_and_both_sides() {
+        let spec = case(vec![
+            CaseStep {
+                step: Step::Attach {
+                    tracepoint: None,
+                    cookie: None,
+                },
+                expect: Expect::Ok,
+                on: Default::default(),
+                unsupported_if: vec!["EINVAL".into()],
+            },
+            CaseStep {
+                step: Step::TestmodRead,
+                expect: Expect::Errno("EIO".into()),
+                on: Default::default(),
+                unsupported_if: vec![],
+            },
+        ]);
+        let good = ran(
+            Outcome::ok(),
+            vec![
+                (
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
+                    Outcome::value(json!("tp")),
+                ),
+                (Step::TestmodRead, Outcome::errno(5)),
+            ],
+        );
+        assert!(deviations(&spec, "6.12", &good).is_empty());
+
+        let bad = ran(
+            Outcome::ok(),
+            vec![
+                (
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
+                    Outcome::value(json!("tp")),
+                ),
+                (Step::TestmodRead, Outcome::value(json!({"len": 5}))),
+            ],
+        );
+        assert_eq!(
+            deviations(&spec, "6.12", &bad),
+            vec![r#"step 2 (testmod_read): expected EIO, got ok {"len":5}"#]
+        );
+
+        let no_link = ran(
+            Outcome::ok(),
+            vec![(
+                Step::Attach {
+                    tracepoint: None,
+                    cookie: None,
+                },
+                Outcome::errno(22),
+            )],
+        );
+        assert_eq!(
+            unsupported_reason(&spec, &no_link).as_deref(),
+            Some("step 1 (attach) answered EINVAL")
+        );
+        assert_eq!(unsupported_reason(&spec, &good), None);
+
+        let rejected = ran(Outcome::errno(13), vec![]);
+        let found = deviations(&spec, "6.12", &rejected);
+        assert_eq!(found[0], "load: expected ok, got EACCES");
+        assert_eq!(found[1], "expected 2 step results, got 0");
+    }
+
+    fn with_libbpf(
+        own_load: Outcome,
+        own_log: &str,
+        own_attach: Option<Outcome>,
+        libbpf: protocol::LibbpfAnswer,
+    ) -> CaseResult {
+        let steps = own_attach
+            .map(|outcome| {
+                (
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
+                    outcome,
+                )
+            })
+            .into_iter()
+            .collect();
+        let CaseOutcome::Ran(mut result) = ran(own_load, steps) else {
+            unreachable!()
+        };
+        result.load.verifier_log = own_log.into();
+        result.libbpf = Some(libbpf);
+        result
+    }
+
+    fn libbpf(load: Outcome, verdict: &str, attach: Option<Outcome>) -> protocol::LibbpfAnswer {
+        protocol::LibbpfAnswer {
+            load,
+            verdict: verdict.into(),
+            attach,
+            ..crate::test_support::libbpf_loaded()
+        }
+    }
+
+    const REFUSED_LOG: &str =
+        "0: (79) r6 = *(u64 *)(r1 +0)\nR6 invalid mem access 'scalar'\nprocessed 2 insns";
+
+    #[rstest]
+    #[case::both_load_and_attach(
+        with_libbpf(Outcome::ok(), "", Some(Outcome::value(json!("tp"))), libbpf(Outcome::ok(), "", Some(Outcome::ok()))),
+        None)]
+    #[case::both_refuse_with_the_same_words(
+        with_libbpf(
+            Outcome::errno(13),
+            REFUSED_LOG,
+            None,
+            libbpf(Outcome::errno(13), "R6 invalid mem access 'scalar'", None)
+        ),
+        None
+    )]
+    #[case::libbpf_refuses_what_the_own_loader_loads(
+        with_libbpf(Outcome::ok(), "", None, libbpf(Outcome::errno(13), "R6 invalid mem access 'scalar'", None)),
+        Some("libbpf disagrees: own loader: load ok; libbpf: load EACCES \"R6 invalid mem access 'scalar'\""))]
+    #[case::same_errno_other_words(
+        with_libbpf(Outcome::errno(13), REFUSED_LOG, None, libbpf(Outcome::errno(13), "R1 type=ctx expected=fp", None)),
+        Some("libbpf disagrees: own loader: load EACCES \"R6 invalid mem access 'scalar'\"; libbpf: load EACCES \"R1 type=ctx expected=fp\""))]
+    #[case::attach_differs(
+        with_libbpf(
+            Outcome::ok(),
+            "",
+            Some(Outcome::errno(22)),
+            libbpf(Outcome::ok(), "", Some(Outcome::ok()))
+        ),
+        Some("libbpf disagrees: own loader: load ok, attach EINVAL; libbpf: load ok, attach ok")
+    )]
+    #[case::own_loader_cannot_present_the_object(
+        with_libbpf(Outcome::Error { message: "creating map counts: EINVAL".into() }, "", None, libbpf(Outcome::ok(), "", None)),
+        Some("libbpf disagrees: own loader: load error: creating map counts: EINVAL; libbpf: load ok"))]
+    fn libbpf_must_agree_with_the_own_loader(
+        #[case] result: CaseResult,
+        #[case] disagreement: Option<&str>,
+    ) {
+        assert_eq!(second_opinion(&result).as_deref(), disagreement);
+    }
+
+    #[test]
+    fn a_disagreement_quotes_what_libbpf_printed_and_the_snapshot_does_not() {
+        let mut answer = libbpf(Outcome::errno(22), "", None);
+        answer.messages = vec!["libbpf: map 'counts': failed to create".into()];
+        let result = with_libbpf(Outcome::ok(), "", None, answer);
+        let text = second_opinion(&result).unwrap();
+        assert!(
+            text.ends_with("(libbpf said: libbpf: map 'counts': failed to create)"),
+            "{text}"
+        );
+        let CaseOutcome::Ran(stored) = for_snapshot(CaseOutcome::Ran(result)) else {
+            unreachable!()
+        };
+        assert!(stored.libbpf.unwrap().messages.is_empty());
+    }
+
+    #[test]
+    fn unsupported_is_not_a_deviation_but_a_compile_error_is() {
+        let spec = case(vec![]);
+        let unsupported = CaseOutcome::Unsupported {
+            reason: "no bpf_testmod".into(),
+        };
+        assert!(deviations(&spec, "6.12", &unsupported).is_empty());
+        let broken = CaseOutcome::CompileError {
+            message: "x.bpf.c:3: error".into(),
+        };
+        assert_eq!(
+            deviations(&spec, "6.12", &broken),
+            vec!["compile error: x.bpf.c:3: error"]
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Kernels: manifests, their sources, configs, builds and the cache that keeps them.
+//! Uses only [`crate::infra`].
+
+pub mod build;
+pub mod cache;
+pub mod helper_list;
+pub mod kconfig;
+pub mod manifest;
+pub mod source;

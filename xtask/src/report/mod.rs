@@ -1,0 +1,433 @@
+//! The table printed at the end of a run, and the summary that decides the exit code.
+
+use std::path::PathBuf;
+
+use crate::cases::CaseOutcome;
+use crate::guest::failure::KernelFailure;
+use crate::infra::failure::SetupFailure;
+use crate::judge::compare;
+use crate::judge::snapshots::SnapshotCheck;
+use crate::judge::{Row, Verdict};
+
+#[derive(Debug, Clone)]
+pub struct KernelReport {
+    pub kernel: String,
+    /// What the guest reported about itself (release, accelerator, module loads).
+    pub context: String,
+    pub rows: Vec<Row>,
+    /// What went wrong with the kernel or its run as a whole, if anything did.
+    pub failure: Option<KernelFailure>,
+    pub timings: Timings,
+    /// This run's own directory (plan, results, console), if the VM was started.
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Where a kernel's time went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Configuring and building the kernel and bpf_testmod (0 when it came from the cache).
+    pub build_secs: f64,
+    /// The VM run: boot, harness, reset.
+    pub boot_secs: f64,
+    /// Guest uptime (ms) when the harness started, if it did.
+    pub harness_start_ms: Option<u64>,
+    /// Guest uptime (ms) at each case's start, in run order.
+    pub case_starts_ms: Vec<u64>,
+}
+
+impl Timings {
+    /// A kernel's build (counted only when it was built by this run) and its VM run.
+    pub fn of(
+        build: &crate::kernel::build::KernelBuild,
+        vm: &crate::guest::boot::GuestRun,
+    ) -> Self {
+        Self {
+            build_secs: if build.built_now {
+                build.build_secs
+            } else {
+                0.0
+            },
+            boot_secs: vm.secs,
+            harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
+            case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
+        }
+    }
+}
+
+impl KernelReport {
+    pub fn setup_failure(kernel: &str, failure: SetupFailure) -> Self {
+        Self {
+            kernel: kernel.to_owned(),
+            context: "not run".into(),
+            rows: Vec::new(),
+            failure: Some(KernelFailure::Setup(failure)),
+            timings: Timings::default(),
+            run_dir: None,
+        }
+    }
+
+    pub fn failures(&self) -> usize {
+        self.rows.iter().filter(|r| !r.passed()).count()
+    }
+
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict() == verdict).count()
+    }
+
+    pub fn render(&self) -> String {
+        if let Some(KernelFailure::Setup(failure)) = &self.failure {
+            return format!("kernel {}: could not be tested: {failure}\n", self.kernel);
+        }
+        let mut out = format!(
+            "kernel {} ({}): {} passed, {} failed, {} unsupported\n",
+            self.kernel,
+            self.context,
+            self.count(Verdict::Pass),
+            self.failures(),
+            self.count(Verdict::Unsupported),
+        );
+        out.push_str(&format!(
+            "  {:<34} {:<10} {:<8} {:<8} {}\n",
+            "case", "phase", "load", "libbpf", "verdict"
+        ));
+        for row in &self.rows {
+            let (phase, load, libbpf) = match &row.outcome {
+                CaseOutcome::Ran(result) => (
+                    result.phase.to_string(),
+                    compare::describe(&result.load.outcome),
+                    libbpf_column(result),
+                ),
+                CaseOutcome::CompileError { .. } => ("-".into(), "compile".into(), "-".into()),
+                CaseOutcome::Unsupported { .. }
+                | CaseOutcome::NotRun { .. }
+                | CaseOutcome::Probe(_) => ("-".into(), "-".into(), "-".into()),
+            };
+            out.push_str(&format!(
+                "  {:<34} {:<10} {:<8} {:<8} {}\n",
+                row.case,
+                phase,
+                load,
+                libbpf,
+                row.verdict()
+            ));
+        }
+        for row in &self.rows {
+            for deviation in &row.deviations {
+                out.push_str(&format!("  ✗ {}: {deviation}\n", row.case));
+            }
+            for known in &row.known {
+                out.push_str(&format!(
+                    "  ~ {}: known on {}: {known}\n",
+                    row.case, self.kernel
+                ));
+            }
+            if let Some(reason) = &row.unsupported {
+                out.push_str(&format!(
+                    "  - {}: unsupported on {}: {reason}\n",
+                    row.case, self.kernel
+                ));
+            }
+            if let Some(line) = snapshot_line(&row.snapshot) {
+                out.push_str(&format!("  {line}\n").replace("{case}", &row.case));
+            }
+        }
+        if let Some(failure) = &self.failure {
+            out.push_str(&format!(
+                "  ✗ kernel {}: {}\n",
+                self.kernel,
+                failure.describe()
+            ));
+        }
+        out
+    }
+
+    /// Whether everything about this kernel passed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none() && self.failures() == 0
+    }
+}
+
+/// The libbpf column: `agrees`, `DIFFERS`, or `-` when libbpf left no answer.
+fn libbpf_column(result: &protocol::CaseResult) -> String {
+    match (&result.libbpf, compare::second_opinion(result)) {
+        (None, _) => "-".into(),
+        (Some(_), None) => "agrees".into(),
+        (Some(_), Some(_)) => "DIFFERS".into(),
+    }
+}
+
+/// One line about the guest: its release, the accelerator, and how its modules loaded.
+pub fn context(boot: Option<&protocol::BootInfo>, accel: crate::guest::boot::Accel) -> String {
+    let Some(boot) = boot else {
+        return format!("{accel}, the harness did not start");
+    };
+    let modules = boot
+        .modules
+        .iter()
+        .map(|m| {
+            let name = m.path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{name} {}", compare::describe(&m.outcome))
+        })
+        .collect::<Vec<_>>();
+    let modules = match modules.is_empty() {
+        true => "none".to_owned(),
+        false => modules.join(", "),
+    };
+    format!("{}, {accel}, modules: {modules}", boot.kernel_release)
+}
+
+/// What the report says about a row's snapshot, if anything (`{case}` is the case's name).
+fn snapshot_line(check: &SnapshotCheck) -> Option<String> {
+    let review = "accept with --accept, or review the .snap.new with `cargo insta review`";
+    match check {
+        SnapshotCheck::Skipped | SnapshotCheck::Matches => None,
+        SnapshotCheck::Accepted => Some("✓ {case}: snapshot written".into()),
+        SnapshotCheck::New => Some(format!("✗ {{case}}: new case, no snapshot yet ({review})")),
+        SnapshotCheck::Differs { diff } => Some(format!(
+            "✗ {{case}}: differs from its snapshot ({review}):\n{}",
+            indent(diff)
+        )),
+        SnapshotCheck::Refused => {
+            Some("✗ {case}: snapshot not accepted: it deviates from its expectation".into())
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|line| format!("      {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A Markdown table kernel × case (the verdicts), for GitHub's job summary.
+pub fn markdown(reports: &[KernelReport]) -> String {
+    let mut cases: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.rows.iter().map(|row| row.case.as_str()))
+        .collect();
+    cases.sort_unstable();
+    cases.dedup();
+    let mut out = format!(
+        "| case | {} |\n|---|{}\n",
+        reports
+            .iter()
+            .map(|r| r.kernel.as_str())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(reports.len())
+    );
+    for case in cases {
+        let cells: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                r.rows
+                    .iter()
+                    .find(|row| row.case == case)
+                    .map_or("-".to_owned(), |row| row.verdict().to_string())
+            })
+            .collect();
+        out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
+    }
+    for report in reports {
+        if let Some(failure) = &report.failure {
+            let first_line = failure
+                .describe()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            out.push_str(&format!("\n**{}: {first_line}**\n", report.kernel));
+        }
+    }
+    out
+}
+
+/// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
+pub fn publish_github_summary(reports: &[KernelReport]) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown(reports).as_bytes()));
+    if let Err(error) = appended {
+        eprintln!("warning: could not write the job summary: {error}");
+    }
+}
+
+/// JUnit XML: one test suite per kernel, one test case per kernel × case; an unsupported case
+/// is skipped with its reason, a deviation or snapshot difference is a failure.
+pub fn junit(reports: &[KernelReport]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+    let mut report = Report::new("wtp vmtest");
+    for kernel in reports {
+        let mut suite = TestSuite::new(format!("kernel {}", kernel.kernel));
+        if let Some(failure) = &kernel.failure {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(failure.describe());
+            suite.add_test_case(TestCase::new("build and boot", status));
+        }
+        for row in &kernel.rows {
+            let status = match (&row.unsupported, row.passed()) {
+                (Some(reason), true) => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(format!("unsupported on {}: {reason}", kernel.kernel));
+                    status
+                }
+                (_, true) => TestCaseStatus::success(),
+                (_, false) => {
+                    let mut problems = row.deviations.clone();
+                    if let Some(line) = snapshot_line(&row.snapshot) {
+                        problems.push(line.replace("{case}", &row.case));
+                    }
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(problems.join("; "));
+                    status
+                }
+            };
+            let mut case = TestCase::new(row.case.clone(), status);
+            case.set_classname(format!("wtp.{}", kernel.kernel));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report
+        .to_string()
+        .expect("JUnit serialisation of in-memory data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::test_support::row;
+
+    fn ran() -> CaseOutcome {
+        crate::test_support::ran("x")
+    }
+
+    fn report(rows: Vec<Row>) -> KernelReport {
+        KernelReport {
+            kernel: "6.12".into(),
+            context: "6.12.117, TCG".into(),
+            failure: None,
+            timings: Timings::default(),
+            rows,
+            run_dir: None,
+        }
+    }
+
+    #[test]
+    fn the_table_tells_a_new_case_from_a_changed_one() {
+        let mut new = row("fresh", ran(), &[]);
+        new.snapshot = SnapshotCheck::New;
+        let mut changed = row("changed", ran(), &[]);
+        changed.snapshot = SnapshotCheck::Differs {
+            diff: "-value: 1025\n+value: 1024\n".into(),
+        };
+        let mut unsupported = row("old_kernel", ran(), &[]);
+        unsupported.unsupported = Some("step 1 (attach) answered EINVAL".into());
+        let text = report(vec![new, changed, unsupported, row("fine", ran(), &[])]).render();
+        assert!(
+            text.starts_with("kernel 6.12 (6.12.117, TCG): 1 passed, 2 failed, 1 unsupported\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  fresh                              loaded     ok       agrees   NEW\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("✗ fresh: new case, no snapshot yet (accept with --accept"),
+            "{text}"
+        );
+        assert!(text.contains("✗ changed: differs from its snapshot (accept with --accept, or review the .snap.new with `cargo insta review`):\n      -value: 1025\n      +value: 1024\n"), "{text}");
+        assert!(
+            text.contains("- old_kernel: unsupported on 6.12: step 1 (attach) answered EINVAL"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn junit_has_one_case_per_kernel_and_case_with_skips_and_failures() {
+        let reports = vec![
+            KernelReport {
+                kernel: "5.10".into(),
+                context: String::new(),
+                failure: None,
+                timings: Timings::default(),
+                run_dir: None,
+                rows: vec![row(
+                    "bare",
+                    CaseOutcome::Unsupported {
+                        reason: "needs bpf_testmod".into(),
+                    },
+                    &[],
+                )],
+            },
+            KernelReport {
+                kernel: "6.12".into(),
+                context: String::new(),
+                failure: None,
+                timings: Timings::default(),
+                run_dir: None,
+                rows: vec![
+                    row("bare", ran(), &[]),
+                    row(
+                        "nbd <rewrite> & co",
+                        ran(),
+                        &["step 2 (attach): expected ok, got EINVAL"],
+                    ),
+                ],
+            },
+        ];
+        let xml = junit(&reports);
+        // Well-formed, with the usual JUnit shape.
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let root = document.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some("3"));
+        assert_eq!(root.attribute("failures"), Some("1"));
+        let cases: Vec<_> = root
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), 3);
+        let skipped = cases[0]
+            .children()
+            .find(|n| n.has_tag_name("skipped"))
+            .unwrap();
+        assert_eq!(
+            skipped.attribute("message"),
+            Some("unsupported on 5.10: needs bpf_testmod")
+        );
+        assert_eq!(cases[1].children().filter(|n| n.is_element()).count(), 0);
+        assert_eq!(cases[2].attribute("name"), Some("nbd <rewrite> & co"));
+        let failure = cases[2]
+            .children()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap();
+        assert!(failure
+            .attribute("message")
+            .unwrap()
+            .contains("expected ok, got EINVAL"));
+        assert_eq!(cases[2].attribute("classname"), Some("wtp.6.12"));
+
+        let table = markdown(&reports);
+        assert!(
+            table.starts_with("| case | 5.10 | 6.12 |\n|---|---|---|\n"),
+            "{table}"
+        );
+        assert!(table.contains("| bare | unsupported | pass |"), "{table}");
+        assert!(
+            table.contains("| nbd <rewrite> & co | - | FAIL |"),
+            "{table}"
+        );
+    }
+}
