@@ -15,8 +15,6 @@ use crate::infra::paths::Paths;
 use crate::kernel::build::KernelBuild;
 use crate::kernel::cache::{self, LAST_USED_FILE};
 
-/// Written into an entry each time a run uses it: "last used" for the listing and for gc.
-
 /// One entry as the listing shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryInfo {

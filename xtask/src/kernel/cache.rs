@@ -129,7 +129,7 @@ fn create_cache_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// The stamp a run leaves in an entry it uses (for `cargo xtask cache`).
+/// Written into an entry each time a run uses it: "last used" for the listing and for gc.
 pub const LAST_USED_FILE: &str = "last-used";
 
 /// Records that a run uses the entry now (for "last used").
