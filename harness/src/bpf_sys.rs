@@ -32,6 +32,9 @@ pub struct ProgLoadRequest<'a> {
     /// The program's BTF, function and line info, as libbpf passes them: the verifier then
     /// prints the source line of each instruction it complains about.
     pub btf: Option<ProgBtf<'a>>,
+    /// For an extension: the program it extends and the BTF id of the function it replaces
+    /// (`attach_prog_fd`, `attach_btf_id`).
+    pub replaces: Option<(BorrowedFd<'a>, u32)>,
 }
 
 /// `prog_btf_fd` with the `func_info` and `line_info` records (the `.BTF.ext` of the object).
@@ -81,6 +84,10 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     load.log_size = log.len() as u32;
     load.log_buf = log.as_mut_ptr() as u64;
     copy_prog_name(&mut load.prog_name, request.name);
+    if let Some((target, btf_id)) = request.replaces {
+        load.__bindgen_anon_1.attach_prog_fd = target.as_raw_fd() as u32;
+        load.attach_btf_id = btf_id;
+    }
     if let Some(btf) = &request.btf {
         load.prog_btf_fd = btf.fd.as_raw_fd() as u32;
         if btf.func_info.count > 0 {
@@ -110,6 +117,16 @@ pub fn raw_tracepoint_open(
     open.name = tracepoint.as_ptr() as u64;
     open.prog_fd = prog.as_raw_fd() as u32;
     open.cookie = cookie;
+    bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN without a name: attaches an extension (or fentry-like) program to
+/// the target it was loaded for (bpf_tracing_prog_attach); closing the link detaches.
+pub fn tracing_attach(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_RAW_TRACEPOINT_OPEN.
+    let open = unsafe { &mut attr.raw_tracepoint };
+    open.prog_fd = prog.as_raw_fd() as u32;
     bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr)
 }
 
@@ -267,6 +284,19 @@ pub fn array_update(map: BorrowedFd<'_>, value: &[u8]) -> io::Result<()> {
     elem.map_fd = map.as_raw_fd() as u32;
     elem.key = &key as *const u32 as u64;
     elem.__bindgen_anon_1.value = value.as_ptr() as u64;
+    bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// BPF_MAP_UPDATE_ELEM of a 4-byte key with a 4-byte value: a program fd into a prog array
+/// slot (BPF_ANY).
+pub fn prog_array_update(map: BorrowedFd<'_>, index: u32, prog: BorrowedFd<'_>) -> io::Result<()> {
+    let value = prog.as_raw_fd() as u32;
+    let mut attr = zeroed_attr();
+    // SAFETY: as in `array_lookup`.
+    let elem = unsafe { &mut attr.__bindgen_anon_2 };
+    elem.map_fd = map.as_raw_fd() as u32;
+    elem.key = &index as *const u32 as u64;
+    elem.__bindgen_anon_1.value = &value as *const u32 as u64;
     bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
 }
 

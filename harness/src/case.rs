@@ -29,6 +29,7 @@ pub fn run(
         nbd: None,
         case: plan.name.clone(),
         pin: None,
+        added: Vec::new(),
         phase: if load.outcome.is_ok() {
             Phase::Loaded
         } else {
@@ -162,6 +163,9 @@ struct CaseRun<'a> {
     /// The case's name (its pin's file name) and the pin, while there is one.
     case: String,
     pin: Option<std::path::PathBuf>,
+    /// Programs loaded into prog array slots (the slots hold their own references, these
+    /// fds keep the programs until the case ends) and extension links.
+    added: Vec<OwnedFd>,
     phase: Phase,
 }
 
@@ -243,6 +247,24 @@ impl CaseRun<'_> {
             Step::ReadGlobal { name } => program
                 .read_global(name)
                 .map_or_else(|e| harness_error(&chain(&e)), |v| Outcome::value(v.into())),
+            Step::ProgArraySet {
+                map,
+                index,
+                program: target,
+            } => match prog_array_set(program, map, *index, target) {
+                Ok(fd) => {
+                    self.added.push(fd);
+                    Outcome::ok()
+                }
+                Err(outcome) => outcome,
+            },
+            Step::Freplace { program: extension } => match freplace(program, extension) {
+                Ok(link) => {
+                    self.added.push(link);
+                    Outcome::ok()
+                }
+                Err(outcome) => outcome,
+            },
             Step::TestmodRead => testmod::read_writable(),
             Step::NbdConnect => match nbd::connect() {
                 Ok(connection) => {
@@ -278,6 +300,40 @@ fn attach(program: &LoadedProgram, tracepoint: &str, cookie: u64) -> Result<Owne
         .map_err(|_| harness_error(&format!("tracepoint name {tracepoint:?} has a NUL byte")))?;
     bpf_sys::raw_tracepoint_open(program.fd.as_fd(), &name, cookie)
         .map_err(|e| Outcome::from_io(&e))
+}
+
+/// Loads `target` from the case's object (same maps) and puts it into `map[index]`.
+fn prog_array_set(
+    program: &LoadedProgram,
+    map: &str,
+    index: u32,
+    target: &str,
+) -> Result<OwnedFd, Outcome> {
+    let map = program.map(map).map_err(|e| harness_error(&chain(&e)))?;
+    let (attempt, fd) = program
+        .load_sibling(target)
+        .map_err(|e| harness_error(&chain(&e)))?;
+    let fd = match (attempt.result, fd) {
+        (Ok(()), Some(fd)) => fd,
+        (Err(error), _) => return Err(Outcome::from_io(&error)),
+        (Ok(()), None) => return Err(harness_error("the loader returned no fd")),
+    };
+    bpf_sys::prog_array_update(map, index, fd.as_fd()).map_err(|e| Outcome::from_io(&e))?;
+    Ok(fd)
+}
+
+/// Loads `extension` (a `freplace/<function>` program of the case's object) against the
+/// case's program and attaches it; the link keeps the replacement (and the program) alive.
+fn freplace(program: &LoadedProgram, extension: &str) -> Result<OwnedFd, Outcome> {
+    let (attempt, fd) = program
+        .load_sibling(extension)
+        .map_err(|e| harness_error(&chain(&e)))?;
+    let fd = match (attempt.result, fd) {
+        (Ok(()), Some(fd)) => fd,
+        (Err(error), _) => return Err(Outcome::from_io(&error)),
+        (Ok(()), None) => return Err(harness_error("the loader returned no fd")),
+    };
+    bpf_sys::tracing_attach(fd.as_fd()).map_err(|e| Outcome::from_io(&e))
 }
 
 fn harness_error(message: &str) -> Outcome {

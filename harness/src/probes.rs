@@ -83,6 +83,7 @@ fn load(prog_type: ProgType, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
     bpf_sys::prog_load(&ProgLoadRequest {
         flags: 0,
         btf: None,
+        replaces: None,
         prog_type,
         name: "wtp_probe",
         insns,

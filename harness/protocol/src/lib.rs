@@ -49,6 +49,9 @@ pub enum ProgType {
     RawTracepoint,
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE` (`raw_tp.w/`): may also write its buffer.
     RawTracepointWritable,
+    /// `BPF_PROG_TYPE_EXT` (`freplace/<function>`): replaces a global function of a loaded
+    /// program and is verified as that program's type.
+    Extension,
 }
 
 impl ProgType {
@@ -58,6 +61,7 @@ impl ProgType {
             ProgType::SocketFilter => 1,
             ProgType::RawTracepoint => 17,
             ProgType::RawTracepointWritable => 24,
+            ProgType::Extension => 28,
         }
     }
 
@@ -67,6 +71,7 @@ impl ProgType {
             ProgType::SocketFilter => "socket",
             ProgType::RawTracepoint => "raw_tp",
             ProgType::RawTracepointWritable => "raw_tp.w",
+            ProgType::Extension => "freplace",
         }
     }
 }
@@ -85,6 +90,7 @@ impl TryFrom<u32> for ProgType {
             ProgType::SocketFilter,
             ProgType::RawTracepoint,
             ProgType::RawTracepointWritable,
+            ProgType::Extension,
         ]
         .into_iter()
         .find(|t| t.number() == number)
@@ -196,6 +202,20 @@ pub enum Step {
     SetGlobal { name: String, value: u64 },
     /// Read a global from the program's `.data`/`.bss` map; the value is an unsigned integer.
     ReadGlobal { name: String },
+    /// Load `program`, another raw tracepoint program of the case's object, against the same
+    /// maps, and put it into slot `index` of the prog array `map` (BPF_MAP_UPDATE_ELEM): a
+    /// tail-call target filled at run time. The kernel's answer to the load (its errno if the
+    /// verifier refused the program) or to the update.
+    ProgArraySet {
+        map: String,
+        index: u32,
+        program: String,
+    },
+    /// Load `program`, a `freplace/<function>` program of the case's object, as a replacement
+    /// of that global function of the case's (loaded) program, and attach it
+    /// (BPF_RAW_TRACEPOINT_OPEN without a name: bpf_tracing_prog_attach). The kernel's answer
+    /// to the load or to the attach; the replacement stays until the case ends.
+    Freplace { program: String },
     /// Read [`TESTMOD_WRITABLE_READ_LEN`] bytes from [`TESTMOD_SYSFS`]; the value is
     /// `{"len": <bytes returned>, "text": <what was read>}`.
     TestmodRead,
@@ -238,6 +258,8 @@ impl Step {
             Step::LinkUpdate => "link_update",
             Step::SetGlobal { .. } => "set_global",
             Step::ReadGlobal { .. } => "read_global",
+            Step::ProgArraySet { .. } => "prog_array_set",
+            Step::Freplace { .. } => "freplace",
             Step::TestmodRead => "testmod_read",
             Step::NbdConnect => "nbd_connect",
             Step::NbdRead { .. } => "nbd_read",

@@ -22,7 +22,9 @@ use aya_obj::EbpfSectionKind;
 use crate::bpf_sys::{self, ProgLoadRequest};
 pub use sections::GlobalSymbol;
 
-/// A program the kernel accepted, with the maps that back its globals.
+/// A program the kernel accepted, with the maps that back its globals. It keeps the object
+/// as relocated, so the object's other programs (tail-call targets) load against the very
+/// same maps.
 pub struct LoadedProgram {
     pub fd: OwnedFd,
     /// Default attach target from the section name (`raw_tp.w/<tracepoint>`).
@@ -30,6 +32,11 @@ pub struct LoadedProgram {
     object: Vec<u8>,
     /// Data-section maps by section name, with their value size (the section's size).
     maps: HashMap<String, (MapData, usize)>,
+    /// The object after CO-RE, map and call relocation, and what loading its programs needs.
+    relocated: aya_obj::Object,
+    program_sections: Vec<sections::ProgramSection>,
+    btf: Option<OwnedFd>,
+    prog_flags: u32,
 }
 
 /// What to load from an object, and how.
@@ -70,6 +77,10 @@ pub enum LoaderError {
     CoRe(#[from] aya_obj::btf::BtfRelocationError),
     #[error("no raw_tp/raw_tp.w program named `{0}` in the object (found: {1})")]
     NoSuchProgram(String, String),
+    #[error("extension section {0}: no such global function in the object's loaded BTF")]
+    NoReplacedFunction(String),
+    #[error("no map named `{0}` in the object (found: {1})")]
+    NoSuchMap(String, String),
     #[error("global `{0}` is not defined in the object")]
     NoSuchGlobal(String),
     #[error("global `{name}` is {size} bytes; only 1, 2, 4 and 8 byte integers are supported")]
@@ -101,7 +112,7 @@ pub fn load(
     let (prepared, hidden) = sections::prepare_for_aya(object)?;
     let mut obj = aya_obj::Object::parse(&prepared)?;
     let program = choose_program(&obj, &program_sections, program)?;
-    let section = find_program_section(&obj, &program_sections, &program)?;
+    let section = find_program_section(&obj, &program_sections, &program)?.clone();
     let mut notes: Vec<String> = hidden
         .iter()
         .map(|name| format!("section {name} skipped: a program type aya-obj does not parse"))
@@ -127,12 +138,60 @@ pub fn load(
     obj.relocate_maps(map_objects.into_iter(), &text_sections)?;
     obj.relocate_calls(&text_sections)?;
 
-    let function = &obj.functions[&obj.programs[&program].function_key()];
+    let (attempt, insn_count) = load_function(
+        &obj,
+        btf.as_ref().map(|fd| fd.as_fd()),
+        (section.prog_type, None),
+        &program,
+        prog_flags,
+        &mut notes,
+    );
+    let (result, loaded) = match attempt.result {
+        Ok(fd) => (
+            Ok(()),
+            Some(LoadedProgram {
+                fd,
+                section_tracepoint: section.target,
+                object: object.to_vec(),
+                maps: maps
+                    .into_iter()
+                    .map(|(name, (map_obj, data))| (name, (data, map_obj.value_size() as usize)))
+                    .collect(),
+                relocated: obj,
+                program_sections,
+                btf,
+                prog_flags,
+            }),
+        ),
+        Err(error) => (Err(error), None),
+    };
+    let attempt = LoadAttempt {
+        program,
+        prog_type: section.prog_type,
+        insn_count,
+        result,
+        verifier_log: attempt.verifier_log,
+        notes,
+    };
+    Ok((attempt, loaded))
+}
+
+/// BPF_PROG_LOAD of one relocated function, with its func and line info when the object's
+/// BTF was loaded; like libbpf, again without them if the kernel refuses those records.
+fn load_function(
+    obj: &aya_obj::Object,
+    btf: Option<BorrowedFd<'_>>,
+    (prog_type, replaces): (protocol::ProgType, Option<(BorrowedFd<'_>, u32)>),
+    program: &str,
+    prog_flags: u32,
+    notes: &mut Vec<String>,
+) -> (bpf_sys::ProgLoad, usize) {
+    let function = &obj.functions[&obj.programs[program].function_key()];
     let license = CString::new(obj.license.as_bytes()).unwrap_or_else(|_| c"GPL".into());
     let func_info = function.func_info.func_info_bytes();
     let line_info = function.line_info.line_info_bytes();
-    let prog_btf = btf.as_ref().map(|fd| bpf_sys::ProgBtf {
-        fd: fd.as_fd(),
+    let prog_btf = btf.map(|fd| bpf_sys::ProgBtf {
+        fd,
         func_info: bpf_sys::InfoRecords {
             bytes: &func_info,
             // `len()`, not `num_info`: aya-obj filters a section's records per program and
@@ -148,12 +207,13 @@ pub fn load(
         },
     });
     let mut request = ProgLoadRequest {
-        prog_type: section.prog_type,
-        name: &program,
+        prog_type,
+        name: program,
         insns: &function.instructions,
         license: &license,
         flags: prog_flags,
         btf: prog_btf,
+        replaces,
     };
     let mut attempt = bpf_sys::prog_load(&request);
     if request.btf.is_some() && refused_program_btf(&attempt) {
@@ -164,34 +224,7 @@ pub fn load(
         request.btf = None;
         attempt = bpf_sys::prog_load(&request);
     }
-    let bpf_sys::ProgLoad {
-        result,
-        verifier_log,
-    } = attempt;
-    let (result, loaded) = match result {
-        Ok(fd) => (
-            Ok(()),
-            Some(LoadedProgram {
-                fd,
-                section_tracepoint: section.tracepoint.clone(),
-                object: object.to_vec(),
-                maps: maps
-                    .into_iter()
-                    .map(|(name, (map_obj, data))| (name, (data, map_obj.value_size() as usize)))
-                    .collect(),
-            }),
-        ),
-        Err(error) => (Err(error), None),
-    };
-    let attempt = LoadAttempt {
-        program,
-        prog_type: section.prog_type,
-        insn_count: function.instructions.len(),
-        result,
-        verifier_log,
-        notes,
-    };
-    Ok((attempt, loaded))
+    (attempt, function.instructions.len())
 }
 
 /// Whether a load failed on the program's BTF records rather than on its code (libbpf then
@@ -224,6 +257,63 @@ impl LoadedProgram {
         bpf_sys::array_update(map, &value).map_err(|e| LoaderError::GlobalIo(name.into(), e))
     }
 
+    /// Loads another raw tracepoint program of the same object against the same maps (a
+    /// tail-call target): the verifier's answer, and the program if it was accepted.
+    pub fn load_sibling(&self, name: &str) -> Result<(LoadAttempt, Option<OwnedFd>), LoaderError> {
+        let section = find_program_section(&self.relocated, &self.program_sections, name)?;
+        let replaces = match section.prog_type {
+            protocol::ProgType::Extension => {
+                Some((self.fd.as_fd(), self.replaced_btf_id(section)?))
+            }
+            _ => None,
+        };
+        let mut notes = Vec::new();
+        let (attempt, insn_count) = load_function(
+            &self.relocated,
+            self.btf.as_ref().map(|fd| fd.as_fd()),
+            (section.prog_type, replaces),
+            name,
+            self.prog_flags,
+            &mut notes,
+        );
+        let (result, fd) = match attempt.result {
+            Ok(fd) => (Ok(()), Some(fd)),
+            Err(error) => (Err(error), None),
+        };
+        let loaded = LoadAttempt {
+            program: name.to_owned(),
+            prog_type: section.prog_type,
+            insn_count,
+            result,
+            verifier_log: attempt.verifier_log,
+            notes,
+        };
+        Ok((loaded, fd))
+    }
+
+    /// The BTF id of the function an extension's section names (`freplace/<function>`), in
+    /// the object's BTF as this program was loaded with it.
+    fn replaced_btf_id(&self, section: &sections::ProgramSection) -> Result<u32, LoaderError> {
+        let function = section.target.as_deref().unwrap_or_default();
+        let missing = || LoaderError::NoReplacedFunction(section.name.clone());
+        let btf = self.relocated.btf.as_ref().filter(|_| self.btf.is_some());
+        let btf = btf.ok_or_else(missing)?;
+        btf.id_by_type_name_kind(function, aya_obj::btf::BtfKind::Func)
+            .map_err(|_| missing())
+    }
+
+    /// The object's map named `name` (a BTF-defined `.maps` entry, e.g. a prog array).
+    pub fn map(&self, name: &str) -> Result<BorrowedFd<'_>, LoaderError> {
+        match self.maps.get(name) {
+            Some((map, _)) => Ok(map.fd().as_fd()),
+            None => {
+                let mut known: Vec<&str> = self.maps.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                Err(LoaderError::NoSuchMap(name.into(), known.join(", ")))
+            }
+        }
+    }
+
     /// The global's symbol, its section's map and that map's value size.
     fn global(&self, name: &str) -> Result<(GlobalSymbol, BorrowedFd<'_>, usize), LoaderError> {
         let symbol = sections::global_symbol(&self.object, name)?
@@ -251,7 +341,11 @@ fn choose_program(
     let mut candidates: Vec<&String> = obj
         .programs
         .iter()
-        .filter(|(_, p)| program_sections.iter().any(|s| s.index == p.section_index))
+        .filter(|(_, p)| {
+            program_sections
+                .iter()
+                .any(|s| s.index == p.section_index && s.prog_type != protocol::ProgType::Extension)
+        })
         .map(|(name, _)| name)
         .collect();
     candidates.sort_unstable();

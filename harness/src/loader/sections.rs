@@ -13,12 +13,14 @@ use object::{Endianness, Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use protocol::ProgType;
 
-/// libbpf section prefixes for raw tracepoints, writable ones first (longest match wins).
-const RAW_TP_PREFIXES: &[(&str, ProgType)] = &[
+/// libbpf section prefixes of the programs the loader loads: raw tracepoints, writable ones
+/// first (longest match wins), and extensions (`freplace/<function>`).
+const PROGRAM_PREFIXES: &[(&str, ProgType)] = &[
     ("raw_tracepoint.w", ProgType::RawTracepointWritable),
     ("raw_tp.w", ProgType::RawTracepointWritable),
     ("raw_tracepoint", ProgType::RawTracepoint),
     ("raw_tp", ProgType::RawTracepoint),
+    ("freplace", ProgType::Extension),
 ];
 
 /// A program section as libbpf names it.
@@ -27,8 +29,9 @@ pub struct ProgramSection {
     pub index: usize,
     pub name: String,
     pub prog_type: ProgType,
-    /// The part after the first `/`: the tracepoint libbpf would attach to.
-    pub tracepoint: Option<String>,
+    /// The part after the first `/`: the tracepoint libbpf would attach to, or the function
+    /// an extension replaces.
+    pub target: Option<String>,
 }
 
 /// A global variable: where it lives inside its section's array map.
@@ -47,9 +50,9 @@ pub enum SectionError {
     Btf(&'static str),
 }
 
-/// Classifies a section name as a raw tracepoint program section.
+/// Classifies a section name as a raw tracepoint (or extension) program section.
 pub fn classify(name: &str) -> Option<(ProgType, Option<String>)> {
-    RAW_TP_PREFIXES.iter().find_map(|(prefix, prog_type)| {
+    PROGRAM_PREFIXES.iter().find_map(|(prefix, prog_type)| {
         let rest = name.strip_prefix(prefix)?;
         match rest.strip_prefix('/') {
             Some(tracepoint) if !tracepoint.is_empty() => {
@@ -62,19 +65,19 @@ pub fn classify(name: &str) -> Option<(ProgType, Option<String>)> {
     })
 }
 
-/// The raw tracepoint program sections of an object, in section order.
+/// The raw tracepoint and extension program sections of an object, in section order.
 pub fn program_sections(data: &[u8]) -> Result<Vec<ProgramSection>, SectionError> {
     let file = object::File::parse(data)?;
     Ok(file
         .sections()
         .filter_map(|section| {
             let name = section.name().ok()?;
-            let (prog_type, tracepoint) = classify(name)?;
+            let (prog_type, target) = classify(name)?;
             Some(ProgramSection {
                 index: section.index().0,
                 name: name.to_owned(),
                 prog_type,
-                tracepoint,
+                target,
             })
         })
         .collect())
@@ -335,7 +338,7 @@ mod object_tests {
         assert_eq!(sections[0].name, "raw_tp.w/bpf_testmod_test_writable_bare");
         assert_eq!(sections[0].prog_type, ProgType::RawTracepointWritable);
         assert_eq!(
-            sections[0].tracepoint.as_deref(),
+            sections[0].target.as_deref(),
             Some("bpf_testmod_test_writable_bare")
         );
         let patched = hide_writable_marker(OBJECT).unwrap();

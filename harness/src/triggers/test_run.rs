@@ -19,6 +19,7 @@ pub fn socket_filter() -> Outcome {
     let load = bpf_sys::prog_load(&ProgLoadRequest {
         flags: 0,
         btf: None,
+        replaces: None,
         prog_type: ProgType::SocketFilter,
         name: "wtp_sock_filter",
         insns: &program,
