@@ -176,7 +176,7 @@ fn the_checks_job_runs_the_gates_and_host_tests_on_every_push_and_pull_request()
             .unwrap_or_else(|| panic!("checks.yml does not run on {event}"));
         assert!(
             trigger.is_null(),
-            "checks.yml runs on only some {event}s: {trigger:?}"
+            "checks.yml runs on {event} events only with filters: {trigger:?}"
         );
     }
     let job = &workflow["jobs"]["checks"];
