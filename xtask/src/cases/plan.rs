@@ -28,8 +28,8 @@ impl KernelPlan {
 }
 
 /// What a run is for: measuring (the built-in cases plus the helper and kfunc probes, which
-/// also regenerate docs/helpers.md) or judging chosen cases only (a case directory, `--case`,
-/// every bisect step).
+/// also regenerate docs/helpers.md when accepted) or judging chosen cases only (a case
+/// directory, `--case`, every bisect step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Measure,

@@ -181,17 +181,40 @@ mod tests {
         assert!(!entry.dir.join("meta.json.tmp").exists());
     }
 
+    /// A second `Entry::lock` of a held entry blocks until the first holder is dropped, and
+    /// then sees what the first published. The main thread goes on only once the kernel lists
+    /// the second as a waiter on the lock file, so neither order of the threads is left to
+    /// chance: if it does not wait, it finishes first and the test fails.
     #[test]
     fn a_second_holder_waits_for_the_first() {
+        use std::time::{Duration, Instant};
+
         let cache = tempfile::tempdir().unwrap();
         let (root, locks) = (cache.path().join("k"), cache.path().join("l"));
         let first = Entry::lock(&root, &locks, "e").unwrap();
+        assert!(
+            try_exclusive(&locks, "e").unwrap().is_none(),
+            "the first holder does not hold the entry's lock"
+        );
         let (root2, locks2) = (root.clone(), locks.clone());
         let waiter = std::thread::spawn(move || {
             let second = Entry::lock(&root2, &locks2, "e").unwrap();
             second.published::<serde_json::Value>().unwrap()
         });
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        let lock_file = locks.join("e.lock");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !waits_on(&lock_file) {
+            assert!(
+                !waiter.is_finished(),
+                "the second holder did not wait for the first"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no waiter on {} in /proc/locks",
+                lock_file.display()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::fs::create_dir_all(&first.dir).unwrap();
         first.publish(&serde_json::json!({"done": true})).unwrap();
         drop(first);
@@ -199,5 +222,23 @@ mod tests {
             waiter.join().unwrap(),
             Some(serde_json::json!({"done": true}))
         );
+    }
+
+    /// Whether a thread of this process waits for a lock on `file`: /proc/locks lists a
+    /// blocked request as `N: -> FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> ...`.
+    fn waits_on(file: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+
+        let inode = std::fs::metadata(file).unwrap().ino().to_string();
+        let pid = std::process::id().to_string();
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        locks.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"->")
+                && fields.get(5) == Some(&pid.as_str())
+                && fields
+                    .get(6)
+                    .is_some_and(|id| id.rsplit(':').next() == Some(inode.as_str()))
+        })
     }
 }
