@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use crate::infra::table::Table;
 use crate::infra::paths::Paths;
+use crate::infra::table::Table;
 use crate::kernel::build::KernelBuild;
 use crate::kernel::cache::{self, LAST_USED_FILE};
 

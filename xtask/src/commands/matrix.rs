@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::guest::boot;
 use crate::infra::failure::SetupFailure;
 use crate::infra::machine;
-use crate::report::KernelReport;
+use crate::report::{KernelReport, Rows};
 
 /// VMs per core. A VM does not keep its core busy all the time (9p round trips, QEMU's I/O
 /// thread, the host judging the kernel before it), and with one per core a slot idles while
@@ -39,6 +39,8 @@ pub struct InOrder<P, V> {
     prepared: Vec<(String, Option<Result<P, SetupFailure>>)>,
     booted: BTreeMap<usize, Result<V, SetupFailure>>,
     pub reports: Vec<KernelReport>,
+    /// Which rows each kernel's table shows.
+    pub rows: Rows,
 }
 
 impl<P, V> Default for InOrder<P, V> {
@@ -47,6 +49,7 @@ impl<P, V> Default for InOrder<P, V> {
             prepared: Vec::new(),
             booted: BTreeMap::new(),
             reports: Vec::new(),
+            rows: Rows::All,
         }
     }
 }
@@ -79,7 +82,7 @@ impl<P, V> InOrder<P, V> {
             };
             let report =
                 outcome.unwrap_or_else(|failure| KernelReport::setup_failure(kernel, failure));
-            eprint!("\n{}", report.render());
+            eprint!("\n{}", report.render_with(self.rows));
             self.reports.push(report);
         }
     }

@@ -54,6 +54,8 @@ pub struct Options {
     pub probes: bool,
     /// At most this many VMs at once (default: [`matrix::boot_slots`]).
     pub vms: Option<usize>,
+    /// Every row in each kernel's table, also after a matrix (which ends with the grid).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             compare_snapshots: true,
             probes: true,
             vms: None,
+            verbose: false,
         }
     }
 }
@@ -231,6 +234,7 @@ impl Session<'_> {
         let (booted, boots) = mpsc::channel();
         let waiting_jobs = Mutex::new(waiting_jobs);
         let mut in_order = InOrder::default();
+        in_order.rows = report::Rows::for_run(self.options.verbose, kernels.len());
         std::thread::scope(|scope| {
             for _ in 0..slots.max(1) {
                 let (waiting_jobs, booted) = (&waiting_jobs, booted.clone());

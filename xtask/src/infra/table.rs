@@ -103,7 +103,11 @@ mod tests {
     #[test]
     fn columns_are_as_wide_as_their_widest_cell() {
         let mut table = Table::new(["case", "n", "verdict"]).indent("  ").right(1);
-        table.row(["upstream.a_rather_long_case_name_from_the_tree", "7", "pass"]);
+        table.row([
+            "upstream.a_rather_long_case_name_from_the_tree",
+            "7",
+            "pass",
+        ]);
         table.row(["≠ short", "123", ""]);
         assert_eq!(
             table.render(),

@@ -7,7 +7,6 @@ use protocol::Outcome;
 
 use crate::cases::CaseOutcome;
 use crate::infra::table::Table;
-use crate::judge::compare;
 use crate::judge::Row;
 use crate::report::KernelReport;
 
@@ -311,11 +310,17 @@ cases × kernels (6 cases, 4 differ between kernels: ≠)
     #[test]
     fn the_markdown_summary_has_the_same_cells() {
         let text = markdown(&matrix());
-        assert!(text.starts_with("| | case | 5.10 | 6.12 |\n|---|---|---|---|\n"), "{text}");
+        assert!(
+            text.starts_with("| | case | 5.10 | 6.12 |\n|---|---|---|---|\n"),
+            "{text}"
+        );
         assert!(
             text.contains("| ≠ | writable_bare | unsupported | pass ok |\n"),
             "{text}"
         );
-        assert!(text.contains("|  | refused | pass EACCES | pass EACCES |\n"), "{text}");
+        assert!(
+            text.contains("|  | refused | pass EACCES | pass EACCES |\n"),
+            "{text}"
+        );
     }
 }

@@ -113,7 +113,13 @@ impl KernelReport {
                 | CaseOutcome::NotRun { .. }
                 | CaseOutcome::Probe(_) => ("-".into(), "-".into(), "-".into()),
             };
-            table.row([row.case.clone(), phase, load, libbpf, row.verdict().to_string()]);
+            table.row([
+                row.case.clone(),
+                phase,
+                load,
+                libbpf,
+                row.verdict().to_string(),
+            ]);
         }
         if !table.is_empty() {
             out.push_str(&table.render());
@@ -384,7 +390,10 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
     fn after_a_matrix_the_table_leaves_the_plain_passes_out_unless_verbose() {
         let report = report(table_rows());
         let brief = report.render_with(Rows::for_run(false, 4));
-        assert!(brief.starts_with("kernel 6.12 (6.12.117, TCG): 2 passed,"), "{brief}");
+        assert!(
+            brief.starts_with("kernel 6.12 (6.12.117, TCG): 2 passed,"),
+            "{brief}"
+        );
         assert!(brief.contains("  old_kernel "), "{brief}");
         assert!(!brief.contains("  fine "), "{brief}");
         assert!(!brief.contains(UPSTREAM), "{brief}");
@@ -518,7 +527,10 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
             table.starts_with("| | case | 5.10 | 6.12 |\n|---|---|---|---|\n"),
             "{table}"
         );
-        assert!(table.contains("| ≠ | bare | unsupported | pass ok |"), "{table}");
+        assert!(
+            table.contains("| ≠ | bare | unsupported | pass ok |"),
+            "{table}"
+        );
         assert!(
             table.contains("| ≠ | nbd <rewrite> & co | - | FAIL ok |"),
             "{table}"
