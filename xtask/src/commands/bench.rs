@@ -99,7 +99,7 @@ pub struct Figures {
 /// B5's samples: the whole matrix in one run, and the same kernels run one by one.
 #[derive(Debug, Clone)]
 pub struct Matrix {
-    /// `vmtest --kernel all`, VMs side by side as many as [`crate::commands::matrix::boot_slots`] allows.
+    /// `vmtest --kernel all`, VMs side by side as many as [`crate::commands::vmtest::slots::boot_slots`] allows.
     pub side_by_side: Spread,
     /// `vmtest --kernel all --vms 1`.
     pub one_vm_at_a_time: Spread,
@@ -357,7 +357,7 @@ fn matrix(paths: &Paths, catalog: &Catalog, runs: usize) -> Result<Matrix> {
         one_vm_at_a_time: Spread::of(&one_at_a_time),
         singles_sum: Spread::of(&sums),
         kernels: kernels.len(),
-        slots: crate::commands::matrix::default_boot_slots(kernels.len()),
+        slots: crate::commands::vmtest::slots::default_boot_slots(kernels.len()),
     })
 }
 

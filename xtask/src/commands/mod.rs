@@ -6,6 +6,5 @@ pub mod bisect;
 pub mod cache;
 pub mod config_cost;
 pub mod list;
-pub mod matrix;
 pub mod shell;
 pub mod vmtest;

@@ -48,7 +48,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
             .at(SetupStage::Input)?,
         None => case_set.cases.clear(),
     }
-    let (_, compiled) = crate::commands::vmtest::guest_side(&runner, paths, &case_set)?;
+    let (_, compiled) = crate::commands::vmtest::prepare::guest_side(&runner, paths, &case_set)?;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = build::ensure(&runner, paths, &catalog, &manifest, &tree)?;
     let kernel_plan = plan::plan(

@@ -69,6 +69,27 @@ impl KernelReport {
         }
     }
 
+    /// A kernel that booted: its judged rows, its timings, and what went wrong with the VM.
+    pub fn of_run(
+        kernel: &str,
+        rows: Vec<Row>,
+        build: &crate::kernel::build::KernelBuild,
+        vm: crate::guest::boot::GuestRun,
+    ) -> Self {
+        Self {
+            kernel: kernel.to_owned(),
+            context: context(vm.records.boot.as_ref(), vm.accel),
+            rows,
+            timings: Timings::of(build, &vm),
+            failure: vm.failure.map(|failure| KernelFailure::Run {
+                failure,
+                console_tail: crate::infra::progress::tail(&vm.console, 30),
+                console: vm.console,
+            }),
+            run_dir: Some(vm.dir),
+        }
+    }
+
     pub fn failures(&self) -> usize {
         self.rows.iter().filter(|r| !r.passed()).count()
     }

@@ -1,0 +1,255 @@
+//! `cargo xtask vmtest`, orchestration only. A run's data flows one way: host tools → cases
+//! and programs → per kernel [`prepare`] (source, build, plan) → [`slots`] (boots side by
+//! side, handed back in matrix order) → [`judge`] → snapshots → [`report`]. Deciding lives in
+//! the pure modules; this one runs things in order and passes data along.
+
+pub mod prepare;
+pub mod slots;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use protocol::HelperProbe;
+
+use crate::cases::plan::Scope;
+use crate::cases::upstream;
+use crate::cases::CaseSet;
+use crate::guest::boot::GuestRun;
+use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
+use crate::infra::host_tools;
+use crate::infra::paths::Paths;
+use crate::infra::progress;
+use crate::infra::runner::Runner;
+use crate::judge::helpers;
+use crate::judge::snapshots::Store;
+use crate::judge::{self, Judge, Snapshots};
+use crate::kernel::manifest::Catalog;
+use crate::report::{self, KernelReport};
+
+use prepare::{Inputs, Prepared};
+use slots::InOrder;
+
+/// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Manifest names; `all` means every manifest.
+    pub kernels: Vec<String>,
+    /// A directory of cases from outside the repository, with its own `snapshots/`.
+    pub cases: Option<PathBuf>,
+    /// Write snapshots instead of comparing them.
+    pub accept: bool,
+    pub timeout: Duration,
+    /// A local kernel tree to build instead of the manifest's source (one kernel only).
+    pub kernel_dir: Option<PathBuf>,
+    /// Where to write JUnit XML of the results.
+    pub junit: Option<PathBuf>,
+    /// Run only these cases (all when empty).
+    pub only_cases: Vec<String>,
+    /// Compare with the snapshots (bisect judges by expectations only).
+    pub compare_snapshots: bool,
+    /// Whether the helper and kfunc probes may run (never in a bisect step).
+    pub probes: bool,
+    /// At most this many VMs at once (default: [`matrix::boot_slots`]).
+    pub vms: Option<usize>,
+    /// Every row in each kernel's table, also after a matrix (which ends with the grid).
+    pub verbose: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            kernels: vec!["6.12".into()],
+            cases: None,
+            accept: false,
+            timeout: DEFAULT_TIMEOUT,
+            kernel_dir: None,
+            junit: None,
+            only_cases: Vec::new(),
+            compare_snapshots: true,
+            probes: true,
+            vms: None,
+            verbose: false,
+        }
+    }
+}
+
+/// Runs every requested kernel; a kernel's own failure is in its report, an error here means
+/// nothing could run at all.
+pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupFailure> {
+    let runner = Runner::new(&paths.root).at(SetupStage::HostTools)?;
+    host_tools::ensure(&runner).at(SetupStage::HostTools)?;
+    let catalog = Catalog::new(&paths.kernels());
+    let kernels = catalog.select(&options.kernels).at(SetupStage::Input)?;
+    if options.kernel_dir.is_some() && kernels.len() != 1 {
+        let error = anyhow::anyhow!("--kernel-dir builds one tree: name the one manifest (fragments, features) it goes with, e.g. --kernel 6.12");
+        return Err(error).at(SetupStage::Input);
+    }
+    let (mut case_set, snapshot_root) =
+        CaseSet::for_run(paths, options.cases.as_deref()).at(SetupStage::Input)?;
+    case_set.retain(&options.only_cases).at(SetupStage::Input)?;
+    let (clang, compiled) = prepare::guest_side(&runner, paths, &case_set)?;
+    let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
+    // Upstream's programs belong to the built-in set, not to a user's case directory.
+    let families = (options.cases.is_none().then(|| paths.upstream_families()))
+        .map_or(Ok(Vec::new()), |dir| upstream::families(&dir))
+        .at(SetupStage::Input)?;
+    let inputs = Inputs {
+        runner: &runner,
+        paths,
+        catalog: &catalog,
+        case_set: &case_set,
+        compiled: &compiled,
+        clang: &clang,
+        families: &families,
+        kernel_dir: options.kernel_dir.as_ref(),
+        only_cases: &options.only_cases,
+        scope,
+    };
+    let judging = Judging {
+        paths,
+        case_set: &case_set,
+        snapshot_root: &snapshot_root,
+        options,
+        rows: report::Rows::for_run(options.verbose, kernels.len()),
+    };
+    let reports = all(&inputs, &judging, &kernels, options);
+    if scope == Scope::Measure {
+        helpers::write_doc(paths).at(SetupStage::Input)?;
+    }
+    if let Some(path) = &options.junit {
+        std::fs::write(path, report::junit(&reports))
+            .map_err(anyhow::Error::from)
+            .at(SetupStage::Input)?;
+    }
+    Ok(reports)
+}
+
+/// Every kernel: prepared here in matrix order and handed to the boot slots as soon as it is
+/// ready; the slots hand the kernels back in matrix order, and each is judged and printed as
+/// soon as its VM and those of the kernels before it are done (while later ones still run).
+fn all(
+    inputs: &Inputs,
+    judging: &Judging,
+    kernels: &[String],
+    options: &Options,
+) -> Vec<KernelReport> {
+    let slots = (options.vms).unwrap_or_else(|| slots::default_boot_slots(kernels.len()));
+    let labelled = kernels.len() > 1;
+    let (jobs, waiting_jobs) = mpsc::channel::<slots::BootJob>();
+    let (booted, boots) = mpsc::channel();
+    let waiting_jobs = Mutex::new(waiting_jobs);
+    let mut in_order = InOrder::default();
+    let mut reports = Vec::new();
+    std::thread::scope(|scope| {
+        for _ in 0..slots.max(1) {
+            let (waiting_jobs, booted) = (&waiting_jobs, booted.clone());
+            let (paths, timeout) = (inputs.paths, options.timeout);
+            scope.spawn(move || slots::boot_slot(paths, timeout, waiting_jobs, &booted, labelled));
+        }
+        drop(booted);
+        for (index, kernel) in kernels.iter().enumerate() {
+            if labelled {
+                progress::label_thread(kernel);
+            }
+            let ready = inputs.prepare(kernel);
+            if let Ok(ready) = &ready {
+                let job = ready.boot_job(index, inputs.paths);
+                jobs.send(job).expect("the boot slots wait for jobs");
+            }
+            in_order.prepared(kernel, ready);
+            progress::label_thread("");
+            in_order.booted(boots.try_iter());
+            reports.extend(in_order.due().into_iter().map(|turn| judging.turn(turn)));
+        }
+        drop(jobs);
+        for vm in boots.iter() {
+            in_order.booted(std::iter::once(vm));
+            reports.extend(in_order.due().into_iter().map(|turn| judging.turn(turn)));
+        }
+    });
+    reports
+}
+
+/// What judging any kernel of a run shares.
+struct Judging<'a> {
+    paths: &'a Paths,
+    case_set: &'a CaseSet,
+    snapshot_root: &'a Path,
+    options: &'a Options,
+    /// Which rows each kernel's table shows.
+    rows: report::Rows,
+}
+
+impl Judging<'_> {
+    /// One kernel's turn judged (or its failure reported), printed, returned.
+    fn turn(&self, (kernel, turn): slots::Turn<Prepared, GuestRun>) -> KernelReport {
+        let report = turn
+            .and_then(|(ready, vm)| self.kernel(ready, vm))
+            .unwrap_or_else(|failure| KernelReport::setup_failure(&kernel, failure));
+        eprint!("\n{}", report.render_with(self.rows));
+        report
+    }
+
+    /// Probe answers kept, cases judged, snapshots written.
+    fn kernel(&self, mut ready: Prepared, mut vm: GuestRun) -> Result<KernelReport, SetupFailure> {
+        if let Some(probes) = &ready.probes {
+            probes.settle(&mut vm.records).at(SetupStage::Cache)?;
+        }
+        let measured = ready.probes.take().map(|p| p.list).unwrap_or_default();
+        let store = Store::new(&self.snapshot_root.join(&ready.manifest.name));
+        let rows = self.rows(&ready, &measured, &store, &vm);
+        let proposed = rows
+            .iter()
+            .filter_map(|r| Some((&r.case, r.proposed.as_ref()?, &r.snapshot)));
+        for (case, error) in store.record_all(proposed) {
+            eprintln!("  error: snapshot of {case}: {error:#}");
+        }
+        Ok(KernelReport::of_run(
+            &ready.manifest.name,
+            rows,
+            &ready.build,
+            vm,
+        ))
+    }
+
+    fn rows(
+        &self,
+        ready: &Prepared,
+        measured: &[HelperProbe],
+        store: &Store,
+        vm: &GuestRun,
+    ) -> Vec<judge::Row> {
+        let probes = match measured.is_empty() {
+            false => helpers::probe_outcomes(measured, &vm.records, vm.failure.as_ref()),
+            true => Vec::new(),
+        };
+        let names = ready.cases.cases.iter().map(|c| c.name.as_str());
+        let names = names.chain(probes.iter().map(|(name, _, _)| *name));
+        let judge = Judge {
+            kernel: &ready.manifest.name,
+            snapshots: match self.options.compare_snapshots {
+                true => Snapshots::Compared {
+                    stored: store.contents_of(names),
+                    accept: self.options.accept,
+                },
+                false => Snapshots::Ignored,
+            },
+            host_paths: vec![
+                (&self.case_set.dir, "<cases>"),
+                (&self.paths.root, "<root>"),
+                (&self.paths.cache, "<cache>"),
+            ],
+        };
+        let outcomes = judge::outcomes(&ready.plan, &vm.records, vm.failure.as_ref());
+        let mut rows = judge.cases(&ready.cases.cases, outcomes);
+        rows.extend(
+            probes
+                .into_iter()
+                .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
+        );
+        rows
+    }
+}

@@ -1,0 +1,129 @@
+//! Everything before a kernel's boot: what the guest runs whatever the kernel (programs,
+//! harness, initramfs), then per kernel its source, build (cached), probes, upstream's
+//! programs from its tree, and the plan.
+
+use std::path::{Path, PathBuf};
+
+use crate::cases::compile::{self, Compiled};
+use crate::cases::plan::{self, KernelPlan, Scope};
+use crate::cases::upstream::{self, Joined};
+use crate::cases::CaseSet;
+use crate::guest::boot;
+use crate::guest::initramfs;
+use crate::guest::probe_cache::Probes;
+use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
+use crate::infra::paths::Paths;
+use crate::infra::runner::Runner;
+use crate::kernel::build::{self, KernelBuild};
+use crate::kernel::manifest::{Catalog, Manifest, SourceSpec};
+use crate::kernel::source;
+
+use super::slots::BootJob;
+
+/// What the guest runs, whatever the kernel: the case set's programs (compiled, or unchanged
+/// from an earlier run) and the harness with the initramfs that starts it, built at the same
+/// time (cargo's check that nothing changed takes as long as clang's). The compiler is kept
+/// for upstream's programs.
+pub fn guest_side<'a>(
+    runner: &'a Runner,
+    paths: &Paths,
+    case_set: &CaseSet,
+) -> Result<(compile::Clang<'a>, Compiled), SetupFailure> {
+    let objects = paths.bpf_objects(&case_set.name);
+    let clang = compile::Clang::new(runner).at(SetupStage::HostTools)?;
+    let (compiled, harness) = std::thread::scope(|scope| {
+        let harness = scope.spawn(|| {
+            let runner = Runner::new(&paths.root)?;
+            boot::build_harness(&runner)?;
+            initramfs::build(&runner, paths)
+        });
+        let compiled = clang.compile_all(&case_set.program_sources(), &objects);
+        (
+            compiled,
+            harness.join().expect("the harness build does not panic"),
+        )
+    });
+    harness.at(SetupStage::HarnessBuild)?;
+    Ok((clang, compiled.at(SetupStage::Programs)?))
+}
+
+/// One kernel, built and planned, waiting for its boot.
+pub struct Prepared {
+    pub manifest: Manifest,
+    /// Holds the cache entry's shared lock until the kernel is judged.
+    pub build: KernelBuild,
+    pub probes: Option<Probes>,
+    pub cases: CaseSet,
+    pub plan: KernelPlan,
+}
+
+impl Prepared {
+    pub fn boot_job(&self, index: usize, paths: &Paths) -> BootJob {
+        BootJob {
+            index,
+            kernel: self.manifest.name.clone(),
+            bzimage: self.build.bzimage.clone(),
+            plan: self.plan.guest.clone(),
+            runs: paths.runs(&self.manifest.name),
+        }
+    }
+}
+
+/// What preparing any kernel of a run shares.
+pub struct Inputs<'a> {
+    pub runner: &'a Runner,
+    pub paths: &'a Paths,
+    pub catalog: &'a Catalog,
+    pub case_set: &'a CaseSet,
+    pub compiled: &'a Compiled,
+    pub clang: &'a compile::Clang<'a>,
+    /// Upstream's program families, compiled from each kernel's own tree.
+    pub families: &'a [upstream::Family],
+    pub kernel_dir: Option<&'a PathBuf>,
+    pub only_cases: &'a [String],
+    pub scope: Scope,
+}
+
+impl Inputs<'_> {
+    /// Source, build (cached), probes, upstream's programs, plan.
+    pub fn prepare(&self, kernel: &str) -> Result<Prepared, SetupFailure> {
+        let mut manifest = self.catalog.load(kernel).at(SetupStage::Input)?;
+        if let Some(path) = self.kernel_dir {
+            manifest.source = SourceSpec::Local { path: path.clone() };
+        }
+        let source =
+            source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
+        let build = build::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
+        let harness = self.paths.harness_binary();
+        let probes = match self.scope {
+            Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
+            Scope::CasesOnly => None,
+        };
+        let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
+        let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
+        let mut plan = plan::plan(
+            &cases,
+            &manifest,
+            &build.modules,
+            &compiled,
+            self.scope,
+            to_probe,
+        );
+        plan.decided.extend(decided);
+        Ok(Prepared {
+            manifest,
+            build,
+            probes,
+            cases,
+            plan,
+        })
+    }
+
+    /// The run's cases and objects plus upstream's programs from this kernel's tree.
+    fn with_upstream(&self, kernel: &str, tree: &Path) -> Result<Joined, SetupFailure> {
+        let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
+        let members = upstream::members(self.clang, tree, self.families, &out_dir)
+            .at(SetupStage::Programs)?;
+        Ok(members.joined(self.case_set, self.compiled, self.only_cases))
+    }
+}
