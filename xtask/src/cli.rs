@@ -2,6 +2,11 @@
 //! `vmtest` (see [`exit_status`]; a bisect step's code is [`crate::commands::bisect::Verdict`]'s, which
 //! `git bisect run` defines). It lives in the library so tests can parse the commands the CI
 //! workflow runs with the very same parser.
+//!
+//! Each command, and each mode of one (`vmtest --list`, `vmtest --shell`, `bench
+//! --warm-only`), is a type of its own with its own `run`: a mode takes only the flags it
+//! uses, and clap refuses the others (`vmtest --list --accept` is an error, not a flag that
+//! is silently ignored).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +17,8 @@ use crate::guest::failure::KernelFailure;
 use crate::guest::results::RunFailure;
 use crate::infra::paths::Paths;
 use crate::report;
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,110 +33,357 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the kernel(s), boot them, run the cases and compare with the snapshots.
-    Vmtest {
-        /// Kernel manifest name(s) from kernels/, or `all` (default: 6.12; `--list`: all).
-        #[arg(long = "kernel", value_delimiter = ',')]
-        kernels: Vec<String>,
-        /// List the cases (what each requires, which kernel has it) without building or
-        /// booting anything.
-        #[arg(long)]
-        list: bool,
-        /// Boot one kernel, run the `--case` up to its last attach, keep it pinned and hand
-        /// over a shell in the guest (no case: only the modules are loaded).
-        #[arg(long, conflicts_with_all = ["list", "accept", "junit"])]
-        shell: bool,
-        /// Run the cases of this directory (C sources + TOML expectations) instead of the
-        /// built-in ones; its snapshots go to DIR/snapshots/<kernel>/.
-        #[arg(long, value_name = "DIR")]
-        cases: Option<PathBuf>,
-        /// Write the results as the new snapshots instead of comparing.
-        #[arg(long)]
-        accept: bool,
-        /// Seconds one VM boot may take before it is killed.
-        #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
-        timeout: u64,
-        /// Build this local kernel tree (e.g. a git checkout) instead of the manifest's
-        /// source; the manifest still gives the config fragments and features.
-        #[arg(long, value_name = "PATH")]
-        kernel_dir: Option<PathBuf>,
-        /// Also write the results as JUnit XML (one testcase per kernel × case).
-        #[arg(long, value_name = "PATH")]
-        junit: Option<PathBuf>,
-        /// Run only this case (repeatable); all cases by default.
-        #[arg(long = "case", value_name = "NAME")]
-        only_cases: Vec<String>,
-        /// Boot at most N kernels at once (default: two per core, as memory allows).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        vms: Option<u16>,
-    },
+    Vmtest(VmtestMode),
     /// Find the kernel commit that changed a case's outcome: `git bisect run` over TREE.
-    Bisect {
-        /// The kernel git tree (left as it was found, also after Ctrl-C).
-        #[arg(long, value_name = "TREE")]
-        kernel_dir: PathBuf,
-        /// A commit where the cases meet their expectations.
-        #[arg(long)]
-        good: String,
-        /// A commit where they do not.
-        #[arg(long)]
-        bad: String,
-        /// The manifest whose config fragments and features the tree is built with.
-        #[arg(long, default_value = "6.12")]
-        kernel: String,
-        /// The case(s) that decide good/bad (repeatable); all built-in cases by default.
-        #[arg(long = "case", value_name = "NAME")]
-        cases: Vec<String>,
-        /// Seconds one VM boot may take.
-        #[arg(long, default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
-        timeout: u64,
-    },
+    Bisect(BisectArgs),
     /// List the kernel cache (entry, kernel, source, size, last used, state) and its total;
     /// `cache gc` removes all but the newest complete entry of each manifest.
-    Cache {
-        #[command(subcommand)]
-        action: Option<CacheAction>,
-    },
+    Cache(CacheArgs),
     /// Install the host tools (Debian packages, virtme-ng) without running anything; as
     /// another user than root, print the command that installs them. The harness's libbpf is
     /// built from source and needs some of them before `cargo build` of the workspace.
     Setup,
     /// Measure build, boot and run times against virtme-ng and write BENCHMARKS.md.
-    Bench {
-        /// Runs of each short benchmark.
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Cold builds of virtme-ng's config for B1 (about 17 minutes each); ours builds one
-        /// more time than this, before, between and after them.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-        reference_builds: u16,
-        /// Only the warm figures (B2, B5), printed; BENCHMARKS.md is left alone.
-        #[arg(long, conflicts_with = "config_blocks")]
-        warm_only: bool,
-        /// B1's breakdown instead: a cold build without each block of kernels/minimal.config and
-        /// kernels/base.config (about 4 minutes each), written into BENCHMARKS.md.
-        #[arg(long)]
-        config_blocks: bool,
-    },
+    Bench(BenchMode),
     /// Regenerate docs/helpers.md from the `_helpers` snapshots in tests/snapshots/.
     Docs,
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
-    BisectStep {
-        #[arg(long)]
-        kernel_dir: PathBuf,
-        #[arg(long)]
-        kernel: String,
-        #[arg(long = "case")]
-        cases: Vec<String>,
-        #[arg(long)]
-        timeout: u64,
-        /// Where each step appends its record (JSON lines).
-        #[arg(long)]
-        steps_file: PathBuf,
-    },
+    BisectStep(BisectStepArgs),
 }
 
-#[derive(Debug, Subcommand)]
+/// Parses the process's arguments, runs the command, returns its exit code.
+pub fn main() -> ExitCode {
+    run(Cli::parse())
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let paths = Paths::from_env();
+    match cli.command {
+        Command::Vmtest(VmtestMode::Run(args)) => args.run(&paths),
+        Command::Vmtest(VmtestMode::List(args)) => args.run(&paths),
+        Command::Vmtest(VmtestMode::Shell(args)) => args.run(&paths),
+        Command::Bisect(args) => args.run(&paths),
+        Command::Cache(args) => args.run(&paths),
+        Command::Setup => setup(&paths),
+        Command::Bench(BenchMode::Full(args)) => args.run(&paths),
+        Command::Bench(BenchMode::WarmOnly(args)) => args.run(&paths),
+        Command::Bench(BenchMode::ConfigBlocks) => config_blocks(&paths),
+        Command::Docs => match crate::judge::helpers::write_doc(&paths) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => could_not_run(error),
+        },
+        Command::BisectStep(args) => args.run(&paths),
+    }
+}
+
+// ---- vmtest ---------------------------------------------------------------------------
+
+/// `vmtest` as clap reads it: the mode flags beside every flag of every mode, with the
+/// conflicts that keep a mode to its own flags. It becomes a [`VmtestMode`] right after
+/// parsing and is never seen elsewhere.
+#[derive(Debug, Args)]
+struct VmtestArgs {
+    /// List the cases (what each requires, which kernel has it) without building or
+    /// booting anything.
+    #[arg(long, conflicts_with_all = ["shell", "only_cases"], conflicts_with_all = RUN_FLAGS)]
+    list: bool,
+    /// Boot one kernel, run the `--case` up to its last attach, keep it pinned and hand
+    /// over a shell in the guest (no case: only the modules are loaded).
+    #[arg(long, conflicts_with_all = RUN_FLAGS)]
+    shell: bool,
+    /// Kernel manifest name(s) from kernels/, or `all` (default: 6.12; `--list`: all;
+    /// `--shell`: one).
+    #[arg(long = "kernel", value_delimiter = ',')]
+    kernels: Vec<String>,
+    /// Run the cases of this directory (C sources + TOML expectations) instead of the
+    /// built-in ones; its snapshots go to DIR/snapshots/<kernel>/.
+    #[arg(long, value_name = "DIR")]
+    cases: Option<PathBuf>,
+    /// Run only this case (repeatable); all cases by default (`--shell`: at most one).
+    #[arg(long = "case", value_name = "NAME")]
+    only_cases: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// The flags only a run takes (neither `--list` nor `--shell`), by their ids in [`RunFlags`].
+const RUN_FLAGS: [&str; 6] = ["kernel_dir", "accept", "junit", "timeout", "vms", "verbose"];
+
+/// The flags only a run takes (neither `--list` nor `--shell`); [`RUN_FLAGS`] names them.
+#[derive(Debug, Args)]
+struct RunFlags {
+    /// Build this local kernel tree (e.g. a git checkout) instead of the manifest's
+    /// source; the manifest still gives the config fragments and features.
+    #[arg(long, value_name = "PATH")]
+    kernel_dir: Option<PathBuf>,
+    /// Write the results as the new snapshots instead of comparing.
+    #[arg(long)]
+    accept: bool,
+    /// Also write the results as JUnit XML (one testcase per kernel × case).
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Seconds one VM boot may take before it is killed.
+    #[arg(long, value_name = "SECS", default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// Boot at most N kernels at once (default: two per core, as memory allows).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    vms: Option<u16>,
+    /// Every case in each kernel's table, also after several kernels (whose tables
+    /// otherwise show only what is not a plain pass, before the case × kernel grid).
+    #[arg(long)]
+    verbose: bool,
+}
+
+/// What `vmtest` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VmtestMode {
+    Run(RunArgs),
+    List(ListArgs),
+    Shell(ShellArgs),
+}
+
+/// `vmtest`: build, boot, run, compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunArgs {
+    /// Empty: the default kernel.
+    pub kernels: Vec<String>,
+    pub kernel_dir: Option<PathBuf>,
+    pub cases: Option<PathBuf>,
+    pub only_cases: Vec<String>,
+    pub accept: bool,
+    pub junit: Option<PathBuf>,
+    pub timeout: Duration,
+    pub vms: Option<usize>,
+    pub verbose: bool,
+}
+
+/// `vmtest --list`: nothing built or booted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListArgs {
+    /// Empty: every kernel.
+    pub kernels: Vec<String>,
+    pub cases: Option<PathBuf>,
+}
+
+/// `vmtest --shell`: one kernel, at most one case, a shell in the guest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShellArgs {
+    pub kernel: String,
+    pub case: Option<String>,
+    pub cases: Option<PathBuf>,
+}
+
+impl TryFrom<VmtestArgs> for VmtestMode {
+    type Error = clap::Error;
+
+    fn try_from(args: VmtestArgs) -> Result<Self, clap::Error> {
+        let VmtestArgs {
+            list,
+            shell,
+            kernels,
+            cases,
+            only_cases,
+            run,
+        } = args;
+        if list {
+            return Ok(VmtestMode::List(ListArgs { kernels, cases }));
+        }
+        if shell {
+            let one_kernel = kernels.len() <= 1 && !kernels.iter().any(|k| k == "all");
+            if !one_kernel || only_cases.len() > 1 {
+                return Err(clap::Error::raw(
+                    ErrorKind::ArgumentConflict,
+                    "--shell boots one kernel with at most one case (--kernel K --case NAME)",
+                ));
+            }
+            return Ok(VmtestMode::Shell(ShellArgs {
+                kernel: kernels.into_iter().next().unwrap_or_else(|| "6.12".into()),
+                case: only_cases.into_iter().next(),
+                cases,
+            }));
+        }
+        Ok(VmtestMode::Run(RunArgs {
+            kernels,
+            kernel_dir: run.kernel_dir,
+            cases,
+            only_cases,
+            accept: run.accept,
+            junit: run.junit,
+            timeout: Duration::from_secs(run.timeout),
+            vms: run.vms.map(usize::from),
+            verbose: run.verbose,
+        }))
+    }
+}
+
+// clap parses `VmtestArgs` and hands over the typed mode.
+impl FromArgMatches for VmtestMode {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        VmtestArgs::from_arg_matches(matches)?.try_into()
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for VmtestMode {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        VmtestArgs::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        VmtestArgs::augment_args_for_update(cmd)
+    }
+}
+
+impl RunArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        let default = vmtest::Options::default();
+        let options = vmtest::Options {
+            kernels: match self.kernels.is_empty() {
+                true => default.kernels.clone(),
+                false => self.kernels,
+            },
+            cases: self.cases,
+            accept: self.accept,
+            timeout: self.timeout,
+            kernel_dir: self.kernel_dir,
+            junit: self.junit,
+            only_cases: self.only_cases,
+            vms: self.vms,
+            verbose: self.verbose,
+            ..default
+        };
+        match vmtest::run(paths, &options) {
+            Ok(reports) => {
+                if reports.len() > 1 {
+                    eprint!("\n{}", report::grid::render(&reports));
+                }
+                report::publish_github_summary(&reports);
+                ExitCode::from(exit_status(&reports))
+            }
+            Err(error) => could_not_run(error),
+        }
+    }
+}
+
+impl ListArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        printed(crate::commands::list::list(
+            paths,
+            &self.kernels,
+            self.cases.as_deref(),
+        ))
+    }
+}
+
+impl ShellArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        let options = crate::commands::shell::Options {
+            kernel: self.kernel,
+            case: self.case,
+            cases: self.cases,
+        };
+        if let Err(error) = crate::commands::shell::check(&options) {
+            return could_not_run(error);
+        }
+        match crate::commands::shell::run(paths, &options) {
+            Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+            Err(error) => could_not_run(error),
+        }
+    }
+}
+
+// ---- bisect ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct BisectArgs {
+    /// The kernel git tree (left as it was found, also after Ctrl-C).
+    #[arg(long, value_name = "TREE")]
+    pub kernel_dir: PathBuf,
+    /// A commit where the cases meet their expectations.
+    #[arg(long)]
+    pub good: String,
+    /// A commit where they do not.
+    #[arg(long)]
+    pub bad: String,
+    /// The manifest whose config fragments and features the tree is built with.
+    #[arg(long, default_value = "6.12")]
+    pub kernel: String,
+    /// The case(s) that decide good/bad (repeatable); all built-in cases by default.
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+    /// Seconds one VM boot may take.
+    #[arg(long, value_name = "SECS", default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
+    pub timeout: u64,
+}
+
+impl BisectArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        let options = bisect::BisectOptions {
+            tree: self.kernel_dir,
+            good: self.good,
+            bad: self.bad,
+            kernel: self.kernel,
+            cases: self.cases,
+            timeout: Duration::from_secs(self.timeout),
+        };
+        match bisect::run(paths, &options) {
+            Ok(result) => {
+                eprint!("{}", bisect::render(&result));
+                if result.first_bad.is_some() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(error) => could_not_run(error),
+        }
+    }
+}
+
+/// One step of a bisect, at the tree's current commit; its exit code is git bisect run's.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct BisectStepArgs {
+    #[arg(long)]
+    pub kernel_dir: PathBuf,
+    #[arg(long)]
+    pub kernel: String,
+    #[arg(long = "case")]
+    pub cases: Vec<String>,
+    #[arg(long)]
+    pub timeout: u64,
+    /// Where each step appends its record (JSON lines).
+    #[arg(long)]
+    pub steps_file: PathBuf,
+}
+
+impl BisectStepArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        let options = bisect::BisectOptions {
+            tree: self.kernel_dir,
+            good: String::new(),
+            bad: String::new(),
+            kernel: self.kernel,
+            cases: self.cases,
+            timeout: Duration::from_secs(self.timeout),
+        };
+        ExitCode::from(bisect::step(paths, &options, &self.steps_file))
+    }
+}
+
+// ---- cache ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: Option<CacheAction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum CacheAction {
     /// Keep the newest complete entry of each manifest (and those named with --keep); never
     /// touch an entry another run holds; remove the rest and report what was freed.
@@ -141,29 +394,167 @@ pub enum CacheAction {
     },
 }
 
-fn run_shell(
-    paths: &Paths,
-    kernels: Vec<String>,
-    cases: Option<PathBuf>,
-    only_cases: Vec<String>,
-) -> ExitCode {
-    if kernels.len() > 1 || only_cases.len() > 1 || kernels.iter().any(|k| k == "all") {
-        eprintln!("error: --shell boots one kernel with at most one case (--kernel K --case NAME)");
-        return ExitCode::from(2);
+impl CacheArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        printed(self.text(paths))
     }
-    let options = crate::commands::shell::Options {
-        kernel: kernels.into_iter().next().unwrap_or_else(|| "6.12".into()),
-        case: only_cases.into_iter().next(),
-        cases,
-    };
-    if let Err(error) = crate::commands::shell::check(&options) {
-        return could_not_run(error);
+
+    fn text(self, paths: &Paths) -> anyhow::Result<String> {
+        use crate::commands::cache;
+        let entries = cache::entries(paths)?;
+        let Some(CacheAction::Gc { keep }) = self.action else {
+            return Ok(cache::render(&entries, None));
+        };
+        let decisions = cache::choose_removals(&entries, &keep);
+        let freed = cache::collect(paths, &entries, &decisions)?;
+        Ok(format!(
+            "{}freed {:.1} GiB\n",
+            cache::render(&entries, Some(&decisions)),
+            freed as f64 / (1u64 << 30) as f64
+        ))
     }
-    match crate::commands::shell::run(paths, &options) {
-        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+}
+
+// ---- setup ----------------------------------------------------------------------------
+
+fn setup(paths: &Paths) -> ExitCode {
+    let ensured = crate::infra::runner::Runner::new(&paths.root)
+        .and_then(|runner| crate::infra::host_tools::ensure(&runner));
+    match ensured {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => could_not_run(error),
     }
 }
+
+// ---- bench ----------------------------------------------------------------------------
+
+/// `bench` as clap reads it; it becomes a [`BenchMode`] right after parsing.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Runs of each short benchmark.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Cold builds of virtme-ng's config for B1 (about 17 minutes each); ours builds one
+    /// more time than this, before, between and after them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    reference_builds: u16,
+    /// Only the warm figures (B2, B5), printed; BENCHMARKS.md is left alone.
+    #[arg(long, conflicts_with_all = ["config_blocks", "reference_builds"])]
+    warm_only: bool,
+    /// B1's breakdown instead: a cold build without each block of kernels/minimal.config and
+    /// kernels/base.config (about 4 minutes each), written into BENCHMARKS.md.
+    #[arg(long, conflicts_with_all = ["runs", "reference_builds"])]
+    config_blocks: bool,
+}
+
+/// What `bench` was asked to measure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BenchMode {
+    /// B1–B5, written into BENCHMARKS.md.
+    Full(BenchFull),
+    /// B2 and B5 only, printed.
+    WarmOnly(BenchWarm),
+    /// What each block of the base configs costs, written into BENCHMARKS.md.
+    ConfigBlocks,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchFull {
+    pub runs: usize,
+    pub reference_builds: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchWarm {
+    pub runs: usize,
+}
+
+impl From<BenchArgs> for BenchMode {
+    fn from(args: BenchArgs) -> Self {
+        match (args.config_blocks, args.warm_only) {
+            (true, _) => BenchMode::ConfigBlocks,
+            (false, true) => BenchMode::WarmOnly(BenchWarm { runs: args.runs }),
+            (false, false) => BenchMode::Full(BenchFull {
+                runs: args.runs,
+                reference_builds: args.reference_builds.into(),
+            }),
+        }
+    }
+}
+
+impl FromArgMatches for BenchMode {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(BenchArgs::from_arg_matches(matches)?.into())
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for BenchMode {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        BenchArgs::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        BenchArgs::augment_args_for_update(cmd)
+    }
+}
+
+impl BenchFull {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        let measured = bench::run(paths, self.runs, self.reference_builds).and_then(|figures| {
+            let file = bench::publish(paths, &figures)?;
+            Ok((figures, file))
+        });
+        match measured {
+            Ok((figures, file)) => {
+                eprintln!(
+                    "\n{}\nwritten to {}",
+                    bench::render(&figures),
+                    file.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => could_not_run(error),
+        }
+    }
+}
+
+impl BenchWarm {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        match bench::run_warm(paths, self.runs) {
+            Ok(line) => {
+                eprint!("\n{line}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => could_not_run(error),
+        }
+    }
+}
+
+fn config_blocks(paths: &Paths) -> ExitCode {
+    use crate::commands::config_cost;
+    let measured = config_cost::run(paths).and_then(|costs| {
+        let file = config_cost::publish(paths, &costs)?;
+        Ok((costs, file))
+    });
+    match measured {
+        Ok((costs, file)) => {
+            eprintln!(
+                "\n{}\nwritten to {}",
+                config_cost::render(&costs),
+                file.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => could_not_run(error),
+    }
+}
+
+// ---- exit codes -----------------------------------------------------------------------
 
 /// Exit status 2: the command could not do its job (the message names why).
 fn could_not_run(error: impl std::fmt::Display) -> ExitCode {
@@ -179,186 +570,6 @@ fn printed(text: anyhow::Result<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => could_not_run(error),
-    }
-}
-
-fn cache_command(paths: &Paths, action: Option<CacheAction>) -> anyhow::Result<String> {
-    let entries = crate::commands::cache::entries(paths)?;
-    let Some(CacheAction::Gc { keep }) = action else {
-        return Ok(crate::commands::cache::render(&entries, None));
-    };
-    let decisions = crate::commands::cache::choose_removals(&entries, &keep);
-    let freed = crate::commands::cache::collect(paths, &entries, &decisions)?;
-    Ok(format!(
-        "{}freed {:.1} GiB\n",
-        crate::commands::cache::render(&entries, Some(&decisions)),
-        freed as f64 / (1u64 << 30) as f64
-    ))
-}
-
-/// Parses the process's arguments, runs the command, returns its exit code.
-pub fn main() -> ExitCode {
-    run(Cli::parse())
-}
-
-pub fn run(cli: Cli) -> ExitCode {
-    let paths = Paths::from_env();
-    match cli.command {
-        Command::Vmtest {
-            kernels,
-            cases,
-            only_cases,
-            shell: true,
-            ..
-        } => run_shell(&paths, kernels, cases, only_cases),
-        Command::Vmtest {
-            kernels,
-            cases,
-            list: true,
-            ..
-        } => printed(crate::commands::list::list(
-            &paths,
-            &kernels,
-            cases.as_deref(),
-        )),
-        Command::Vmtest {
-            kernels,
-            cases,
-            accept,
-            timeout,
-            kernel_dir,
-            junit,
-            only_cases,
-            vms,
-            list: false,
-            shell: false,
-        } => {
-            let options = vmtest::Options {
-                kernels: match kernels.is_empty() {
-                    true => vmtest::Options::default().kernels,
-                    false => kernels,
-                },
-                cases,
-                accept,
-                timeout: Duration::from_secs(timeout),
-                kernel_dir,
-                junit,
-                only_cases,
-                vms: vms.map(usize::from),
-                ..vmtest::Options::default()
-            };
-            match vmtest::run(&paths, &options) {
-                Ok(reports) => {
-                    report::publish_github_summary(&reports);
-                    ExitCode::from(exit_status(&reports))
-                }
-                Err(error) => could_not_run(error),
-            }
-        }
-        Command::Bisect {
-            kernel_dir,
-            good,
-            bad,
-            kernel,
-            cases,
-            timeout,
-        } => {
-            let options = bisect::BisectOptions {
-                tree: kernel_dir,
-                good,
-                bad,
-                kernel,
-                cases,
-                timeout: Duration::from_secs(timeout),
-            };
-            match bisect::run(&paths, &options) {
-                Ok(result) => {
-                    eprint!("{}", bisect::render(&result));
-                    if result.first_bad.is_some() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
-                Err(error) => could_not_run(error),
-            }
-        }
-        Command::Cache { action } => printed(cache_command(&paths, action)),
-        Command::Setup => {
-            let ensured = crate::infra::runner::Runner::new(&paths.root)
-                .and_then(|runner| crate::infra::host_tools::ensure(&runner));
-            match ensured {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => could_not_run(error),
-            }
-        }
-        Command::Bench {
-            config_blocks: true,
-            ..
-        } => match crate::commands::config_cost::run(&paths).and_then(|costs| {
-            let file = crate::commands::config_cost::publish(&paths, &costs)?;
-            Ok((costs, file))
-        }) {
-            Ok((costs, file)) => {
-                eprintln!(
-                    "\n{}\nwritten to {}",
-                    crate::commands::config_cost::render(&costs),
-                    file.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => could_not_run(error),
-        },
-        Command::Bench {
-            runs,
-            warm_only: true,
-            ..
-        } => match bench::run_warm(&paths, runs) {
-            Ok(line) => {
-                eprint!("\n{line}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => could_not_run(error),
-        },
-        Command::Bench {
-            runs,
-            reference_builds,
-            ..
-        } => match bench::run(&paths, runs, reference_builds.into()).and_then(|f| {
-            let file = bench::publish(&paths, &f)?;
-            Ok((f, file))
-        }) {
-            Ok((figures, file)) => {
-                eprintln!(
-                    "\n{}\nwritten to {}",
-                    bench::render(&figures),
-                    file.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => could_not_run(error),
-        },
-        Command::Docs => match crate::judge::helpers::write_doc(&paths) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => could_not_run(error),
-        },
-        Command::BisectStep {
-            kernel_dir,
-            kernel,
-            cases,
-            timeout,
-            steps_file,
-        } => {
-            let options = bisect::BisectOptions {
-                tree: kernel_dir,
-                good: String::new(),
-                bad: String::new(),
-                kernel,
-                cases,
-                timeout: Duration::from_secs(timeout),
-            };
-            ExitCode::from(bisect::step(&paths, &options, &steps_file))
-        }
     }
 }
 
@@ -415,6 +626,177 @@ mod tests {
             console: "console.log".into(),
             console_tail: String::new(),
         })
+    }
+
+    fn parse(line: &str) -> Result<Command, clap::Error> {
+        let words = std::iter::once("xtask").chain(line.split_whitespace());
+        Cli::try_parse_from(words).map(|cli| cli.command)
+    }
+
+    fn vmtest(line: &str) -> VmtestMode {
+        match parse(line) {
+            Ok(Command::Vmtest(mode)) => mode,
+            other => panic!("`{line}`: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[rstest]
+    #[case::list_accept("vmtest --list --accept")]
+    #[case::list_junit("vmtest --list --junit x.xml")]
+    #[case::list_case("vmtest --list --case bare")]
+    #[case::list_kernel_dir("vmtest --list --kernel-dir /tree")]
+    #[case::list_timeout("vmtest --list --timeout 5")]
+    #[case::list_vms("vmtest --list --vms 2")]
+    #[case::list_verbose("vmtest --list --verbose")]
+    #[case::list_and_shell("vmtest --list --shell")]
+    #[case::shell_junit("vmtest --shell --junit x")]
+    #[case::shell_accept("vmtest --shell --accept")]
+    #[case::shell_kernel_dir("vmtest --shell --kernel-dir /tree")]
+    #[case::shell_timeout("vmtest --shell --timeout 5")]
+    #[case::shell_vms("vmtest --shell --vms 2")]
+    #[case::shell_verbose("vmtest --shell --verbose")]
+    #[case::shell_two_kernels("vmtest --shell --kernel 6.1,6.12")]
+    #[case::shell_all_kernels("vmtest --shell --kernel all")]
+    #[case::shell_two_cases("vmtest --shell --case a --case b")]
+    #[case::no_vms("vmtest --vms 0")]
+    #[case::warm_only_reference_builds("bench --warm-only --reference-builds 2")]
+    #[case::config_blocks_runs("bench --config-blocks --runs 2")]
+    #[case::config_blocks_warm_only("bench --config-blocks --warm-only")]
+    fn a_mode_refuses_the_flags_it_would_ignore(#[case] line: &str) {
+        let error = parse(line).expect_err(line);
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::ArgumentConflict | ErrorKind::ValueValidation
+            ),
+            "`{line}`: {error}"
+        );
+    }
+
+    #[test]
+    fn the_readme_spellings_of_vmtest_parse_into_their_modes() {
+        assert_eq!(
+            vmtest("vmtest"),
+            VmtestMode::Run(RunArgs {
+                kernels: vec![],
+                kernel_dir: None,
+                cases: None,
+                only_cases: vec![],
+                accept: false,
+                junit: None,
+                timeout: vmtest::DEFAULT_TIMEOUT,
+                vms: None,
+                verbose: false,
+            })
+        );
+        assert_eq!(
+            vmtest(
+                "vmtest --kernel 6.12 --kernel-dir /tree --cases dir --case a --case b --accept \
+                 --junit j.xml --timeout 60 --vms 2 --verbose"
+            ),
+            VmtestMode::Run(RunArgs {
+                kernels: vec!["6.12".into()],
+                kernel_dir: Some("/tree".into()),
+                cases: Some("dir".into()),
+                only_cases: vec!["a".into(), "b".into()],
+                accept: true,
+                junit: Some("j.xml".into()),
+                timeout: Duration::from_secs(60),
+                vms: Some(2),
+                verbose: true,
+            })
+        );
+        for (line, kernels) in [
+            ("vmtest --kernel all", vec!["all"]),
+            ("vmtest --kernel 5.10,7.2", vec!["5.10", "7.2"]),
+        ] {
+            let VmtestMode::Run(run) = vmtest(line) else {
+                panic!("{line}")
+            };
+            assert_eq!(run.kernels, kernels);
+        }
+        assert_eq!(
+            vmtest("vmtest --list"),
+            VmtestMode::List(ListArgs {
+                kernels: vec![],
+                cases: None
+            })
+        );
+        assert_eq!(
+            vmtest("vmtest --list --kernel 5.10,6.1 --cases dir"),
+            VmtestMode::List(ListArgs {
+                kernels: vec!["5.10".into(), "6.1".into()],
+                cases: Some("dir".into())
+            })
+        );
+        assert_eq!(
+            vmtest("vmtest --shell"),
+            VmtestMode::Shell(ShellArgs {
+                kernel: "6.12".into(),
+                case: None,
+                cases: None
+            })
+        );
+        assert_eq!(
+            vmtest("vmtest --shell --kernel 6.1 --case bare --cases dir"),
+            VmtestMode::Shell(ShellArgs {
+                kernel: "6.1".into(),
+                case: Some("bare".into()),
+                cases: Some("dir".into())
+            })
+        );
+    }
+
+    #[test]
+    fn the_readme_spellings_of_the_other_commands_parse() {
+        assert!(matches!(
+            parse("cache"),
+            Ok(Command::Cache(CacheArgs { action: None }))
+        ));
+        assert!(matches!(
+            parse("cache gc --keep 6.12-a559f23a05bd5b2b --keep a559"),
+            Ok(Command::Cache(CacheArgs { action: Some(CacheAction::Gc { keep }) })) if keep.len() == 2
+        ));
+        assert!(matches!(parse("setup"), Ok(Command::Setup)));
+        assert!(matches!(
+            parse("bisect --kernel-dir /tree --good v6.11 --bad v6.12 --case bare --kernel 6.12"),
+            Ok(Command::Bisect(BisectArgs { cases, timeout: 300, .. })) if cases == ["bare"]
+        ));
+        assert!(matches!(
+            parse("bisect-step --kernel-dir /tree --kernel 6.12 --timeout 300 --steps-file s --case bare"),
+            Ok(Command::BisectStep(_))
+        ));
+        assert_eq!(
+            parse("bench").map(|c| format!("{c:?}")).unwrap(),
+            format!(
+                "{:?}",
+                Command::Bench(BenchMode::Full(BenchFull {
+                    runs: 3,
+                    reference_builds: 1
+                }))
+            )
+        );
+        assert!(matches!(
+            parse("bench --runs 5 --reference-builds 2"),
+            Ok(Command::Bench(BenchMode::Full(BenchFull {
+                runs: 5,
+                reference_builds: 2
+            })))
+        ));
+        assert!(matches!(
+            parse("bench --warm-only --runs 2"),
+            Ok(Command::Bench(BenchMode::WarmOnly(BenchWarm { runs: 2 })))
+        ));
+        assert!(matches!(
+            parse("bench --config-blocks"),
+            Ok(Command::Bench(BenchMode::ConfigBlocks))
+        ));
     }
 
     #[rstest]

@@ -28,6 +28,7 @@ use crate::guest::results::RunFailure;
 use crate::infra::paths::Paths;
 use crate::infra::progress::Elapsed;
 use crate::infra::runner::Runner;
+use crate::infra::table::Table;
 use crate::report::KernelReport;
 
 /// What one bisect step found.
@@ -378,20 +379,18 @@ pub fn render(result: &BisectResult) -> String {
         )),
         None => out.push_str("git bisect did not name a first bad commit (see the transcript)\n"),
     }
-    out.push_str(&format!(
-        "  {:<14} {:<7} {:>9} {:>9}  note\n",
-        "commit", "verdict", "build s", "run s"
-    ));
+    let header = ["commit", "verdict", "build s", "run s", "note"];
+    let mut table = Table::new(header).indent("  ").right(2).right(3);
     for step in &result.steps {
-        out.push_str(&format!(
-            "  {:<14} {:<7} {:>9.1} {:>9.1}  {}\n",
-            step.commit,
+        table.row([
+            step.commit.clone(),
             format!("{:?}", step.verdict).to_lowercase(),
-            step.build_secs,
-            step.run_secs.max(0.0),
-            step.note
-        ));
+            format!("{:.1}", step.build_secs),
+            format!("{:.1}", step.run_secs.max(0.0)),
+            step.note.clone(),
+        ]);
     }
+    out.push_str(&table.render());
     out
 }
 

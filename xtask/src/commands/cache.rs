@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 
 use crate::infra::paths::Paths;
+use crate::infra::table::Table;
 use crate::kernel::build::KernelBuild;
 use crate::kernel::cache::{self, LAST_USED_FILE};
 
@@ -126,10 +127,8 @@ pub fn collect(paths: &Paths, entries: &[EntryInfo], decisions: &[Decision]) -> 
 
 /// The table `cargo xtask cache` prints.
 pub fn render(entries: &[EntryInfo], decisions: Option<&[Decision]>) -> String {
-    let mut out = format!(
-        "{:<28} {:<7} {:<44} {:>9} {:<12} {}\n",
-        "entry", "kernel", "source", "size", "last used", "state"
-    );
+    let header = ["entry", "kernel", "source", "size", "last used", "state"];
+    let mut table = Table::new(header).right(3);
     for (index, entry) in entries.iter().enumerate() {
         let state = match (entry.complete, entry.in_use) {
             (_, true) => "in use",
@@ -141,15 +140,16 @@ pub fn render(entries: &[EntryInfo], decisions: Option<&[Decision]>) -> String {
             Some(Decision::Remove) => " → removed".to_owned(),
             None => String::new(),
         };
-        out.push_str(&format!(
-            "{:<28} {:<7} {:<44} {:>9} {:<12} {state}{decision}\n",
-            entry.name,
-            entry.kernel,
-            entry.source.as_deref().unwrap_or("-"),
+        table.row([
+            entry.name.clone(),
+            entry.kernel.clone(),
+            entry.source.clone().unwrap_or_else(|| "-".into()),
             human_size(entry.bytes),
             age(entry.last_used),
-        ));
+            format!("{state}{decision}"),
+        ]);
     }
+    let mut out = table.render();
     let total: u64 = entries.iter().map(|e| e.bytes).sum();
     out.push_str(&format!(
         "total: {} in {} entries\n",

@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::cases::upstream::{self, Family};
 use crate::cases::{Case, CaseSet};
 use crate::infra::paths::Paths;
+use crate::infra::table::Table;
 use crate::kernel::manifest::{Catalog, Manifest};
 
 /// `vmtest --list`: the cases and the kernels (all when none is named), nothing built.
@@ -29,11 +30,11 @@ pub fn list(paths: &Paths, kernels: &[String], cases: Option<&Path>) -> anyhow::
 /// first line of its description; upstream's families last (their programs come from each
 /// kernel's tree, so they are known only once it is fetched). Nothing is built or booted.
 pub fn render(cases: &[Case], families: &[Family], manifests: &[Manifest]) -> String {
-    let mut out = format!("{:<34} {:<28}", "case", "requires");
-    for manifest in manifests {
-        out.push_str(&format!(" {:<6}", manifest.name));
-    }
-    out.push_str(" description\n");
+    let header = ["case", "requires"]
+        .into_iter()
+        .chain(manifests.iter().map(|m| m.name.as_str()))
+        .chain(["description"]);
+    let mut table = Table::new(header);
     // A family's programs exist on a kernel only if its tree has the file: "tree" says so.
     let rows = cases
         .iter()
@@ -47,14 +48,14 @@ pub fn render(cases: &[Case], families: &[Family], manifests: &[Manifest]) -> St
             true => "-".to_owned(),
             false => requires.join(", "),
         };
-        out.push_str(&format!("{name:<34} {needs:<28}"));
-        for manifest in manifests {
+        let has = manifests.iter().map(|manifest| {
             let has = requires.iter().all(|r| manifest.features.contains(r));
-            out.push_str(&format!(" {:<6}", if has { present } else { "no" }));
-        }
-        out.push_str(&format!(" {}\n", description.lines().next().unwrap_or("")));
+            if has { present } else { "no" }.to_owned()
+        });
+        let first_line = description.lines().next().unwrap_or("").to_owned();
+        table.row([name, needs].into_iter().chain(has).chain([first_line]));
     }
-    out
+    table.render()
 }
 
 #[cfg(test)]
@@ -81,20 +82,12 @@ mod tests {
             &[family],
             &[old, manifest(&["bpf_testmod"])],
         );
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(
-            lines[0].contains("5.10") && lines[0].contains("6.12"),
-            "{text}"
-        );
-        assert!(lines[1].starts_with("bare "), "{text}");
-        assert!(lines[1].contains("bpf_testmod"), "{text}");
-        assert!(lines[1].contains(" no     yes    First line."), "{text}");
-        assert!(!text.contains("Second line"), "{text}");
-        assert!(lines[2].contains(" yes    yes "), "{text}");
-        assert!(
-            lines[3].starts_with("upstream.verifier_raw_tp_writable (family)"),
-            "{text}"
-        );
-        assert!(lines[3].contains(" tree   tree "), "{text}");
+        let expected = "\
+case                                        requires     5.10  6.12  description
+bare                                        bpf_testmod  no    yes   First line.
+plain                                       -            yes   yes
+upstream.verifier_raw_tp_writable (family)  -            tree  tree  Upstream's programs
+";
+        assert_eq!(text, expected, "\n{text}");
     }
 }

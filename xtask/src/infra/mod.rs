@@ -1,5 +1,5 @@
 //! The ground floor: where things live, how host commands run, progress lines, run directories,
-//! host tools, the machine's cores. Uses nothing else of the crate.
+//! host tools, the machine's cores, plain-text tables. Uses nothing else of the crate.
 
 pub mod apt;
 pub mod failure;
@@ -9,3 +9,4 @@ pub mod paths;
 pub mod progress;
 pub mod rundir;
 pub mod runner;
+pub mod table;

@@ -142,6 +142,18 @@ pub fn second_opinion(result: &CaseResult) -> Option<String> {
     Some(text)
 }
 
+/// Whether neither loader's program reached the kernel: the own loader never got to
+/// BPF_PROG_LOAD (no program type recorded) and libbpf failed before the verifier saw the
+/// program. Their agreement then says nothing about the kernel (a wrong case or object).
+pub fn neither_reached_the_kernel(result: &CaseResult) -> bool {
+    let own_reached = result.load.prog_type.is_some();
+    let libbpf_reached = result
+        .libbpf
+        .as_ref()
+        .is_some_and(|libbpf| libbpf.reached_verifier || libbpf.load.is_ok());
+    !own_reached && !libbpf_reached
+}
+
 fn same_answer(own: &Outcome, theirs: &Outcome) -> bool {
     match (own, theirs) {
         (Outcome::Ok { .. }, Outcome::Ok { .. }) => true,

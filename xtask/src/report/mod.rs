@@ -1,10 +1,13 @@
 //! The table printed at the end of a run, and the summary that decides the exit code.
 
+pub mod grid;
+
 use std::path::PathBuf;
 
 use crate::cases::CaseOutcome;
 use crate::guest::failure::KernelFailure;
 use crate::infra::failure::SetupFailure;
+use crate::infra::table::Table;
 use crate::judge::compare;
 use crate::judge::snapshots::SnapshotCheck;
 use crate::judge::{Row, Verdict};
@@ -95,7 +98,13 @@ impl KernelReport {
         self.rows.iter().filter(|r| r.verdict() == verdict).count()
     }
 
+    /// The summary line, the table of every row, and what deserves a word below it.
     pub fn render(&self) -> String {
+        self.render_with(Rows::All)
+    }
+
+    /// The summary line, the table of the rows `rows` asks for, and the notes below it.
+    pub fn render_with(&self, rows: Rows) -> String {
         if let Some(KernelFailure::Setup(failure)) = &self.failure {
             return format!("kernel {}: could not be tested: {failure}\n", self.kernel);
         }
@@ -107,15 +116,17 @@ impl KernelReport {
             self.failures(),
             self.count(Verdict::Unsupported),
         );
-        out.push_str(&format!(
-            "  {:<34} {:<10} {:<8} {:<8} {}\n",
-            "case", "phase", "load", "libbpf", "verdict"
-        ));
-        for row in &self.rows {
+        let header = ["case", "phase", "load", "libbpf", "verdict"];
+        let mut table = Table::new(header).indent("  ");
+        let shown = self
+            .rows
+            .iter()
+            .filter(|row| rows == Rows::All || !plain_pass(row));
+        for row in shown {
             let (phase, load, libbpf) = match &row.outcome {
                 CaseOutcome::Ran(result) => (
                     result.phase.to_string(),
-                    compare::describe(&result.load.outcome),
+                    load_column(&result.load.outcome),
                     libbpf_column(result),
                 ),
                 CaseOutcome::CompileError { .. } => ("-".into(), "compile".into(), "-".into()),
@@ -123,14 +134,16 @@ impl KernelReport {
                 | CaseOutcome::NotRun { .. }
                 | CaseOutcome::Probe(_) => ("-".into(), "-".into(), "-".into()),
             };
-            out.push_str(&format!(
-                "  {:<34} {:<10} {:<8} {:<8} {}\n",
-                row.case,
+            table.row([
+                row.case.clone(),
                 phase,
                 load,
                 libbpf,
-                row.verdict()
-            ));
+                row.verdict().to_string(),
+            ]);
+        }
+        if !table.is_empty() {
+            out.push_str(&table.render());
         }
         for row in &self.rows {
             for deviation in &row.deviations {
@@ -168,10 +181,48 @@ impl KernelReport {
     }
 }
 
-/// The libbpf column: `agrees`, `DIFFERS`, or `-` when libbpf left no answer.
+/// Which rows a kernel's table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rows {
+    /// Every row.
+    #[default]
+    All,
+    /// Only the rows that are not a plain pass (the grid after a matrix shows the rest).
+    Notable,
+}
+
+impl Rows {
+    /// A run of several kernels ends with the grid, so their tables leave the plain passes
+    /// out, unless `verbose` asks for every row.
+    pub fn for_run(verbose: bool, kernels: usize) -> Self {
+        match verbose || kernels <= 1 {
+            true => Rows::All,
+            false => Rows::Notable,
+        }
+    }
+}
+
+/// A pass with nothing to say: no known answer of this kernel, no snapshot news.
+fn plain_pass(row: &Row) -> bool {
+    row.verdict() == Verdict::Pass && row.known.is_empty() && snapshot_line(&row.snapshot).is_none()
+}
+
+/// The load column: the kernel's answer, or `error` when the harness could not present the
+/// object (the message is in the row's deviation, which such a load always is).
+fn load_column(load: &protocol::Outcome) -> String {
+    match load {
+        protocol::Outcome::Error { .. } => "error".into(),
+        other => compare::describe(other),
+    }
+}
+
+/// The libbpf column: `agrees`, `DIFFERS`, or `-` when there is nothing to agree on: libbpf
+/// left no answer, or neither loader reached the kernel (a global or program the object does
+/// not have, an unreadable object), which is no agreement about the kernel.
 fn libbpf_column(result: &protocol::CaseResult) -> String {
     match (&result.libbpf, compare::second_opinion(result)) {
         (None, _) => "-".into(),
+        (Some(_), None) if compare::neither_reached_the_kernel(result) => "-".into(),
         (Some(_), None) => "agrees".into(),
         (Some(_), Some(_)) => "DIFFERS".into(),
     }
@@ -222,47 +273,9 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// A Markdown table kernel × case (the verdicts), for GitHub's job summary.
+/// A Markdown table case × kernel (the grid's cells), for GitHub's job summary.
 pub fn markdown(reports: &[KernelReport]) -> String {
-    let mut cases: Vec<&str> = reports
-        .iter()
-        .flat_map(|r| r.rows.iter().map(|row| row.case.as_str()))
-        .collect();
-    cases.sort_unstable();
-    cases.dedup();
-    let mut out = format!(
-        "| case | {} |\n|---|{}\n",
-        reports
-            .iter()
-            .map(|r| r.kernel.as_str())
-            .collect::<Vec<_>>()
-            .join(" | "),
-        "---|".repeat(reports.len())
-    );
-    for case in cases {
-        let cells: Vec<String> = reports
-            .iter()
-            .map(|r| {
-                r.rows
-                    .iter()
-                    .find(|row| row.case == case)
-                    .map_or("-".to_owned(), |row| row.verdict().to_string())
-            })
-            .collect();
-        out.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
-    }
-    for report in reports {
-        if let Some(failure) = &report.failure {
-            let first_line = failure
-                .describe()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            out.push_str(&format!("\n**{}: {first_line}**\n", report.kernel));
-        }
-    }
-    out
+    grid::markdown(reports)
 }
 
 /// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
@@ -343,8 +356,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_table_tells_a_new_case_from_a_changed_one() {
+    /// Upstream's longest case name, 51 characters.
+    const UPSTREAM: &str = "upstream.tracepoint_writable_reject_variable_offset";
+
+    fn refused() -> CaseOutcome {
+        let mut result = crate::test_support::loaded("x");
+        result.phase = protocol::Phase::Compiled;
+        result.load.outcome = protocol::Outcome::errno(13);
+        if let Some(libbpf) = &mut result.libbpf {
+            libbpf.load = protocol::Outcome::errno(13);
+        }
+        CaseOutcome::Ran(result)
+    }
+
+    fn table_rows() -> Vec<Row> {
         let mut new = row("fresh", ran(), &[]);
         new.snapshot = SnapshotCheck::New;
         let mut changed = row("changed", ran(), &[]);
@@ -353,24 +378,102 @@ mod tests {
         };
         let mut unsupported = row("old_kernel", ran(), &[]);
         unsupported.unsupported = Some("step 1 (attach) answered EINVAL".into());
-        let text = report(vec![new, changed, unsupported, row("fine", ran(), &[])]).render();
+        vec![
+            new,
+            changed,
+            unsupported,
+            row("fine", ran(), &[]),
+            row(UPSTREAM, refused(), &[]),
+        ]
+    }
+
+    #[test]
+    fn the_table_tells_a_new_case_from_a_changed_one() {
+        let text = report(table_rows()).render();
+        let expected = "\
+kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
+  case                                                 phase     load    libbpf  verdict
+  fresh                                                loaded    ok      agrees  NEW
+  changed                                              loaded    ok      agrees  SNAPSHOT
+  old_kernel                                           loaded    ok      agrees  unsupported
+  fine                                                 loaded    ok      agrees  pass
+  upstream.tracepoint_writable_reject_variable_offset  compiled  EACCES  agrees  pass
+  ✗ fresh: new case, no snapshot yet (accept with --accept, or review the .snap.new with `cargo insta review`)
+  ✗ changed: differs from its snapshot (accept with --accept, or review the .snap.new with `cargo insta review`):
+      -value: 1025
+      +value: 1024
+  - old_kernel: unsupported on 6.12: step 1 (attach) answered EINVAL
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn after_a_matrix_the_table_leaves_the_plain_passes_out_unless_verbose() {
+        let report = report(table_rows());
+        let brief = report.render_with(Rows::for_run(false, 4));
         assert!(
-            text.starts_with("kernel 6.12 (6.12.117, TCG): 1 passed, 2 failed, 1 unsupported\n"),
-            "{text}"
+            brief.starts_with("kernel 6.12 (6.12.117, TCG): 2 passed,"),
+            "{brief}"
         );
-        assert!(
-            text.contains(
-                "  fresh                              loaded     ok       agrees   NEW\n"
-            ),
-            "{text}"
+        assert!(brief.contains("  old_kernel "), "{brief}");
+        assert!(!brief.contains("  fine "), "{brief}");
+        assert!(!brief.contains(UPSTREAM), "{brief}");
+        assert_eq!(report.render_with(Rows::for_run(true, 4)), report.render());
+        assert_eq!(report.render_with(Rows::for_run(false, 1)), report.render());
+
+        let all_pass = super::tests::report(vec![row("fine", ran(), &[])]);
+        assert_eq!(
+            all_pass.render_with(Rows::Notable),
+            "kernel 6.12 (6.12.117, TCG): 1 passed, 0 failed, 0 unsupported\n"
         );
+    }
+
+    /// The own loader stopped before BPF_PROG_LOAD, libbpf before the verifier (a global
+    /// the object does not have).
+    fn neither_reached_the_kernel() -> protocol::CaseResult {
+        let mut result = crate::test_support::loaded("x");
+        result.phase = protocol::Phase::Compiled;
+        result.load.prog_type = None;
+        result.load.outcome = protocol::Outcome::Error {
+            message: "global `nope` is not defined in the object".into(),
+        };
+        result.libbpf = Some(protocol::LibbpfAnswer {
+            load: protocol::Outcome::Error {
+                message: "global `nope` is not defined in the object".into(),
+            },
+            reached_verifier: false,
+            ..crate::test_support::libbpf_loaded()
+        });
+        result
+    }
+
+    #[test]
+    fn the_libbpf_column_is_a_dash_when_neither_loader_reached_the_kernel() {
+        let never = neither_reached_the_kernel();
+        assert_eq!(libbpf_column(&never), "-");
+        assert_eq!(load_column(&never.load.outcome), "error");
+
+        // libbpf refused where the verifier saw it: the loaders disagree about the kernel.
+        let mut libbpf_reached = never.clone();
+        if let Some(libbpf) = &mut libbpf_reached.libbpf {
+            libbpf.load = protocol::Outcome::errno(13);
+            libbpf.reached_verifier = true;
+        }
+        assert_eq!(libbpf_column(&libbpf_reached), "DIFFERS");
+
+        // Both reached the kernel and it refused them alike.
+        let CaseOutcome::Ran(both_refused) = refused() else {
+            unreachable!()
+        };
+        assert_eq!(libbpf_column(&both_refused), "agrees");
+
+        let mut no_answer = both_refused.clone();
+        no_answer.libbpf = None;
+        assert_eq!(libbpf_column(&no_answer), "-");
+
+        let text = report(vec![row("wrong_global", CaseOutcome::Ran(never), &["x"])]).render();
         assert!(
-            text.contains("✗ fresh: new case, no snapshot yet (accept with --accept"),
-            "{text}"
-        );
-        assert!(text.contains("✗ changed: differs from its snapshot (accept with --accept, or review the .snap.new with `cargo insta review`):\n      -value: 1025\n      +value: 1024\n"), "{text}");
-        assert!(
-            text.contains("- old_kernel: unsupported on 6.12: step 1 (attach) answered EINVAL"),
+            text.contains("  wrong_global  compiled  error  -       FAIL\n"),
             "{text}"
         );
     }
@@ -442,12 +545,15 @@ mod tests {
 
         let table = markdown(&reports);
         assert!(
-            table.starts_with("| case | 5.10 | 6.12 |\n|---|---|---|\n"),
+            table.starts_with("| | case | 5.10 | 6.12 |\n|---|---|---|---|\n"),
             "{table}"
         );
-        assert!(table.contains("| bare | unsupported | pass |"), "{table}");
         assert!(
-            table.contains("| nbd <rewrite> & co | - | FAIL |"),
+            table.contains("| ≠ | bare | unsupported | pass ok |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| ≠ | nbd <rewrite> & co | - | FAIL ok |"),
             "{table}"
         );
     }

@@ -54,6 +54,8 @@ pub struct Options {
     pub probes: bool,
     /// At most this many VMs at once (default: [`matrix::boot_slots`]).
     pub vms: Option<usize>,
+    /// Every row in each kernel's table, also after a matrix (which ends with the grid).
+    pub verbose: bool,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             compare_snapshots: true,
             probes: true,
             vms: None,
+            verbose: false,
         }
     }
 }
@@ -110,6 +113,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         case_set: &case_set,
         snapshot_root: &snapshot_root,
         options,
+        rows: report::Rows::for_run(options.verbose, kernels.len()),
     };
     let reports = all(&inputs, &judging, &kernels, options);
     // Only an accepting run changes the snapshots the doc is made from; a comparing run (the
@@ -177,6 +181,8 @@ struct Judging<'a> {
     case_set: &'a CaseSet,
     snapshot_root: &'a Path,
     options: &'a Options,
+    /// Which rows each kernel's table shows.
+    rows: report::Rows,
 }
 
 impl Judging<'_> {
@@ -185,7 +191,7 @@ impl Judging<'_> {
         let report = turn
             .and_then(|(ready, vm)| self.kernel(ready, vm))
             .unwrap_or_else(|failure| KernelReport::setup_failure(&kernel, failure));
-        eprint!("\n{}", report.render());
+        eprint!("\n{}", report.render_with(self.rows));
         report
     }
 
