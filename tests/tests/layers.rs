@@ -108,12 +108,18 @@ fn no_module_uses_a_floor_above_its_own() {
 #[test]
 fn no_modules_use_each_other_in_a_circle() {
     let edges = uses(&Paths::from_env().root.join("xtask/src"));
-    assert!(edges.len() > 30, "the walk found too few modules: {edges:?}");
+    assert!(
+        edges.len() > 30,
+        "the walk found too few modules: {edges:?}"
+    );
     let circular: Vec<&String> = edges
         .keys()
         .filter(|module| reachable(module, &edges).contains(*module))
         .collect();
-    assert!(circular.is_empty(), "modules on an import circle: {circular:?}");
+    assert!(
+        circular.is_empty(),
+        "modules on an import circle: {circular:?}"
+    );
 }
 
 #[test]

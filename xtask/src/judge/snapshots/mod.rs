@@ -14,6 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use insta::internals::SnapshotContents;
 use serde::Serialize;
 
+use crate::infra::fsutil::write_atomic;
+
 /// The `source` header of every snapshot (the module that judges results; kept as insta
 /// first wrote it so the reviewed files stay unchanged).
 pub const SOURCE: &str = "xtask/src/compare.rs";
@@ -195,10 +197,7 @@ impl Store {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         // Through a rename: a reader never sees half a snapshot.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, snapshot.file_text())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .with_context(|| format!("writing {}", path.display()))
+        write_atomic(path, snapshot.file_text().as_bytes())
     }
 
     fn remove_pending(&self, name: &str) -> Result<()> {
