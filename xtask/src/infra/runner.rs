@@ -25,7 +25,9 @@ static RUNNING: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// What must still happen if the user interrupts (e.g. `git bisect reset`), after the kill;
 /// each under the id of the [`OnInterrupt`] guard that registered it.
-static ON_INTERRUPT: Mutex<Vec<(u64, Box<dyn Fn() + Send>)>> = Mutex::new(Vec::new());
+static ON_INTERRUPT: Mutex<Vec<(u64, Cleanup)>> = Mutex::new(Vec::new());
+
+type Cleanup = Box<dyn Fn() + Send>;
 
 /// Registers cleanup to run if xtask is interrupted (Ctrl-C) while the returned guard lives;
 /// dropping the guard (the work it guards is over, or cleaned up another way) unregisters it.
