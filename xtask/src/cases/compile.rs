@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use xshell::cmd;
 
+use crate::infra::fsutil::write_atomic;
 use crate::infra::progress::Stage;
 use crate::infra::runner::Runner;
 
@@ -96,10 +97,7 @@ impl<'a> Clang<'a> {
         }
         if let Some(key) = self.key(&args, &depfile) {
             // Runs at once compile into the same directory: each writes its own file.
-            let tmp = out_dir.join(format!("{stem}.o.key.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, key)
-                .and_then(|()| std::fs::rename(&tmp, &keyfile))
-                .with_context(|| format!("writing {}", keyfile.display()))?;
+            write_atomic(&keyfile, key.as_bytes())?;
         }
         Ok((Ok(object), true))
     }

@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use protocol::{errno_number, Step};
+use protocol::{errno_names, errno_number, Step};
 use serde::{Deserialize, Serialize};
+
+use crate::kernel::manifest::{Catalog, Vocabulary};
 
 /// A directory of cases and where its snapshots live.
 /// Names of upstream's cases start with this (they come from each kernel's tree).
@@ -137,7 +139,8 @@ impl<'de> Deserialize<'de> for Expect {
             ExpectText::Word(word) if word == "fails" => Ok(Expect::Fails),
             ExpectText::Word(word) if errno_number(&word).is_some() => Ok(Expect::Errno(word)),
             ExpectText::Word(word) => Err(serde::de::Error::custom(format!(
-                "unknown expectation `{word}`: use \"ok\", an errno name such as \"EINVAL\", \"fails\", or {{ value = ... }}"
+                "unknown expectation `{word}`: use \"ok\", \"fails\", {{ value = ... }} or an errno name ({})",
+                errno_names().collect::<Vec<_>>().join(", ")
             ))),
             ExpectText::Value { value } => Ok(Expect::Value(value)),
         }
@@ -186,7 +189,11 @@ impl Case {
         self.program.as_deref().unwrap_or(&self.name)
     }
 
-    fn validate(&self, dir: &Path) -> Result<()> {
+    /// What serde cannot check: the program exists, the names the manifests define (features,
+    /// kernels) and the errno names are known ones, and no step has a field its kind does not
+    /// take (`steps` are the file's own step tables: a flattened, tagged step ignores unknown
+    /// fields).
+    fn validate(&self, dir: &Path, steps: &[toml::Table], known: &Vocabulary) -> Result<()> {
         let source = dir.join(format!("{}.bpf.c", self.program_stem()));
         if !source.is_file() {
             bail!("program {} does not exist", source.display());
@@ -196,8 +203,50 @@ impl Case {
             bail!("`load` takes \"ok\" or an errno name, not a value");
         }
         self.prog_flags()?;
+        check_requires(&self.requires, known)?;
+        for kernel in self.load_on.keys() {
+            known.check_kernel("`load_on`", kernel)?;
+        }
+        for (index, (step, table)) in self.steps.iter().zip(steps).enumerate() {
+            let which = format!("step {} (`{}`)", index + 1, step.step.name());
+            let fields: Vec<&str> = STEP_KEYS
+                .iter()
+                .chain(step.step.fields())
+                .copied()
+                .collect();
+            if let Some(unknown) = table.keys().find(|key| !fields.contains(&key.as_str())) {
+                bail!(
+                    "{which}: unknown field `{unknown}`; known fields of `{}`: {}",
+                    step.step.name(),
+                    fields.join(", ")
+                );
+            }
+            for kernel in step.on.keys() {
+                known.check_kernel(&format!("`on` of {which}"), kernel)?;
+            }
+            if let Some(unknown) = step
+                .unsupported_if
+                .iter()
+                .find(|n| errno_number(n).is_none())
+            {
+                bail!(
+                    "`unsupported_if` of {which}: unknown errno `{unknown}`; known errnos: {}",
+                    errno_names().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
         Ok(())
     }
+}
+
+/// The keys every step may have, whatever its kind.
+const STEP_KEYS: &[&str] = &["do", "expect", "on", "unsupported_if"];
+
+/// Every feature in `requires` (a case's or an upstream family's) is one a manifest declares.
+pub fn check_requires(requires: &[String], known: &Vocabulary) -> Result<()> {
+    requires
+        .iter()
+        .try_for_each(|feature| known.check_feature("`requires`", feature))
 }
 
 impl CaseSet {
@@ -207,9 +256,10 @@ impl CaseSet {
         paths: &crate::infra::paths::Paths,
         user_dir: Option<&Path>,
     ) -> Result<(Self, PathBuf)> {
+        let known = Catalog::new(&paths.kernels()).vocabulary()?;
         match user_dir {
             None => Ok((
-                CaseSet::load("guest-programs", &paths.guest_programs())?,
+                CaseSet::load("guest-programs", &paths.guest_programs(), &known)?,
                 paths.root.join("tests").join("snapshots"),
             )),
             Some(dir) => {
@@ -220,13 +270,14 @@ impl CaseSet {
                     "user-{}",
                     crate::kernel::cache::KeyInputs::digest_of(&dir.to_string_lossy())
                 );
-                Ok((CaseSet::load(&name, &dir)?, dir.join("snapshots")))
+                Ok((CaseSet::load(&name, &dir, &known)?, dir.join("snapshots")))
             }
         }
     }
 
-    /// Reads every `*.toml` in `dir` as a case. Errors name the file and the problem.
-    pub fn load(name: &str, dir: &Path) -> Result<Self> {
+    /// Reads every `*.toml` in `dir` as a case, checked against what the manifests define.
+    /// Errors name the file and the problem.
+    pub fn load(name: &str, dir: &Path, known: &Vocabulary) -> Result<Self> {
         let entries = std::fs::read_dir(dir)
             .with_context(|| format!("reading the case directory {}", dir.display()))?;
         let mut files: Vec<PathBuf> = entries
@@ -243,7 +294,9 @@ impl CaseSet {
         }
         let cases = files
             .iter()
-            .map(|file| load_case(file, dir).with_context(|| format!("case {}", file.display())))
+            .map(|file| {
+                load_case(file, dir, known).with_context(|| format!("case {}", file.display()))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             name: name.to_owned(),
@@ -322,14 +375,21 @@ pub fn prog_flag(flag: &str) -> Result<u32> {
     })
 }
 
-fn load_case(file: &Path, dir: &Path) -> Result<Case> {
+fn load_case(file: &Path, dir: &Path, known: &Vocabulary) -> Result<Case> {
     let text = std::fs::read_to_string(file)?;
     let mut case: Case = toml::from_str(&text)?;
     case.name = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    case.validate(dir)?;
+    /// The step tables as written, for the fields serde lets through.
+    #[derive(Deserialize)]
+    struct Written {
+        #[serde(default)]
+        steps: Vec<toml::Table>,
+    }
+    let written: Written = toml::from_str(&text)?;
+    case.validate(dir, &written.steps, known)?;
     Ok(case)
 }
 
@@ -369,6 +429,16 @@ do = "testmod_read"
 expect = "EIO"
 "#;
 
+    /// What the repository's manifests define (kernels/*.toml).
+    fn known() -> Vocabulary {
+        Vocabulary {
+            kernels: ["5.10", "6.1", "6.12", "7.2"].map(String::from).into(),
+            features: ["attach_cookie", "bpf_test_finish", "bpf_testmod", "nbd"]
+                .map(String::from)
+                .into(),
+        }
+    }
+
     fn case_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
@@ -380,7 +450,7 @@ expect = "EIO"
     #[test]
     fn a_case_file_parses_into_steps_and_expectations() {
         let dir = case_dir(&[("bare.toml", BARE), ("writable_bare.bpf.c", "")]);
-        let set = CaseSet::load("builtin", dir.path()).unwrap();
+        let set = CaseSet::load("builtin", dir.path(), &known()).unwrap();
         assert_eq!(set.cases.len(), 1);
         let case = &set.cases[0];
         assert_eq!(case.name, "bare");
@@ -415,12 +485,15 @@ expect = "EIO"
 
     #[test]
     fn a_kernel_can_be_known_to_answer_otherwise_with_a_reason() {
-        let known = BARE.replace(
+        let text = BARE.replace(
             "do = \"close_link\"\nexpect = \"ok\"\n",
             "do = \"close_link\"\nexpect = \"ok\"\non = { \"6.1\" = { expect = \"EBADF\", why = \"made up\" } }\n",
         );
-        let dir = case_dir(&[("bare.toml", &known), ("writable_bare.bpf.c", "")]);
-        let case = CaseSet::load("x", dir.path()).unwrap().cases.remove(0);
+        let dir = case_dir(&[("bare.toml", &text), ("writable_bare.bpf.c", "")]);
+        let case = CaseSet::load("x", dir.path(), &known())
+            .unwrap()
+            .cases
+            .remove(0);
         assert_eq!(case.steps[3].expect_on("6.12"), (&Expect::Ok, None));
         assert_eq!(
             case.steps[3].expect_on("6.1"),
@@ -432,7 +505,10 @@ expect = "EIO"
     #[test]
     fn mistakes_are_named_with_their_file() {
         let dir = case_dir(&[("bare.toml", BARE)]);
-        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
         assert!(
             error.contains("bare.toml") && error.contains("writable_bare.bpf.c does not exist"),
             "{error}"
@@ -440,7 +516,10 @@ expect = "EIO"
 
         let typo = BARE.replace("expect = \"EIO\"", "expect = \"EIOO\"");
         let dir = case_dir(&[("bare.toml", &typo), ("writable_bare.bpf.c", "")]);
-        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
         assert!(
             error.contains("bare.toml") && error.contains("unknown expectation `EIOO`"),
             "{error}"
@@ -448,11 +527,119 @@ expect = "EIO"
 
         let unknown_step = BARE.replace("do = \"close_link\"", "do = \"detatch\"");
         let dir = case_dir(&[("bare.toml", &unknown_step), ("writable_bare.bpf.c", "")]);
-        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
         assert!(error.contains("detatch"), "{error}");
 
         let dir = case_dir(&[]);
-        let error = format!("{:#}", CaseSet::load("x", dir.path()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
         assert!(error.contains("has no cases"), "{error}");
+    }
+
+    /// The error of a case directory holding `bare.toml` = `text` (and its program).
+    fn load_error(text: &str) -> (tempfile::TempDir, String) {
+        let dir = case_dir(&[("bare.toml", text), ("writable_bare.bpf.c", "")]);
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
+        println!("{error}");
+        (dir, error)
+    }
+
+    #[test]
+    fn a_misspelt_feature_names_the_file_the_key_the_value_and_the_known_features() {
+        let (dir, error) = load_error(&BARE.replace(
+            r#"requires = ["bpf_testmod"]"#,
+            r#"requires = ["bpf_testmd"]"#,
+        ));
+        let file = dir.path().join("bare.toml");
+        assert_eq!(
+            error,
+            format!(
+                "case {}: `requires`: unknown feature `bpf_testmd`; known features (the \
+                 `features` of kernels/*.toml): attach_cookie, bpf_test_finish, bpf_testmod, nbd",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_misspelt_kernel_names_the_file_the_key_the_value_and_the_known_kernels() {
+        let (dir, error) = load_error(&BARE.replace(
+            "do = \"close_link\"\nexpect = \"ok\"\n",
+            "do = \"close_link\"\nexpect = \"ok\"\non = { \"6.13\" = { expect = \"EBADF\", why = \"typo\" } }\n",
+        ));
+        let file = dir.path().join("bare.toml");
+        assert_eq!(
+            error,
+            format!(
+                "case {}: `on` of step 4 (`close_link`): unknown kernel `6.13`; known kernels \
+                 (kernels/*.toml): 5.10, 6.1, 6.12, 7.2",
+                file.display()
+            )
+        );
+
+        let (_dir, error) = load_error(&BARE.replace(
+            "load = \"ok\"\n",
+            "load = \"ok\"\nload_on = { \"5.1\" = { expect = \"EINVAL\", why = \"typo\" } }\n",
+        ));
+        assert!(
+            error.contains("`load_on`: unknown kernel `5.1`; known kernels"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_step_field_or_errno_is_named_with_what_is_known() {
+        let (_dir, error) = load_error(&BARE.replace(
+            "do = \"attach\"\nexpect = \"ok\"\n",
+            "do = \"attach\"\nexpect = \"ok\"\ntracepiont = \"x\"\n",
+        ));
+        assert!(
+            error.ends_with(
+                "step 1 (`attach`): unknown field `tracepiont`; known fields of `attach`: \
+                 do, expect, on, unsupported_if, tracepoint, cookie"
+            ),
+            "{error}"
+        );
+
+        let (_dir, error) = load_error(&BARE.replace(
+            "do = \"close_link\"\nexpect = \"ok\"\n",
+            "do = \"close_link\"\nexpect = \"ok\"\nunsupported_if = [\"EOPNOTSUP\"]\n",
+        ));
+        assert!(
+            error.contains("`unsupported_if` of step 4 (`close_link`): unknown errno `EOPNOTSUP`")
+                && error.contains("EOPNOTSUPP"),
+            "{error}"
+        );
+
+        let (_dir, error) = load_error(&BARE.replace("expect = \"EIO\"", "expect = \"EIOO\""));
+        assert!(
+            error.contains("expect = \"EIOO\"")
+                && error.contains("unknown expectation `EIOO`")
+                && error.contains("EPERM, ENOENT"),
+            "{error}"
+        );
+
+        let (_dir, error) = load_error(&format!("require = []\n{BARE}"));
+        assert!(error.contains("unknown field `require`"), "{error}");
+    }
+
+    /// Every built-in case and upstream family reads cleanly against the real manifests.
+    #[test]
+    fn every_built_in_case_and_family_loads() {
+        let paths = crate::infra::paths::Paths::from_env();
+        let (set, _) = CaseSet::for_run(&paths, None).unwrap();
+        assert!(set.cases.len() > 20);
+        let known = Catalog::new(&paths.kernels()).vocabulary().unwrap();
+        assert!(!upstream::families(&paths.upstream_families(), &known)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -17,6 +17,7 @@ use crate::cases::decl_tags::{self, FunctionTags};
 use crate::cases::CaseOutcome;
 use crate::cases::{Case, CaseSet, Expect, UPSTREAM_PREFIX};
 use crate::infra::progress::Stage;
+use crate::kernel::manifest::Vocabulary;
 
 /// One annotated program file of the kernel tree's selftests.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -71,8 +72,9 @@ impl Members {
     }
 }
 
-/// Reads every `<dir>/*.toml` as a family; a missing directory has none.
-pub fn families(dir: &Path) -> Result<Vec<Family>> {
+/// Reads every `<dir>/*.toml` as a family, its `requires` checked against what the manifests
+/// define; a missing directory has none.
+pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
@@ -87,6 +89,8 @@ pub fn families(dir: &Path) -> Result<Vec<Family>> {
         .map(|file| {
             let text = std::fs::read_to_string(file)?;
             let mut family: Family = toml::from_str(&text)
+                .with_context(|| format!("upstream family {}", file.display()))?;
+            crate::cases::check_requires(&family.requires, known)
                 .with_context(|| format!("upstream family {}", file.display()))?;
             family.name = file
                 .file_stem()

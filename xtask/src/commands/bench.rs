@@ -11,14 +11,13 @@
 //! - B4 guest uptime at the harness's start and per case (from the guest's own records);
 //! - B5 warm `vmtest --kernel all` (the kernels boot side by side) vs the sum of the four
 //!   single-kernel warm runs, median of N; also the matrix with one VM at a time;
-//! - peak RSS of QEMU (through wait4 on vng) and the guest memory size.
+//! - peak RSS of QEMU (wait4's `ru_maxrss` of the shell that ties vng to xtask, which vng's
+//!   and QEMU's reach) and the guest memory size.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xshell::cmd;
 
 use crate::commands::vmtest::{self, Options};
@@ -445,20 +444,30 @@ fn side_by_side(
     );
     let console = scratch.path().join("console.log");
     let (mut warm, mut bare) = (WarmRuns::default(), BareBoots::default());
+    let (sh, args) = (&runner.sh, &bare_args);
     for _ in 0..runs {
         warm_once(paths, &options, &mut warm)?;
         let started = Instant::now();
-        let (status, max_rss_kib) =
-            run_with_rusage(Command::new("vng").args(&bare_args), &console)?;
+        // Tied to xtask like every VM: killed with it, on Ctrl-C and at the timeout.
+        let stage = Stage::start("B2: a bare `vng --exec true`");
+        let measured = runner.spawn_tied_measured(
+            cmd!(sh, "vng {args...}"),
+            &console,
+            &stage,
+            Some(vmtest::DEFAULT_TIMEOUT),
+        )?;
         bare.walls.push(started.elapsed().as_secs_f64());
-        if !status.success() {
+        let (finished, peak_rss_kib) = (measured.finished, measured.peak_rss_kib);
+        let Some(peak_rss_kib) = peak_rss_kib.filter(|_| finished.success()) else {
+            stage.fail(finished);
             // The console is in a directory removed on return: its end goes into the error.
             bail!(
-                "bare `vng --exec true` failed: {status}; the end of its console:\n{}",
+                "bare `vng --exec true` failed: {finished}; the end of its console:\n{}",
                 crate::infra::progress::tail(&console, 20)
             );
-        }
-        bare.peaks.push(max_rss_kib as f64 / 1024.0);
+        };
+        stage.finish("");
+        bare.peaks.push(peak_rss_kib as f64 / 1024.0);
         let text = String::from_utf8_lossy(&std::fs::read(&console)?).into_owned();
         bare.command_starts.extend(command_start_secs(&text));
     }
@@ -494,28 +503,6 @@ fn cached_bzimage(runner: &Runner, paths: &Paths, catalog: &Catalog) -> Result<P
     let manifest = catalog.load(KERNEL)?;
     let source = source::fetch(runner, paths, &manifest.source)?;
     Ok(build::ensure(runner, paths, catalog, &manifest, &source)?.bzimage)
-}
-
-/// Runs `command` with its output in `output`; its exit status and peak RSS (KiB).
-fn run_with_rusage(
-    command: &mut Command,
-    output: &Path,
-) -> Result<(std::process::ExitStatus, i64)> {
-    let log = std::fs::File::create(output)?;
-    let child = command
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting vng")?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for the child we just spawned, with valid out-pointers.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    if pid < 0 {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    Ok((std::process::ExitStatus::from_raw(status), usage.ru_maxrss))
 }
 
 /// Writes the figures into BENCHMARKS.md, between the markers.

@@ -145,7 +145,7 @@ pub fn run(paths: &Paths, options: &BisectOptions) -> Result<BisectResult> {
         .run()?;
     let reset_tree = tree.clone();
     // Runs on the Ctrl-C handler's thread, which owns no Shell: a plain Command.
-    crate::infra::runner::on_interrupt(move || {
+    let reset_on_interrupt = crate::infra::runner::on_interrupt(move || {
         let _ = std::process::Command::new("git")
             .arg("-C")
             .arg(&reset_tree)
@@ -158,6 +158,7 @@ pub fn run(paths: &Paths, options: &BisectOptions) -> Result<BisectResult> {
         .ignore_stdout()
         .ignore_stderr()
         .run();
+    drop(reset_on_interrupt);
     let transcript = outcome?;
     reset.context("git bisect reset")?;
     let steps = read_steps(&steps_file);

@@ -69,7 +69,7 @@ pub fn run(paths: &Paths) -> Result<Vec<BlockCost>> {
         .prefix("config-blocks-")
         .tempdir_in(paths.images())?;
     let scratch = work.path().to_path_buf();
-    crate::infra::runner::on_interrupt(move || {
+    let _remove_on_interrupt = crate::infra::runner::on_interrupt(move || {
         let _ = std::fs::remove_dir_all(&scratch);
     });
 

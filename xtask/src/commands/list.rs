@@ -20,7 +20,7 @@ pub fn list(paths: &Paths, kernels: &[String], cases: Option<&Path>) -> anyhow::
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (case_set, _) = CaseSet::for_run(paths, cases)?;
     let families = match cases {
-        None => upstream::families(&paths.upstream_families())?,
+        None => upstream::families(&paths.upstream_families(), &catalog.vocabulary()?)?,
         Some(_) => Vec::new(),
     };
     Ok(render(&case_set.cases, &families, &manifests))

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::guest::results::RunRecords;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
+use crate::infra::fsutil::write_atomic;
 
 /// What the probes answered, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,12 +72,7 @@ impl Probes {
             helpers: records.helpers.clone().into_iter().collect(),
             kfuncs: records.kfuncs.clone().into_iter().collect(),
         };
-        let tmp = self
-            .file
-            .with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_string(&answers)?)
-            .and_then(|()| std::fs::rename(&tmp, &self.file))
-            .with_context(|| format!("writing {}", self.file.display()))
+        write_atomic(&self.file, serde_json::to_string(&answers)?.as_bytes())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod apt;
 pub mod failure;
+pub mod fsutil;
 pub mod host_tools;
 pub mod machine;
 pub mod paths;

@@ -227,7 +227,7 @@ fn parse_snapshot(body: &str) -> Result<Table> {
     struct ProbeRow {
         probe: Table,
     }
-    Ok(serde_yaml::from_str::<ProbeRow>(body)?.probe)
+    Ok(serde_norway::from_str::<ProbeRow>(body)?.probe)
 }
 
 /// The probe rows of one run, named and described for their snapshots: the helper table and

@@ -11,6 +11,8 @@ use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::infra::fsutil::write_atomic_synced;
+
 /// Bump when the build recipe changes in a way the other key inputs do not show.
 pub const RECIPE_VERSION: u32 = 1;
 
@@ -67,14 +69,11 @@ impl Entry {
         published_in(&self.dir)
     }
 
-    /// Marks the entry complete: writes `meta.json` through a temporary file and a rename.
+    /// Marks the entry complete: writes `meta.json` through a synced temporary file and a
+    /// rename.
     pub fn publish<T: Serialize>(&self, meta: &T) -> Result<()> {
-        let tmp = self.dir.join(format!("{META_FILE}.tmp"));
         let text = serde_json::to_string_pretty(meta)?;
-        std::fs::write(&tmp, text)
-            .and_then(|()| File::open(&tmp)?.sync_all())
-            .with_context(|| format!("writing {} (disk full?)", tmp.display()))?;
-        std::fs::rename(&tmp, self.dir.join(META_FILE))
+        write_atomic_synced(&self.dir.join(META_FILE), text.as_bytes())
             .with_context(|| format!("publishing {}", self.dir.display()))
     }
 }
@@ -178,7 +177,12 @@ mod tests {
             .unwrap();
         let meta: serde_json::Value = entry.published().unwrap().unwrap();
         assert_eq!(meta["bzimage"], "build/arch/x86/boot/bzImage");
-        assert!(!entry.dir.join("meta.json.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(&entry.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != "build")
+            .collect();
+        assert_eq!(names, [META_FILE], "no temporary file is left");
     }
 
     /// A second `Entry::lock` of a held entry blocks until the first holder is dropped, and

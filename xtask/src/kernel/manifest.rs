@@ -51,6 +51,42 @@ pub enum SourceSpec {
 /// kernels are (`-Os`, EXPERT), not an item any case needs. B1's reference takes only the items.
 pub const MINIMAL_BASE: &str = "minimal.config";
 
+/// What a case file may name that the manifests define: the kernels (keys of `on` and
+/// `load_on`) and the features any of them declares (`requires`). A name outside these would
+/// silently make a case unsupported everywhere or a known answer dead, so reading a case
+/// checks against it ([`Vocabulary::check_feature`], [`Vocabulary::check_kernel`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// Manifest names, sorted by version.
+    pub kernels: Vec<String>,
+    pub features: BTreeSet<String>,
+}
+
+impl Vocabulary {
+    /// `value` of `key` must be a feature some manifest declares.
+    pub fn check_feature(&self, key: &str, value: &str) -> Result<()> {
+        if !self.features.contains(value) {
+            let known: Vec<&str> = self.features.iter().map(String::as_str).collect();
+            bail!(
+                "{key}: unknown feature `{value}`; known features (the `features` of kernels/*.toml): {}",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    /// `value` of `key` must be a manifest's name.
+    pub fn check_kernel(&self, key: &str, value: &str) -> Result<()> {
+        if !self.kernels.iter().any(|kernel| kernel == value) {
+            bail!(
+                "{key}: unknown kernel `{value}`; known kernels (kernels/*.toml): {}",
+                self.kernels.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
 /// The manifests directory and what is in it.
 pub struct Catalog {
     dir: PathBuf,
@@ -109,6 +145,16 @@ impl Catalog {
             }
         }
         Ok(manifest)
+    }
+
+    /// Every manifest's name and every feature any manifest declares.
+    pub fn vocabulary(&self) -> Result<Vocabulary> {
+        let kernels = self.names()?;
+        let mut features = BTreeSet::new();
+        for name in &kernels {
+            features.extend(self.load(name)?.features);
+        }
+        Ok(Vocabulary { kernels, features })
     }
 
     /// The manifest's own fragments: the items its cases need.
@@ -218,5 +264,31 @@ bpf_testmod_test_writable_bare = "bpf_testmod_test_writable_bare_tp"
         let (_dir, catalog) = catalog_of(&[("6.12.toml", &format!("{GOOD}\nfragmnets = []\n"))]);
         let error = format!("{:#}", catalog.load("6.12").unwrap_err());
         assert!(error.contains("fragmnets"), "{error}");
+    }
+
+    #[test]
+    fn the_vocabulary_is_every_manifest_and_every_feature() {
+        let older = GOOD.replace(r#"features = ["bpf_testmod"]"#, r#"features = ["nbd"]"#);
+        let (_dir, catalog) = catalog_of(&[
+            ("6.12.toml", GOOD),
+            ("5.10.toml", &older),
+            ("base.config", ""),
+        ]);
+        let vocabulary = catalog.vocabulary().unwrap();
+        assert_eq!(vocabulary.kernels, ["5.10", "6.12"]);
+        assert_eq!(
+            vocabulary.features.iter().collect::<Vec<_>>(),
+            ["bpf_testmod", "nbd"]
+        );
+        assert!(vocabulary.check_feature("requires", "nbd").is_ok());
+        assert!(vocabulary.check_kernel("on", "5.10").is_ok());
+        let error = vocabulary
+            .check_kernel("on", "6.13")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("known kernels (kernels/*.toml): 5.10, 6.12"),
+            "{error}"
+        );
     }
 }

@@ -94,7 +94,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
     // Upstream's programs belong to the built-in set, not to a user's case directory.
     let families = (options.cases.is_none().then(|| paths.upstream_families()))
-        .map_or(Ok(Vec::new()), |dir| upstream::families(&dir))
+        .map_or(Ok(Vec::new()), |dir| {
+            upstream::families(&dir, &catalog.vocabulary()?)
+        })
         .at(SetupStage::Input)?;
     let inputs = Inputs {
         runner: &runner,

@@ -14,6 +14,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use insta::internals::SnapshotContents;
 use serde::Serialize;
 
+use crate::infra::fsutil::write_atomic;
+
 /// The `source` header of every snapshot (the module that judges results; kept as insta
 /// first wrote it so the reviewed files stay unchanged).
 pub const SOURCE: &str = "xtask/src/compare.rs";
@@ -28,7 +30,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn of(description: &str, value: &impl Serialize) -> Self {
-        let value = serde_yaml::to_value(value).expect("results serialise to YAML");
+        let value = serde_norway::to_value(value).expect("results serialise to YAML");
         let document = yaml::document(&value);
         Self {
             description: description.trim().to_owned(),
@@ -38,10 +40,10 @@ impl Snapshot {
 
     /// The whole file: insta's header document, then the contents.
     fn file_text(&self) -> String {
-        let mut header = serde_yaml::Mapping::new();
+        let mut header = serde_norway::Mapping::new();
         header.insert("source".into(), SOURCE.into());
         header.insert("description".into(), self.description.clone().into());
-        yaml::document(&serde_yaml::Value::Mapping(header)) + "---\n" + &self.contents
+        yaml::document(&serde_norway::Value::Mapping(header)) + "---\n" + &self.contents
     }
 }
 
@@ -195,10 +197,7 @@ impl Store {
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         // Through a rename: a reader never sees half a snapshot.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, snapshot.file_text())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .with_context(|| format!("writing {}", path.display()))
+        write_atomic(path, snapshot.file_text().as_bytes())
     }
 
     fn remove_pending(&self, name: &str) -> Result<()> {

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// The document `---\n<value>\n`, as insta writes it.
 pub fn document(value: &Value) -> String {
@@ -78,7 +78,7 @@ impl Emitter<'_> {
         self.level -= 1;
     }
 
-    fn mapping(&mut self, map: &serde_yaml::Mapping) {
+    fn mapping(&mut self, map: &serde_norway::Mapping) {
         if map.is_empty() {
             self.out.push_str("{}");
             return;
@@ -147,13 +147,13 @@ impl Emitter<'_> {
     }
 }
 
-/// serde_yaml writes an enum's newtype variant as a YAML tag (`!ran {...}`); insta, like
+/// serde_norway (like serde_yaml) writes an enum's newtype variant as a YAML tag (`!ran {...}`); insta, like
 /// serde's other formats, as a one-key mapping (`ran: {...}`).
 fn untagged(value: &Value) -> Value {
     match value {
         Value::Tagged(tagged) => {
             let name = tagged.tag.to_string();
-            let mut map = serde_yaml::Mapping::new();
+            let mut map = serde_norway::Mapping::new();
             map.insert(
                 Value::String(name.trim_start_matches('!').to_owned()),
                 tagged.value.clone(),
@@ -226,7 +226,7 @@ mod tests {
                 let text = std::fs::read_to_string(file.path()).unwrap();
                 let (header, body) = super::super::split(&text).unwrap();
                 for part in [header, body] {
-                    let value: Value = serde_yaml::from_str(part).unwrap();
+                    let value: Value = serde_norway::from_str(part).unwrap();
                     let emitted = document(&value);
                     assert_eq!(
                         emitted.trim_end(),
@@ -235,7 +235,7 @@ mod tests {
                         file.path().display()
                     );
                 }
-                let header: Value = serde_yaml::from_str(header).unwrap();
+                let header: Value = serde_norway::from_str(header).unwrap();
                 assert_eq!(
                     header["source"].as_str(),
                     Some(super::super::SOURCE),
@@ -243,7 +243,7 @@ mod tests {
                     file.path().display()
                 );
                 let description = header["description"].as_str().unwrap();
-                let value: Value = serde_yaml::from_str(body).unwrap();
+                let value: Value = serde_norway::from_str(body).unwrap();
                 let written = super::super::Snapshot::of(description, &value).file_text();
                 assert_eq!(written, text, "{}", file.path().display());
                 checked += 1;
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn multi_line_strings_become_literal_blocks_with_their_chomping() {
-        let value: Value = serde_yaml::from_str("a: \"x\\ny\"\nb: \"x\\n\"\nc: 1").unwrap();
+        let value: Value = serde_norway::from_str("a: \"x\\ny\"\nb: \"x\\n\"\nc: 1").unwrap();
         assert_eq!(
             document(&value),
             "---\na: |-\n  x\n  y\n\nb: |\n  x\n\nc: 1\n"
