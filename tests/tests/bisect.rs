@@ -10,14 +10,18 @@
 //! the end, so two runs never share a tree), and its files are hard links into the pristine
 //! source cache (edits unlink first, as git's checkout does). The bisect builds into a kernel
 //! cache in that directory too: a local tree's cache entry is named after its path, so the
-//! shared cache would keep one dead entry per run. Each run builds cold.
+//! shared cache would keep one dead entry per run. The builds compile through the shared
+//! ccache (WTP_CCACHE_DIR), and the tree sits in the private cache where a package's source
+//! would (`sources/<package>/linux`): its build directory then sees it at the same relative
+//! path as the cached 6.12 build sees the pristine tree, so ccache's hashes (relative to the
+//! base directory above both) are the same and the cold build compiles from ccache.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use xtask::commands::bisect::{self, BisectOptions, Verdict};
-use xtask::infra::paths::{Paths, CACHE_ENV};
+use xtask::infra::paths::{Paths, CACHE_ENV, CCACHE_ENV};
 use xtask::infra::runner::Runner;
 use xtask::kernel::manifest::Catalog;
 use xtask::kernel::source;
@@ -71,7 +75,10 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
         .prefix("bisect-test-")
         .tempdir_in(paths.images())
         .unwrap();
-    let repo = work.path().join("linux");
+    let package_dir = pristine.dir.parent().unwrap().file_name().unwrap();
+    let private_cache = work.path().join("cache");
+    let repo = private_cache.join("sources").join(package_dir).join("linux");
+    std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
     let copied = Command::new("cp")
         .arg("-al")
         .arg(&pristine.dir)
@@ -111,10 +118,11 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
     // The steps are `cargo xtask bisect-step` processes: they read the cache from the
     // environment. This binary's only test sets it before any thread reads it.
     let private = Paths {
-        cache: work.path().join("cache"),
+        cache: private_cache,
         ..paths.clone()
     };
     std::env::set_var(CACHE_ENV, &private.cache);
+    std::env::set_var(CCACHE_ENV, &private.ccache);
     let result = bisect::run(
         &private,
         &BisectOptions {

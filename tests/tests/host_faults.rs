@@ -30,7 +30,7 @@ fn config_symbols_that_do_not_exist_or_do_not_stick_are_named() {
                     # DEBUG_INFO_BTF needs DEBUG_KERNEL (and DWARF), which this fragment leaves out\n\
                     CONFIG_DEBUG_INFO_BTF=y\n";
     let merged = Merged::from_fragments([kconfig::parse_fragment(fragment, "bad.config").unwrap()]);
-    let error = kconfig::configure(&runner, &tree.dir, build.path(), &merged)
+    let error = kconfig::configure(&runner, (&tree.dir, build.path()), &paths.ccache, &merged)
         .unwrap_err()
         .to_string();
     assert!(

@@ -248,6 +248,7 @@ mod tests {
         let paths = Paths {
             root: cache.path().to_path_buf(),
             cache: cache.path().to_path_buf(),
+            ccache: cache.path().join("ccache"),
         };
         for (name, minutes_ago) in [("6.12-new", 0), ("6.12-old", 30), ("6.12-older", 60)] {
             let dir = paths.kernel_cache().join(name);

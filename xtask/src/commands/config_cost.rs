@@ -110,14 +110,24 @@ pub fn run(paths: &Paths) -> Result<Vec<BlockCost>> {
 fn build(runner: &Runner, source: &Path, work: &Path, config: &Merged, what: &str) -> Result<f64> {
     let dir = work.join("build");
     let stage = Stage::start(format!("B1 block costs: configuring {what}"));
-    kconfig::write_config(runner, source, &dir, config, &stage)?;
+    // A fresh ccache per build: each one is cold, as B1's are.
+    let ccache = work.join("ccache");
+    let _ = std::fs::remove_dir_all(&ccache);
+    kconfig::write_config(runner, (source, &dir), &ccache, config, &stage)?;
     stage.finish("");
     let stage = Stage::start(format!("B1 block costs: building {what} (cold)"));
     let started = Instant::now();
-    build::make_kernel(runner, source, &dir, &work.join("build.log"), &stage)?;
+    build::make_kernel(
+        runner,
+        (source, &dir),
+        &ccache,
+        &work.join("build.log"),
+        &stage,
+    )?;
     let secs = started.elapsed().as_secs_f64();
     stage.finish("");
     std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    std::fs::remove_dir_all(&ccache).with_context(|| format!("removing {}", ccache.display()))?;
     Ok(secs)
 }
 

@@ -51,6 +51,8 @@ pub const DEBIAN_PACKAGES: &[Requirement] = &[
     binary("flex", "flex"),
     binary("bison", "bison"),
     binary("bc", "bc"),
+    // Every kernel make compiles through ccache (kernel/compiler.rs).
+    binary("ccache", "ccache"),
     binary("dwarves", "pahole"),
     binary("cpio", "cpio"),
     binary("xz-utils", "xz"),

@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 
 /// Overrides the kernel build cache directory (default: `$XDG_CACHE_HOME/wtp` or `~/.cache/wtp`).
 pub const CACHE_ENV: &str = "WTP_CACHE_DIR";
+/// Overrides ccache's directory for kernel builds (default: `ccache/` in the kernel cache).
+pub const CCACHE_ENV: &str = "WTP_CCACHE_DIR";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub root: PathBuf,
     pub cache: PathBuf,
+    /// ccache's directory for every kernel make (kernel/compiler.rs).
+    pub ccache: PathBuf,
 }
 
 impl Paths {
@@ -19,9 +23,14 @@ impl Paths {
             .parent()
             .expect("xtask lives one level below the workspace root")
             .to_path_buf();
+        let cache = cache_dir_from_env();
+        let ccache = std::env::var_os(CCACHE_ENV)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache.join("ccache"));
         Self {
             root,
-            cache: cache_dir_from_env(),
+            cache,
+            ccache,
         }
     }
 

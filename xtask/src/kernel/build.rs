@@ -15,9 +15,9 @@ use crate::infra::paths::Paths;
 use crate::infra::progress::Stage;
 use crate::infra::runner::Runner;
 use crate::kernel::cache::{self, Entry, KeyInputs, RECIPE_VERSION};
-use crate::kernel::kconfig;
 use crate::kernel::manifest::{Catalog, Manifest};
 use crate::kernel::source::SourceTree;
+use crate::kernel::{compiler, kconfig};
 
 /// A built kernel, as recorded in its cache entry's `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,14 +86,19 @@ pub fn ensure(
 
     let started = Instant::now();
     let build_dir = entry.dir.join("build");
-    kconfig::configure(runner, &source.dir, &build_dir, &merged).at(SetupStage::Config)?;
-    build_kernel(runner, &source.dir, &build_dir, &manifest.name).at(SetupStage::KernelBuild)?;
-    let modules =
-        match &manifest.testmod_dir {
-            Some(dir) => vec![build_testmod(runner, &source.dir.join(dir), &entry.dir)
-                .at(SetupStage::ModuleBuild)?],
-            None => Vec::new(),
-        };
+    let trees = (source.dir.as_path(), build_dir.as_path());
+    kconfig::configure(runner, trees, &paths.ccache, &merged).at(SetupStage::Config)?;
+    build_kernel(runner, trees, &paths.ccache, &manifest.name).at(SetupStage::KernelBuild)?;
+    let modules = match &manifest.testmod_dir {
+        Some(dir) => {
+            let module_source = source.dir.join(dir);
+            vec![
+                build_testmod(runner, &module_source, &entry.dir, &paths.ccache)
+                    .at(SetupStage::ModuleBuild)?,
+            ]
+        }
+        None => Vec::new(),
+    };
     let build = KernelBuild {
         kernel: manifest.name.clone(),
         key,
@@ -129,15 +134,20 @@ fn in_use(paths: &Paths, name: &str, mut build: KernelBuild) -> Result<KernelBui
     Ok(build)
 }
 
-fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) -> Result<()> {
+fn build_kernel(
+    runner: &Runner,
+    (source, build_dir): (&Path, &Path),
+    ccache: &Path,
+    name: &str,
+) -> Result<()> {
     let stage = Stage::start(format!(
         "building kernel {name} (log: {}/build.log)",
         build_dir.display()
     ));
     make_kernel(
         runner,
-        source,
-        build_dir,
+        (source, build_dir),
+        ccache,
         &build_dir.join("build.log"),
         &stage,
     )?;
@@ -149,8 +159,8 @@ fn build_kernel(runner: &Runner, source: &Path, build_dir: &Path, name: &str) ->
 /// `log`: the one kernel build command, for the cache and for the bench's builds alike.
 pub fn make_kernel(
     runner: &Runner,
-    source: &Path,
-    build_dir: &Path,
+    (source, build_dir): (&Path, &Path),
+    ccache: &Path,
     log: &Path,
     stage: &Stage,
 ) -> Result<()> {
@@ -160,11 +170,17 @@ pub fn make_kernel(
         sh,
         "make -C {source} O={build_dir} -j{jobs} bzImage modules"
     );
+    let cmd = compiler::with_ccache(cmd, ccache, source, build_dir);
     runner.run_logged(cmd, log, stage)
 }
 
 /// Copies the module sources into the entry and builds them there; returns the .ko path.
-fn build_testmod(runner: &Runner, module_source: &Path, entry_dir: &Path) -> Result<PathBuf> {
+fn build_testmod(
+    runner: &Runner,
+    module_source: &Path,
+    entry_dir: &Path,
+    ccache: &Path,
+) -> Result<PathBuf> {
     let stage = Stage::start("building bpf_testmod");
     let dest = entry_dir.join("testmod");
     if dest.exists() {
@@ -181,6 +197,7 @@ fn build_testmod(runner: &Runner, module_source: &Path, entry_dir: &Path) -> Res
     let jobs = crate::infra::machine::jobs();
     // 6.14+ trees build five modules here, not one.
     let cmd = cmd!(sh, "make -C {build_dir} M={dest} -j{jobs} modules");
+    let cmd = compiler::with_ccache(cmd, ccache, &dest, &build_dir);
     runner.run_logged(cmd, &entry_dir.join("testmod.log"), &stage)?;
     stage.finish("");
     Ok(dest.join(TESTMOD_KO))

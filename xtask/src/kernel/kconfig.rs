@@ -207,9 +207,14 @@ pub fn merge_files(files: &[PathBuf]) -> Result<Merged> {
 }
 
 /// Writes `build_dir/.config` from allnoconfig plus `merged`, then verifies it.
-pub fn configure(runner: &Runner, source: &Path, build_dir: &Path, merged: &Merged) -> Result<()> {
+pub fn configure(
+    runner: &Runner,
+    (source, build_dir): (&Path, &Path),
+    ccache: &Path,
+    merged: &Merged,
+) -> Result<()> {
     let stage = Stage::start("configuring (allnoconfig + fragments)");
-    let dot_config = write_config(runner, source, build_dir, merged, &stage)?;
+    let dot_config = write_config(runner, (source, build_dir), ccache, merged, &stage)?;
     let mismatches = merged.verify(&dot_config);
     if !mismatches.is_empty() {
         bail!(explain_mismatches(&mismatches, source));
@@ -222,8 +227,8 @@ pub fn configure(runner: &Runner, source: &Path, build_dir: &Path, merged: &Merg
 /// (`bench --config-blocks` leaves blocks out, and what depended on them drops on purpose).
 pub fn write_config(
     runner: &Runner,
-    source: &Path,
-    build_dir: &Path,
+    (source, build_dir): (&Path, &Path),
+    ccache: &Path,
     merged: &Merged,
     stage: &Stage,
 ) -> Result<String> {
@@ -238,6 +243,8 @@ pub fn write_config(
         sh,
         "make -C {source} O={build_dir} -j{jobs} allnoconfig KCONFIG_ALLCONFIG={wanted}"
     );
+    // The same CC as the build's: kconfig records it, and a different one re-runs syncconfig.
+    let cmd = crate::kernel::compiler::with_ccache(cmd, ccache, source, build_dir);
     runner.run_logged(cmd, &log, stage)?;
     Ok(std::fs::read_to_string(build_dir.join(".config"))?)
 }

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod compiler;
 pub mod helper_list;
 pub mod kconfig;
 pub mod manifest;
