@@ -77,7 +77,10 @@ fn bisect_names_the_behaviour_commit_and_skips_the_one_that_does_not_build() {
         .unwrap();
     let package_dir = pristine.dir.parent().unwrap().file_name().unwrap();
     let private_cache = work.path().join("cache");
-    let repo = private_cache.join("sources").join(package_dir).join("linux");
+    let repo = private_cache
+        .join("sources")
+        .join(package_dir)
+        .join("linux");
     std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
     let copied = Command::new("cp")
         .arg("-al")

@@ -3,31 +3,28 @@
 //! side, handed back in matrix order) → [`judge`] → snapshots → [`report`]. Deciding lives in
 //! the pure modules; this one runs things in order and passes data along.
 
+mod judging;
 pub mod prepare;
 pub mod slots;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
-
-use protocol::HelperProbe;
 
 use crate::cases::plan::Scope;
 use crate::cases::upstream;
 use crate::cases::CaseSet;
-use crate::guest::boot::GuestRun;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::infra::host_tools;
 use crate::infra::paths::Paths;
 use crate::infra::progress;
 use crate::infra::runner::Runner;
 use crate::judge::helpers;
-use crate::judge::snapshots::Store;
-use crate::judge::{self, Judge, Snapshots};
 use crate::kernel::manifest::Catalog;
 use crate::report::{self, KernelReport};
 
-use prepare::{Inputs, Prepared};
+use judging::Judging;
+use prepare::Inputs;
 use slots::InOrder;
 
 /// Per-boot limit; a TCG boot plus the cases takes well under a minute here.
@@ -52,7 +49,7 @@ pub struct Options {
     pub compare_snapshots: bool,
     /// Whether the helper and kfunc probes may run (never in a bisect step).
     pub probes: bool,
-    /// At most this many VMs at once (default: [`matrix::boot_slots`]).
+    /// At most this many VMs at once (default: [`slots::boot_slots`]).
     pub vms: Option<usize>,
     /// Every row in each kernel's table, also after a matrix (which ends with the grid).
     pub verbose: bool,
@@ -175,85 +172,4 @@ fn all(
         }
     });
     reports
-}
-
-/// What judging any kernel of a run shares.
-struct Judging<'a> {
-    paths: &'a Paths,
-    case_set: &'a CaseSet,
-    snapshot_root: &'a Path,
-    options: &'a Options,
-    /// Which rows each kernel's table shows.
-    rows: report::Rows,
-}
-
-impl Judging<'_> {
-    /// One kernel's turn judged (or its failure reported), printed, returned.
-    fn turn(&self, (kernel, turn): slots::Turn<Prepared, GuestRun>) -> KernelReport {
-        let report = turn
-            .and_then(|(ready, vm)| self.kernel(ready, vm))
-            .unwrap_or_else(|failure| KernelReport::setup_failure(&kernel, failure));
-        eprint!("\n{}", report.render_with(self.rows));
-        report
-    }
-
-    /// Probe answers kept, cases judged, snapshots written.
-    fn kernel(&self, mut ready: Prepared, mut vm: GuestRun) -> Result<KernelReport, SetupFailure> {
-        if let Some(probes) = &ready.probes {
-            probes.settle(&mut vm.records).at(SetupStage::Cache)?;
-        }
-        let measured = ready.probes.take().map(|p| p.list).unwrap_or_default();
-        let store = Store::new(&self.snapshot_root.join(&ready.manifest.name));
-        let rows = self.rows(&ready, &measured, &store, &vm);
-        let proposed = rows
-            .iter()
-            .filter_map(|r| Some((&r.case, r.proposed.as_ref()?, &r.snapshot)));
-        for (case, error) in store.record_all(proposed) {
-            eprintln!("  error: snapshot of {case}: {error:#}");
-        }
-        Ok(KernelReport::of_run(
-            &ready.manifest.name,
-            rows,
-            &ready.build,
-            vm,
-        ))
-    }
-
-    fn rows(
-        &self,
-        ready: &Prepared,
-        measured: &[HelperProbe],
-        store: &Store,
-        vm: &GuestRun,
-    ) -> Vec<judge::Row> {
-        let probes = match measured.is_empty() {
-            false => helpers::probe_outcomes(measured, &vm.records, vm.failure.as_ref()),
-            true => Vec::new(),
-        };
-        let names = ready.cases.cases.iter().map(|c| c.name.as_str());
-        let names = names.chain(probes.iter().map(|(name, _, _)| *name));
-        let judge = Judge {
-            kernel: &ready.manifest.name,
-            snapshots: match self.options.compare_snapshots {
-                true => Snapshots::Compared {
-                    stored: store.contents_of(names),
-                    accept: self.options.accept,
-                },
-                false => Snapshots::Ignored,
-            },
-            host_paths: vec![
-                (&self.case_set.dir, "<cases>"),
-                (&self.paths.root, "<root>"),
-                (&self.paths.cache, "<cache>"),
-            ],
-        };
-        let outcomes = judge::outcomes(&ready.plan, &vm.records, vm.failure.as_ref());
-        let mut rows = judge.cases(&ready.cases.cases, outcomes);
-        rows.extend(
-            probes
-                .into_iter()
-                .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
-        );
-        rows
-    }
 }
