@@ -442,8 +442,9 @@ pub struct CaseResult {
     pub phase: Phase,
     pub load: LoadReport,
     pub steps: Vec<StepRecord>,
-    /// The second opinion: the same object, program and globals loaded (and attached) by
-    /// libbpf in the same guest. The host requires it to agree with the own loader.
+    /// The second opinion: the same object, program and globals loaded by libbpf in the same
+    /// guest, and the case's steps run on libbpf's program. The host requires it to agree
+    /// with the own loader: load, first attach and step outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub libbpf: Option<LibbpfAnswer>,
 }
@@ -451,7 +452,9 @@ pub struct CaseResult {
 /// What libbpf made of a case's object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LibbpfAnswer {
-    /// `bpf_object__load` with only the case's program autoloaded: ok, or the errno.
+    /// `bpf_object__load` with the case's program autoloaded, with the tail-call targets its
+    /// `prog_array_set` steps name and the programs the object's static prog-array
+    /// initialisers name (and no other): ok, or the errno.
     pub load: Outcome,
     /// Whether the kernel's verifier saw the program (its log is not empty): a failure
     /// without it is libbpf's own (the object, a relocation), not the kernel's.
@@ -459,8 +462,10 @@ pub struct LibbpfAnswer {
     /// The verifier's verdict line when it refused the program.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub verdict: String,
-    /// `bpf_program__attach_raw_tracepoint` to the case's first attach target, when the
-    /// case attaches and libbpf loaded the program.
+    /// The answer to the case's first `attach` on libbpf's program
+    /// (`bpf_program__attach_raw_tracepoint`), without the tracepoint's name, when the case
+    /// attaches and libbpf loaded the program: the outcome of that step in [`Self::steps`], or
+    /// of that attach alone when libbpf's run stopped before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<Outcome>,
     /// What libbpf printed (warnings and errors), for a disagreement's message.
@@ -713,6 +718,51 @@ mod tests {
             .collect();
         assert_eq!(back, records);
         assert!(text.contains(r#""result":"errno","errno":5,"name":"EIO""#));
+    }
+
+    /// An answer whose program ran no steps serialises as before the field existed, and the
+    /// steps libbpf leaves to the own loader are the ones that change the boot's state.
+    #[test]
+    fn libbpf_steps_are_optional_and_skipped_steps_are_the_unrepeatable_ones() {
+        let answer = LibbpfAnswer {
+            load: Outcome::errno(13),
+            reached_verifier: true,
+            verdict: "R6 invalid mem access 'scalar'".into(),
+            attach: None,
+            messages: vec![],
+            steps: vec![],
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        assert!(!json.contains("steps"), "{json}");
+        assert_eq!(serde_json::from_str::<LibbpfAnswer>(&json).unwrap(), answer);
+        let skipped: Vec<&str> = [
+            Step::NbdConnect,
+            Step::NbdRead { offset: 0 },
+            Step::NbdDisconnect,
+            Step::CrashKernel,
+            Step::Hang,
+            Step::AbortHarness,
+            Step::Pin,
+            Step::TestmodRead,
+            Step::Freplace {
+                program: "ext".into(),
+            },
+        ]
+        .iter()
+        .filter(|step| step.libbpf_skips().is_some())
+        .map(Step::name)
+        .collect();
+        assert_eq!(
+            skipped,
+            [
+                "nbd_connect",
+                "nbd_read",
+                "nbd_disconnect",
+                "crash_kernel",
+                "hang",
+                "abort_harness"
+            ]
+        );
     }
 
     #[test]
