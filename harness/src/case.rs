@@ -1,19 +1,23 @@
-//! Runs one case: load the program, then every step in order, recording what the kernel said.
-//! The harness never judges outcomes; the host compares them with the case's expectation.
+//! Runs one case: load the program, then every step in order, recording what the kernel said;
+//! then the second opinion: libbpf loads the same object and the same steps run on its program
+//! ([`CaseProgram`] is what the steps need from either). The harness never judges outcomes;
+//! the host compares them with the case's expectation and the two runs with each other.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 
-use protocol::{CasePlan, CaseResult, LoadReport, Outcome, Phase, Step, StepRecord};
+use protocol::{CasePlan, CaseResult, LibbpfAnswer, LoadReport, Outcome, Phase, Step, StepRecord};
 
 use crate::bpf_sys;
 use crate::faults;
 use crate::links;
 use crate::loader::{self, LoadedProgram};
 use crate::nbd::Connection;
+use crate::program::{harness_error, CaseProgram, Link};
 use crate::reference;
 use crate::triggers::{nbd, test_run, testmod};
+
+pub use crate::program::chain;
 
 /// Runs one case. For a shell (`keep_pins`), what it pinned stays and libbpf is not asked.
 pub fn run(
@@ -22,20 +26,11 @@ pub fn run(
     keep_pins: bool,
 ) -> CaseResult {
     let (load, program, chosen) = load(plan);
-    let mut run = CaseRun {
-        program,
-        tracepoint_names,
-        link: None,
-        nbd: None,
-        case: plan.name.clone(),
-        pin: None,
-        added: Vec::new(),
-        phase: if load.outcome.is_ok() {
-            Phase::Loaded
-        } else {
-            Phase::Compiled
-        },
+    let phase = match load.outcome.is_ok() {
+        true => Phase::Loaded,
+        false => Phase::Compiled,
     };
+    let mut run = CaseRun::new(program, tracepoint_names, &plan.name, phase);
     let steps = plan
         .steps
         .iter()
@@ -44,10 +39,6 @@ pub fn run(
             outcome: run.step(step),
         })
         .collect();
-    let section_tracepoint = run
-        .program
-        .as_ref()
-        .and_then(|p| p.section_tracepoint.clone());
     let phase = run.phase;
     if keep_pins {
         return CaseResult {
@@ -60,22 +51,8 @@ pub fn run(
     }
     // The own loader's program, links and pin are gone before libbpf loads its copy: two
     // programs on one tracepoint would both rewrite it.
-    if let Some(pin) = run.pin.take() {
-        let _already_gone = std::fs::remove_file(pin);
-    }
-    drop(run);
-    let (attach_to, cookie) =
-        first_attach(plan, section_tracepoint.as_deref(), tracepoint_names).unzip();
-    let libbpf = reference::answer(&reference::Request {
-        object: &plan.object,
-        program: plan.program.as_deref().or(chosen.as_deref()),
-        globals: &plan.globals,
-        prog_flags: plan.prog_flags,
-        attach: attach_to.as_deref().map(|tracepoint| reference::Attach {
-            tracepoint,
-            cookie: cookie.flatten(),
-        }),
-    });
+    run.end();
+    let libbpf = second_opinion(plan, chosen.as_deref(), tracepoint_names);
     CaseResult {
         case: plan.name.clone(),
         phase,
@@ -85,19 +62,59 @@ pub fn run(
     }
 }
 
-/// The tracepoint (as this kernel names it) and cookie of the case's first `attach` step.
-/// Without a name in the step or a section name the own loader read, there is none.
-fn first_attach(
+/// libbpf loads the case's program with what it needs (the tail-call targets the steps name;
+/// the programs the object's prog-array initialisers name), then the case's steps run on it up
+/// to the first one that cannot run twice in a boot ([`Step::libbpf_skips`]). If that stops
+/// before the case's first `attach`, libbpf still attaches there ([`LibbpfAnswer::attach`]).
+fn second_opinion(
     plan: &CasePlan,
-    section_tracepoint: Option<&str>,
+    chosen: Option<&str>,
     tracepoint_names: &BTreeMap<String, String>,
-) -> Option<(String, Option<u64>)> {
-    let (named, cookie) = plan.steps.iter().find_map(|step| match step {
-        Step::Attach { tracepoint, cookie } => Some((tracepoint.as_deref(), *cookie)),
-        _ => None,
-    })?;
-    let name = attach_target(named, section_tracepoint, tracepoint_names)?;
-    Some((name.to_owned(), cookie))
+) -> LibbpfAnswer {
+    let tail_call_targets: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::ProgArraySet { program, .. } => Some(program.as_str()),
+            _ => None,
+        })
+        .collect();
+    let session = reference::Session::start();
+    let (mut answer, program) = session.load(&reference::Request {
+        object: &plan.object,
+        program: plan.program.as_deref().or(chosen),
+        globals: &plan.globals,
+        prog_flags: plan.prog_flags,
+        tail_call_targets: &tail_call_targets,
+    });
+    if let Some(program) = program {
+        let mut run = CaseRun::new(Some(program), tracepoint_names, &plan.name, Phase::Loaded);
+        for step in plan.steps.iter().take_while(|s| s.libbpf_skips().is_none()) {
+            let outcome = run.step(step);
+            answer.steps.push(StepRecord {
+                step: step.clone(),
+                outcome,
+            });
+        }
+        let first_attach = plan
+            .steps
+            .iter()
+            .position(|step| matches!(step, Step::Attach { .. }));
+        answer.attach = first_attach.map(|index| {
+            let outcome = match answer.steps.get(index) {
+                Some(record) => record.outcome.clone(),
+                None => run.step(&plan.steps[index]),
+            };
+            // The answer, not the tracepoint's name (which the own loader's step records).
+            match outcome {
+                Outcome::Ok { .. } => Outcome::ok(),
+                other => other,
+            }
+        });
+        run.end();
+    }
+    session.finish(&mut answer);
+    answer
 }
 
 /// Where an `attach` goes: the tracepoint it names, else the one in the section name, as
@@ -152,12 +169,12 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) 
     }
 }
 
-/// State carried from step to step within one case.
-struct CaseRun<'a> {
-    program: Option<LoadedProgram>,
+/// State carried from step to step within one run of a case.
+struct CaseRun<'a, P: CaseProgram> {
+    program: Option<P>,
     tracepoint_names: &'a BTreeMap<String, String>,
     /// The raw tracepoint link; dropping it detaches the program.
-    link: Option<OwnedFd>,
+    link: Option<Link>,
     /// The connected NBD device, if a step connected it; dropping it disconnects.
     nbd: Option<Connection>,
     /// The case's name (its pin's file name) and the pin, while there is one.
@@ -165,20 +182,46 @@ struct CaseRun<'a> {
     pin: Option<std::path::PathBuf>,
     /// Programs loaded into prog array slots (the slots hold their own references, these
     /// fds keep the programs until the case ends) and extension links.
-    added: Vec<OwnedFd>,
+    added: Vec<Link>,
     phase: Phase,
 }
 
-impl CaseRun<'_> {
+impl<'a, P: CaseProgram> CaseRun<'a, P> {
+    fn new(
+        program: Option<P>,
+        tracepoint_names: &'a BTreeMap<String, String>,
+        case: &str,
+        phase: Phase,
+    ) -> Self {
+        CaseRun {
+            program,
+            tracepoint_names,
+            link: None,
+            nbd: None,
+            case: case.to_owned(),
+            pin: None,
+            added: Vec::new(),
+            phase,
+        }
+    }
+
+    /// Ends the run: the pin (if one is left) removed, then the links, the device and the
+    /// program closed.
+    fn end(mut self) {
+        if let Some(pin) = self.pin.take() {
+            let _already_gone = std::fs::remove_file(pin);
+        }
+    }
+
     fn step(&mut self, step: &Step) -> Outcome {
-        let Some(program) = &self.program else {
+        let Some(program) = &mut self.program else {
             return harness_error("skipped: the program did not load");
         };
         let outcome = match step {
             Step::Attach { tracepoint, cookie } => {
                 let name = attach_target(
                     tracepoint.as_deref(),
-                    program.section_tracepoint.as_deref(),
+                    program.section_tracepoint(),
                     self.tracepoint_names,
                 );
                 let Some(name) = name else {
@@ -186,7 +229,8 @@ impl CaseRun<'_> {
                         "attach: no tracepoint named and none in the section name",
                     );
                 };
-                match attach(program, name, cookie.unwrap_or(0)) {
+                let name = name.to_owned();
+                match program.attach(&name, *cookie) {
                     Ok(link) => {
                         self.link = Some(link);
                         self.phase = self.phase.max(Phase::Attached);
@@ -195,9 +239,9 @@ impl CaseRun<'_> {
                     Err(outcome) => outcome,
                 }
             }
-            Step::AttachLink => match bpf_sys::link_create_raw_tp(program.fd.as_fd()) {
+            Step::AttachLink => match bpf_sys::link_create_raw_tp(program.fd()) {
                 Ok(link) => {
-                    self.link = Some(link);
+                    self.link = Some(Link::Fd(link));
                     self.phase = self.phase.max(Phase::Attached);
                     Outcome::ok()
                 }
@@ -208,7 +252,7 @@ impl CaseRun<'_> {
                 None => harness_error("close_link without a link"),
             },
             Step::LinkInfo => match &self.link {
-                Some(link) => links::info(link.as_fd(), program.fd.as_fd()),
+                Some(link) => links::info(link.as_fd(), program.fd()),
                 None => harness_error("link_info without a link"),
             },
             Step::Pin => match &self.link {
@@ -223,7 +267,7 @@ impl CaseRun<'_> {
             },
             Step::GetPinned => match self.pin.as_deref().map(links::get_pinned) {
                 Some(Ok(link)) => {
-                    self.link = Some(link);
+                    self.link = Some(Link::Fd(link));
                     Outcome::ok()
                 }
                 Some(Err(outcome)) => outcome,
@@ -238,27 +282,27 @@ impl CaseRun<'_> {
                 None => harness_error("link_detach without a link"),
             },
             Step::LinkUpdate => match &self.link {
-                Some(link) => links::update(link.as_fd(), program.fd.as_fd()),
+                Some(link) => links::update(link.as_fd(), program.fd()),
                 None => harness_error("link_update without a link"),
             },
             Step::SetGlobal { name, value } => program
                 .write_global(name, *value)
-                .map_or_else(|e| harness_error(&chain(&e)), |()| Outcome::ok()),
+                .map_or_else(|outcome| outcome, |()| Outcome::ok()),
             Step::ReadGlobal { name } => program
                 .read_global(name)
-                .map_or_else(|e| harness_error(&chain(&e)), |v| Outcome::value(v.into())),
+                .map_or_else(|outcome| outcome, |v| Outcome::value(v.into())),
             Step::ProgArraySet {
                 map,
                 index,
                 program: target,
             } => match prog_array_set(program, map, *index, target) {
                 Ok(fd) => {
-                    self.added.push(fd);
+                    self.added.push(Link::Fd(fd));
                     Outcome::ok()
                 }
                 Err(outcome) => outcome,
             },
-            Step::Freplace { program: extension } => match freplace(program, extension) {
+            Step::Freplace { program: extension } => match program.freplace(extension) {
                 Ok(link) => {
                     self.added.push(link);
                     Outcome::ok()
@@ -282,7 +326,7 @@ impl CaseRun<'_> {
                 None => harness_error("nbd_disconnect before nbd_connect"),
             },
             Step::TestRunSocketFilter => test_run::socket_filter(),
-            Step::TestRunSelf => test_run::run(program.fd.as_fd()),
+            Step::TestRunSelf => test_run::run(program.fd()),
             Step::CrashKernel => faults::crash_kernel(),
             Step::Hang => faults::hang(),
             Step::AbortHarness => faults::abort_harness(),
@@ -295,62 +339,15 @@ impl CaseRun<'_> {
     }
 }
 
-fn attach(program: &LoadedProgram, tracepoint: &str, cookie: u64) -> Result<OwnedFd, Outcome> {
-    let name = CString::new(tracepoint)
-        .map_err(|_| harness_error(&format!("tracepoint name {tracepoint:?} has a NUL byte")))?;
-    bpf_sys::raw_tracepoint_open(program.fd.as_fd(), &name, cookie)
-        .map_err(|e| Outcome::from_io(&e))
-}
-
 /// Loads `target` from the case's object (same maps) and puts it into `map[index]`.
 fn prog_array_set(
-    program: &LoadedProgram,
+    program: &mut impl CaseProgram,
     map: &str,
     index: u32,
     target: &str,
 ) -> Result<OwnedFd, Outcome> {
-    let map = program.map(map).map_err(|e| harness_error(&chain(&e)))?;
-    let (attempt, fd) = program
-        .load_sibling(target)
-        .map_err(|e| harness_error(&chain(&e)))?;
-    let fd = match (attempt.result, fd) {
-        (Ok(()), Some(fd)) => fd,
-        (Err(error), _) => return Err(Outcome::from_io(&error)),
-        (Ok(()), None) => return Err(harness_error("the loader returned no fd")),
-    };
-    bpf_sys::prog_array_update(map, index, fd.as_fd()).map_err(|e| Outcome::from_io(&e))?;
+    let map = program.map(map)?;
+    let fd = program.sibling(target)?;
+    bpf_sys::prog_array_update(map.as_fd(), index, fd.as_fd()).map_err(|e| Outcome::from_io(&e))?;
     Ok(fd)
-}
-
-/// Loads `extension` (a `freplace/<function>` program of the case's object) against the
-/// case's program and attaches it; the link keeps the replacement (and the program) alive.
-fn freplace(program: &LoadedProgram, extension: &str) -> Result<OwnedFd, Outcome> {
-    let (attempt, fd) = program
-        .load_sibling(extension)
-        .map_err(|e| harness_error(&chain(&e)))?;
-    let fd = match (attempt.result, fd) {
-        (Ok(()), Some(fd)) => fd,
-        (Err(error), _) => return Err(Outcome::from_io(&error)),
-        (Ok(()), None) => return Err(harness_error("the loader returned no fd")),
-    };
-    bpf_sys::tracing_attach(fd.as_fd()).map_err(|e| Outcome::from_io(&e))
-}
-
-fn harness_error(message: &str) -> Outcome {
-    Outcome::Error {
-        message: message.to_owned(),
-    }
-}
-
-/// An error with every cause after it (`creating map counts: failed to create map: Invalid
-/// argument (os error 22)`): the kernel's answer is usually the last one.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

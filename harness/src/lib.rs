@@ -2,7 +2,8 @@
 //!
 //! - [`loader`]: the writable loader (the only code that loads BPF programs);
 //! - [`bpf_sys`]: raw BPF syscalls on aya-obj's `bpf_attr`;
-//! - [`case`]: runs one case's load and steps;
+//! - [`case`]: runs one case's load and steps, then libbpf's;
+//! - [`program`]: what a case's steps need from a loaded program, for either loader;
 //! - [`reference`]: libbpf's answer to the same case (the second opinion);
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
@@ -19,6 +20,7 @@ pub mod loader;
 pub mod module;
 pub mod nbd;
 pub mod probes;
+pub mod program;
 pub mod reference;
 pub mod report;
 pub mod triggers;

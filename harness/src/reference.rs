@@ -1,42 +1,42 @@
-//! The second opinion: the same object, program, globals and flags loaded and attached by
-//! libbpf (libbpf-rs, libbpf built from source into the harness), in the same guest, right
-//! after the own loader's run of the case. The harness only records the answer; the host
-//! requires it to agree with the own loader's.
+//! The second opinion: the same object, program, globals and flags loaded by libbpf
+//! (libbpf-rs, libbpf built from source into the harness), in the same guest, right after the
+//! own loader's run of the case, the way a libbpf user loads it: the case's program autoloaded
+//! with what it needs (the tail-call targets the case's steps name, and every program a static
+//! prog-array initialiser of the object names, as libbpf itself requires). The case's steps
+//! then run on libbpf's program ([`LibbpfProgram`] is a [`CaseProgram`]). The harness only
+//! records the answer; the host requires it to agree with the own loader's.
 //!
 //! libbpf reports through a process-wide print callback, so its messages are gathered in a
 //! process-wide buffer; the harness runs cases one at a time, and each answer takes only the
-//! messages of its own calls.
+//! messages of its own [`Session`].
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use libbpf_rs::{AsRawLibbpf, ObjectBuilder, OpenObject, PrintLevel, ProgramType};
+use libbpf_rs::{AsRawLibbpf, MapCore, Object, ObjectBuilder, OpenObject, PrintLevel, ProgramType};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use protocol::{LibbpfAnswer, Outcome};
 
+use crate::bpf_sys;
 use crate::loader::sections;
+use crate::program::{CaseProgram, Link};
 
 /// libbpf's per-program log buffer: as large as the own loader's largest.
 const LOG_SIZE: usize = 16 * 1024 * 1024;
 /// libbpf's verifier log level for the program (1: the instructions as verified).
 const LOG_LEVEL: u32 = 1;
 
-/// What libbpf is asked to do: the case's program and what goes with it.
+/// What libbpf is asked to load: the case's program and what goes with it.
 pub struct Request<'a> {
     pub object: &'a Path,
     /// Function name; `None` picks the object's only raw tracepoint program, as the own loader.
     pub program: Option<&'a str>,
     pub globals: &'a BTreeMap<String, u64>,
     pub prog_flags: u32,
-    /// The case's first attach (tracepoint already renamed for this kernel), if any.
-    pub attach: Option<Attach<'a>>,
-}
-
-/// Where and how libbpf attaches: the case's first `attach` step.
-#[derive(Debug, Clone, Copy)]
-pub struct Attach<'a> {
-    pub tracepoint: &'a str,
-    pub cookie: Option<u64>,
+    /// Programs the case's `prog_array_set` steps put into prog arrays: loaded with the object.
+    pub tail_call_targets: &'a [&'a str],
 }
 
 static MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -50,31 +50,58 @@ fn gather(level: PrintLevel, message: String) {
     }
 }
 
-/// Loads (and attaches, when the case attaches) with libbpf; every failure is an answer.
-pub fn answer(request: &Request<'_>) -> LibbpfAnswer {
-    libbpf_rs::set_print(Some((PrintLevel::Info, gather)));
-    if let Ok(mut messages) = MESSAGES.lock() {
-        messages.clear();
+/// One case's dealings with libbpf: what libbpf prints from [`Session::start`] to
+/// [`Session::finish`] is that case's.
+pub struct Session(());
+
+impl Session {
+    pub fn start() -> Self {
+        libbpf_rs::set_print(Some((PrintLevel::Info, gather)));
+        if let Ok(mut messages) = MESSAGES.lock() {
+            messages.clear();
+        }
+        Session(())
     }
-    let mut log = match LogBuffer::new() {
-        Ok(log) => log,
-        Err(error) => return bare_answer(harness_error(format!("mapping a log buffer: {error}"))),
-    };
-    let log = log.as_mut_slice();
-    let mut answer = load_and_attach(request, log);
-    answer.reached_verifier = log.first().is_some_and(|byte| *byte != 0);
-    if !answer.load.is_ok() {
-        answer.verdict =
-            protocol::verifier_verdict(&crate::bpf_sys::c_buffer_to_string(log)).to_owned();
+
+    /// Loads the case's program with libbpf; every failure is an answer. The program is
+    /// `Some` when libbpf loaded it.
+    pub fn load(&self, request: &Request<'_>) -> (LibbpfAnswer, Option<LibbpfProgram>) {
+        let mut log = match LogBuffer::new() {
+            Ok(log) => log,
+            Err(error) => {
+                let failed = harness_error(format!("mapping a log buffer: {error}"));
+                return (bare_answer(failed), None);
+            }
+        };
+        let loaded = load(request, log.as_mut_slice());
+        let log = log.as_mut_slice();
+        let reached_verifier = log.first().is_some_and(|byte| *byte != 0);
+        match loaded {
+            Ok(program) => {
+                let mut answer = bare_answer(Outcome::ok());
+                answer.reached_verifier = reached_verifier;
+                (answer, Some(program))
+            }
+            Err(outcome) => {
+                let mut answer = bare_answer(outcome);
+                answer.reached_verifier = reached_verifier;
+                answer.verdict =
+                    protocol::verifier_verdict(&bpf_sys::c_buffer_to_string(log)).to_owned();
+                (answer, None)
+            }
+        }
     }
-    answer.messages = MESSAGES
-        .lock()
-        .map(|mut m| std::mem::take(&mut *m))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|line| !line.is_empty())
-        .collect();
-    answer
+
+    /// Adds what libbpf printed since the session started to the answer.
+    pub fn finish(self, answer: &mut LibbpfAnswer) {
+        answer.messages = MESSAGES
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|line| !line.is_empty())
+            .collect();
+    }
 }
 
 /// An answer with only its load outcome: nothing attached, no log, no messages yet.
@@ -85,6 +112,7 @@ fn bare_answer(load: Outcome) -> LibbpfAnswer {
         verdict: String::new(),
         attach: None,
         messages: Vec::new(),
+        steps: Vec::new(),
     }
 }
 
@@ -130,61 +158,79 @@ impl Drop for LogBuffer {
     }
 }
 
-fn load_and_attach(request: &Request<'_>, log: &mut [u8]) -> LibbpfAnswer {
-    let mut answer = bare_answer(Outcome::ok());
-    let open = match open(request, log) {
-        Ok(open) => open,
-        Err(outcome) => {
-            answer.load = outcome;
-            return answer;
-        }
-    };
-    let (open, program) = open;
-    let object = match open.load() {
-        Ok(object) => object,
-        Err(error) => {
-            answer.load = outcome_of(&error);
-            return answer;
-        }
-    };
-    let Some(attach) = request.attach else {
-        return answer;
-    };
-    // Like the own loader: the cookie goes to the kernel only when the case gives one.
-    let attached = object
-        .progs_mut()
-        .find(|p| p.name() == program.as_str())
-        .map(|p| match attach.cookie {
-            None => p.attach_raw_tracepoint(attach.tracepoint),
-            Some(cookie) => p.attach_raw_tracepoint_with_opts(
-                attach.tracepoint,
-                libbpf_rs::RawTracepointOpts {
-                    cookie,
-                    ..Default::default()
-                },
-            ),
-        });
-    answer.attach = Some(match attached {
-        Some(Ok(_detached_on_drop)) => Outcome::ok(),
-        Some(Err(error)) => outcome_of(&error),
-        None => harness_error(format!("libbpf lost program `{program}` after loading")),
-    });
-    answer
+/// The case's program as libbpf loaded it, with the object that holds its maps.
+pub struct LibbpfProgram {
+    object: Object,
+    /// The case's program's function name.
+    name: String,
+    /// An fd of the case's program (libbpf's own stays with the object).
+    fd: OwnedFd,
+    section_tracepoint: Option<String>,
+    /// The object file: global symbols are read from it.
+    path: PathBuf,
+    bytes: Vec<u8>,
+    prog_flags: u32,
+    /// Objects opened again for extensions (`freplace` steps), kept while their links are.
+    extensions: Vec<Object>,
 }
 
-/// Opens the object, keeps only the case's program autoloaded (with our log buffer and its
-/// flags) and patches the globals into the data maps' initial values.
-fn open(request: &Request<'_>, log: &mut [u8]) -> Result<(OpenObject, String), Outcome> {
+fn load(request: &Request<'_>, log: &mut [u8]) -> Result<LibbpfProgram, Outcome> {
+    let bytes = std::fs::read(request.object)
+        .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
+    let (open, program) = open(request, &bytes, log)?;
+    let object = open.load().map_err(|e| outcome_of(&e))?;
+    let (fd, section) = {
+        let loaded = object
+            .progs()
+            .find(|p| p.name() == program.as_str())
+            .ok_or_else(|| harness_error(format!("libbpf lost program `{program}`")))?;
+        let fd = loaded
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Outcome::from_io(&e))?;
+        (fd, loaded.section().to_string_lossy().into_owned())
+    };
+    Ok(LibbpfProgram {
+        object,
+        name: program,
+        fd,
+        section_tracepoint: sections::classify(&section).and_then(|(_, target)| target),
+        path: request.object.to_owned(),
+        bytes,
+        prog_flags: request.prog_flags,
+        extensions: Vec::new(),
+    })
+}
+
+/// Opens the object, autoloads the case's program (with our log buffer and its flags) and
+/// the programs it needs (with its flags), and patches the globals into the data maps'
+/// initial values.
+fn open(
+    request: &Request<'_>,
+    bytes: &[u8],
+    log: &mut [u8],
+) -> Result<(OpenObject, String), Outcome> {
     let mut open = ObjectBuilder::default()
         .open_file(request.object)
         .map_err(|e| outcome_of(&e))?;
     let program = choose_program(&open, request.program)?;
+    let mut needed: BTreeSet<String> = prog_array_initialisers(bytes)?;
+    needed.extend(
+        request
+            .tail_call_targets
+            .iter()
+            .map(|name| name.to_string()),
+    );
     for mut candidate in open.progs_mut() {
-        let chosen = candidate.name() == program.as_str();
-        candidate.set_autoload(chosen);
+        let name = candidate.name().to_string_lossy().into_owned();
+        let chosen = name == program;
+        let autoload = chosen || needed.contains(&name);
+        candidate.set_autoload(autoload);
+        if autoload {
+            candidate.set_flags(request.prog_flags);
+        }
         if chosen {
             candidate.set_log_level(LOG_LEVEL);
-            candidate.set_flags(request.prog_flags);
             let raw = candidate.as_libbpf_object().as_ptr();
             // SAFETY: `raw` is this open object's program; `log` outlives the load, which is
             // the only user of the buffer (libbpf keeps the pointer, never frees it).
@@ -200,12 +246,211 @@ fn open(request: &Request<'_>, log: &mut [u8]) -> Result<(OpenObject, String), O
             }
         }
     }
-    let object = std::fs::read(request.object)
-        .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
     for (name, value) in request.globals {
-        patch_global(&mut open, &object, name, *value)?;
+        patch_global(&mut open, bytes, name, *value)?;
     }
     Ok((open, program))
+}
+
+/// The programs a static prog-array initialiser of the object names (`.values = { [0] =
+/// &callee }` in a BTF-defined map): libbpf fills those slots when it loads the object and
+/// refuses the load if such a program is not loaded, so they are autoloaded. libbpf reads them
+/// from the relocations of the `.maps` section whose symbol is a function; a symbol of a map
+/// (a map-in-map initialiser) is not a program.
+fn prog_array_initialisers(bytes: &[u8]) -> Result<BTreeSet<String>, Outcome> {
+    let file = object::File::parse(bytes)
+        .map_err(|e| harness_error(format!("reading the object's ELF: {e}")))?;
+    let Some(maps) = file.section_by_name(".maps") else {
+        return Ok(BTreeSet::new());
+    };
+    let names = maps
+        .relocations()
+        .filter_map(|(_, relocation)| match relocation.target() {
+            object::RelocationTarget::Symbol(index) => file.symbol_by_index(index).ok(),
+            _ => None,
+        })
+        .filter(|symbol| symbol.kind() == object::SymbolKind::Text)
+        .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
+        .collect();
+    Ok(names)
+}
+
+impl LibbpfProgram {
+    /// The data map that holds a global (libbpf names it `<object>.bss` and so on), the
+    /// global's place in it, and the map's value size.
+    fn global(&self, name: &str) -> Result<(sections::GlobalSymbol, OwnedFd, usize), Outcome> {
+        let symbol = sections::global_symbol(&self.bytes, name)
+            .map_err(|e| harness_error(format!("global `{name}`: {e}")))?
+            .ok_or_else(|| {
+                harness_error(format!("global `{name}` is not defined in the object"))
+            })?;
+        if ![1, 2, 4, 8].contains(&symbol.size) {
+            return Err(harness_error(format!(
+                "global `{name}` is {} bytes; only 1, 2, 4 and 8 byte integers are supported",
+                symbol.size
+            )));
+        }
+        let map = self
+            .object
+            .maps()
+            .find(|map| {
+                map.name()
+                    .to_string_lossy()
+                    .ends_with(symbol.section.as_str())
+            })
+            .ok_or_else(|| {
+                harness_error(format!(
+                    "libbpf has no map for section {} (global `{name}`)",
+                    symbol.section
+                ))
+            })?;
+        let fd = map
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Outcome::from_io(&e))?;
+        let value_size = map.value_size() as usize;
+        if symbol.offset + symbol.size > value_size {
+            return Err(harness_error(format!(
+                "global `{name}` lies outside its map"
+            )));
+        }
+        Ok((symbol, fd, value_size))
+    }
+}
+
+impl CaseProgram for LibbpfProgram {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn section_tracepoint(&self) -> Option<&str> {
+        self.section_tracepoint.as_deref()
+    }
+
+    /// `bpf_program__attach_raw_tracepoint`, with the cookie option when the case gives one.
+    fn attach(&mut self, tracepoint: &str, cookie: Option<u64>) -> Result<Link, Outcome> {
+        let program = self.program()?;
+        let attached = match cookie {
+            None => program.attach_raw_tracepoint(tracepoint),
+            Some(cookie) => program.attach_raw_tracepoint_with_opts(
+                tracepoint,
+                libbpf_rs::RawTracepointOpts {
+                    cookie,
+                    ..Default::default()
+                },
+            ),
+        };
+        attached.map(Link::Libbpf).map_err(|e| outcome_of(&e))
+    }
+
+    fn read_global(&self, name: &str) -> Result<u64, Outcome> {
+        let (symbol, map, value_size) = self.global(name)?;
+        let mut value = vec![0u8; value_size];
+        bpf_sys::array_lookup(map.as_fd(), &mut value).map_err(|e| global_io(name, &e))?;
+        let mut bytes = [0u8; 8];
+        bytes[..symbol.size].copy_from_slice(&value[symbol.offset..symbol.offset + symbol.size]);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn write_global(&self, name: &str, new: u64) -> Result<(), Outcome> {
+        let (symbol, map, value_size) = self.global(name)?;
+        let mut value = vec![0u8; value_size];
+        bpf_sys::array_lookup(map.as_fd(), &mut value).map_err(|e| global_io(name, &e))?;
+        value[symbol.offset..symbol.offset + symbol.size]
+            .copy_from_slice(&new.to_le_bytes()[..symbol.size]);
+        bpf_sys::array_update(map.as_fd(), &value).map_err(|e| global_io(name, &e))
+    }
+
+    fn map(&self, name: &str) -> Result<OwnedFd, Outcome> {
+        let map = self.object.maps().find(|map| map.name() == name);
+        let Some(map) = map else {
+            let known: Vec<String> = self
+                .object
+                .maps()
+                .map(|map| map.name().to_string_lossy().into_owned())
+                .collect();
+            return Err(harness_error(format!(
+                "libbpf has no map named `{name}` (found: {})",
+                known.join(", ")
+            )));
+        };
+        map.as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Outcome::from_io(&e))
+    }
+
+    /// libbpf loaded the tail-call targets with the object; this is an fd of the one named.
+    fn sibling(&mut self, name: &str) -> Result<OwnedFd, Outcome> {
+        let program = self.object.progs().find(|p| p.name() == name);
+        let Some(program) = program else {
+            return Err(harness_error(format!("libbpf found no program `{name}`")));
+        };
+        // SAFETY: the pointer is this loaded object's program.
+        let fd =
+            unsafe { libbpf_rs::libbpf_sys::bpf_program__fd(program.as_libbpf_object().as_ptr()) };
+        if fd < 0 {
+            return Err(harness_error(format!("libbpf did not load `{name}`")));
+        }
+        program
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Outcome::from_io(&e))
+    }
+
+    /// As libbpf users do it: the object opened again with only the extension autoloaded,
+    /// its maps reusing the first object's (`bpf_map__reuse_fd`), the case's program as the
+    /// attach target (`bpf_program__set_attach_target`; libbpf takes the function from the
+    /// section name), loaded and attached with `bpf_program__attach`.
+    fn freplace(&mut self, extension: &str) -> Result<Link, Outcome> {
+        let mut open = ObjectBuilder::default()
+            .open_file(&self.path)
+            .map_err(|e| outcome_of(&e))?;
+        let mut found = false;
+        for mut candidate in open.progs_mut() {
+            let chosen = candidate.name() == extension;
+            found |= chosen;
+            candidate.set_autoload(chosen);
+            if chosen {
+                candidate.set_flags(self.prog_flags);
+                candidate
+                    .set_attach_target(std::os::fd::AsRawFd::as_raw_fd(&self.fd), None)
+                    .map_err(|e| outcome_of(&e))?;
+            }
+        }
+        if !found {
+            return Err(harness_error(format!(
+                "libbpf found no program `{extension}` in the object"
+            )));
+        }
+        for mut map in open.maps_mut() {
+            let name = map.name().to_owned();
+            if let Some(shared) = self.object.maps().find(|m| m.name() == name.as_os_str()) {
+                map.reuse_fd(shared.as_fd()).map_err(|e| outcome_of(&e))?;
+            }
+        }
+        let object = open.load().map_err(|e| outcome_of(&e))?;
+        let link = object
+            .progs_mut()
+            .find(|p| p.name() == extension)
+            .map(|p| p.attach())
+            .ok_or_else(|| harness_error(format!("libbpf lost program `{extension}`")))?
+            .map_err(|e| outcome_of(&e))?;
+        self.extensions.push(object);
+        Ok(Link::Libbpf(link))
+    }
+}
+
+impl LibbpfProgram {
+    fn program(&self) -> Result<libbpf_rs::ProgramMut<'_>, Outcome> {
+        self.object
+            .progs_mut()
+            .find(|p| p.name() == self.name.as_str())
+            .ok_or_else(|| harness_error(format!("libbpf lost program `{}`", self.name)))
+    }
+}
+
+fn global_io(name: &str, error: &std::io::Error) -> Outcome {
+    harness_error(format!("reading global `{name}`: {error}"))
 }
 
 fn choose_program(open: &OpenObject, wanted: Option<&str>) -> Result<String, Outcome> {
@@ -308,6 +553,17 @@ mod tests {
         assert!(log.iter().step_by(4096).all(|byte| *byte == 0));
         log[LOG_SIZE - 1] = b'x';
         assert_eq!(crate::bpf_sys::c_buffer_to_string(log), "");
+    }
+
+    /// `testdata/prog_array_init.bpf.c` (built with clang 14): `jump`'s `.values` names
+    /// `callee`; `caller` only tail-calls through the map, `unrelated` is named nowhere.
+    #[test]
+    fn a_static_prog_array_initialiser_names_its_programs() {
+        let object = include_bytes!("../testdata/prog_array_init.bpf.o");
+        let names = prog_array_initialisers(object).unwrap();
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), ["callee"]);
+        let plain = include_bytes!("../testdata/writable_bare.bpf.o");
+        assert!(prog_array_initialisers(plain).unwrap().is_empty());
     }
 
     #[test]

@@ -31,7 +31,23 @@ pub fn libbpf_loaded() -> LibbpfAnswer {
         verdict: String::new(),
         attach: None,
         messages: Vec::new(),
+        steps: Vec::new(),
     }
+}
+
+/// The result with libbpf's program having gone through the same steps with the same
+/// outcomes (those libbpf runs: up to the first it does not).
+pub fn libbpf_ran_the_same(mut result: CaseResult) -> CaseResult {
+    let same = result
+        .steps
+        .iter()
+        .take_while(|record| record.step.libbpf_skips().is_none())
+        .cloned()
+        .collect();
+    if let Some(libbpf) = &mut result.libbpf {
+        libbpf.steps = same;
+    }
+    result
 }
 
 pub fn ran(case: &str) -> CaseOutcome {
@@ -57,6 +73,7 @@ pub fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
         proposed: None,
         known: vec![],
         unsupported,
+        notes: vec![],
     }
 }
 

@@ -162,6 +162,27 @@ fn is_zero(flags: &u32) -> bool {
 }
 
 /// An action the harness performs after the program is loaded. Each yields one [`Outcome`].
+///
+/// Every case runs twice in the same boot: its steps on the own loader's program, then (the
+/// own loader's program, links and pin gone) the same steps on libbpf's copy of it, and the
+/// host requires the same outcome at every step libbpf ran. libbpf runs the steps in order up
+/// to the first one that cannot run a second time in a boot ([`Step::libbpf_skips`]): that step
+/// and every later one are the own loader's alone (what they change is what the later steps
+/// observe), and the host names the first of them with its reason instead of comparing them.
+/// - run by libbpf (they touch the program, its maps and links, or fire a tracepoint that is
+///   back to its initial state once the own loader's program is gone): `attach`,
+///   `link_create`, `close_link`, `link_info`, `pin`, `get_pinned`, `unpin` (the own loader's
+///   pin is removed before libbpf's run, so the path is free again), `link_detach`,
+///   `link_update`, `set_global`, `read_global`, `prog_array_set` (libbpf loads the target with
+///   the object), `freplace` (libbpf loads the extension from a second open of the object that
+///   reuses the first one's maps, with `bpf_program__set_attach_target`), `testmod_read`,
+///   `test_run_socket_filter`, `test_run_self`, `write_file` (it truncates and rewrites);
+/// - not run by libbpf: `nbd_connect`, `nbd_read`, `nbd_disconnect` (they change /dev/nbd0
+///   for the rest of the boot, and a rewritten request can break the device for every later
+///   case), `crash_kernel`, `hang`, `abort_harness` (they end the run).
+///
+/// When libbpf's run stops before the case's first `attach`, libbpf still attaches there
+/// ([`LibbpfAnswer::attach`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "do", rename_all = "snake_case")]
 pub enum Step {
@@ -303,6 +324,36 @@ impl Step {
         }
     }
 
+    /// Why libbpf's run of the case stops before this step, if it does (the rule is on
+    /// [`Step`]): the step cannot run a second time in one boot.
+    pub fn libbpf_skips(&self) -> Option<&'static str> {
+        match self {
+            Step::NbdConnect | Step::NbdRead { .. } | Step::NbdDisconnect => Some(
+                "it changes /dev/nbd0 for the rest of the boot (a rewritten request can break the device)",
+            ),
+            Step::CrashKernel | Step::Hang | Step::AbortHarness => {
+                Some("a fault step ends the run")
+            }
+            Step::Attach { .. }
+            | Step::AttachLink
+            | Step::Detach
+            | Step::LinkInfo
+            | Step::Pin
+            | Step::GetPinned
+            | Step::Unpin
+            | Step::LinkDetach
+            | Step::LinkUpdate
+            | Step::SetGlobal { .. }
+            | Step::ReadGlobal { .. }
+            | Step::ProgArraySet { .. }
+            | Step::Freplace { .. }
+            | Step::TestmodRead
+            | Step::TestRunSocketFilter
+            | Step::TestRunSelf
+            | Step::WriteFile { .. } => None,
+        }
+    }
+
     /// Whether the step makes the kernel run the tracepoint (for the "triggered" phase).
     pub fn is_trigger(&self) -> bool {
         matches!(
@@ -391,8 +442,9 @@ pub struct CaseResult {
     pub phase: Phase,
     pub load: LoadReport,
     pub steps: Vec<StepRecord>,
-    /// The second opinion: the same object, program and globals loaded (and attached) by
-    /// libbpf in the same guest. The host requires it to agree with the own loader.
+    /// The second opinion: the same object, program and globals loaded by libbpf in the same
+    /// guest, and the case's steps run on libbpf's program. The host requires it to agree
+    /// with the own loader: load, first attach and step outcomes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub libbpf: Option<LibbpfAnswer>,
 }
@@ -400,7 +452,9 @@ pub struct CaseResult {
 /// What libbpf made of a case's object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LibbpfAnswer {
-    /// `bpf_object__load` with only the case's program autoloaded: ok, or the errno.
+    /// `bpf_object__load` with the case's program autoloaded, with the tail-call targets its
+    /// `prog_array_set` steps name and the programs the object's static prog-array
+    /// initialisers name (and no other): ok, or the errno.
     pub load: Outcome,
     /// Whether the kernel's verifier saw the program (its log is not empty): a failure
     /// without it is libbpf's own (the object, a relocation), not the kernel's.
@@ -408,13 +462,20 @@ pub struct LibbpfAnswer {
     /// The verifier's verdict line when it refused the program.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub verdict: String,
-    /// `bpf_program__attach_raw_tracepoint` to the case's first attach target, when the
-    /// case attaches and libbpf loaded the program.
+    /// The answer to the case's first `attach` on libbpf's program
+    /// (`bpf_program__attach_raw_tracepoint`), without the tracepoint's name, when the case
+    /// attaches and libbpf loaded the program: the outcome of that step in [`Self::steps`], or
+    /// of that attach alone when libbpf's run stopped before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<Outcome>,
     /// What libbpf printed (warnings and errors), for a disagreement's message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<String>,
+    /// The case's steps run on libbpf's program, up to the first one libbpf does not run
+    /// ([`Step::libbpf_skips`]); empty when libbpf did not load the program. The host
+    /// compares them with the own loader's; snapshots keep only the own loader's steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepRecord>,
 }
 
 /// What BPF_PROG_LOAD said, with the verifier log whether it accepted the program or not.
@@ -639,6 +700,10 @@ mod tests {
                     verdict: String::new(),
                     attach: Some(Outcome::ok()),
                     messages: vec![],
+                    steps: vec![StepRecord {
+                        step: Step::TestmodRead,
+                        outcome: Outcome::errno(5),
+                    }],
                 }),
             })),
             Record::End { cases: 1 },
@@ -653,6 +718,51 @@ mod tests {
             .collect();
         assert_eq!(back, records);
         assert!(text.contains(r#""result":"errno","errno":5,"name":"EIO""#));
+    }
+
+    /// An answer whose program ran no steps serialises as before the field existed, and the
+    /// steps libbpf leaves to the own loader are the ones that change the boot's state.
+    #[test]
+    fn libbpf_steps_are_optional_and_skipped_steps_are_the_unrepeatable_ones() {
+        let answer = LibbpfAnswer {
+            load: Outcome::errno(13),
+            reached_verifier: true,
+            verdict: "R6 invalid mem access 'scalar'".into(),
+            attach: None,
+            messages: vec![],
+            steps: vec![],
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        assert!(!json.contains("steps"), "{json}");
+        assert_eq!(serde_json::from_str::<LibbpfAnswer>(&json).unwrap(), answer);
+        let skipped: Vec<&str> = [
+            Step::NbdConnect,
+            Step::NbdRead { offset: 0 },
+            Step::NbdDisconnect,
+            Step::CrashKernel,
+            Step::Hang,
+            Step::AbortHarness,
+            Step::Pin,
+            Step::TestmodRead,
+            Step::Freplace {
+                program: "ext".into(),
+            },
+        ]
+        .iter()
+        .filter(|step| step.libbpf_skips().is_some())
+        .map(Step::name)
+        .collect();
+        assert_eq!(
+            skipped,
+            [
+                "nbd_connect",
+                "nbd_read",
+                "nbd_disconnect",
+                "crash_kernel",
+                "hang",
+                "abort_harness"
+            ]
+        );
     }
 
     #[test]

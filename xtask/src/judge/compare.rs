@@ -108,8 +108,120 @@ pub fn describe(outcome: &Outcome) -> String {
 
 /// Where libbpf, loading the same object, program, globals and flags in the same guest,
 /// disagrees with the own loader: the load's outcome (errno), the verifier's verdict when it
-/// refused, and the first attach. A verdict is only worth what its loader is worth.
+/// refused, the first attach, and then the effects: every step libbpf ran on its program
+/// (up to the first one it does not run, [`protocol::Step::libbpf_skips`]) must have the
+/// own loader's outcome, value included. A verdict is only worth what its loader is worth.
 pub fn second_opinion(result: &CaseResult) -> Option<String> {
+    if let Some(disagreement) = load_and_attach_opinion(result) {
+        return Some(disagreement);
+    }
+    let libbpf = result.libbpf.as_ref()?;
+    let text = step_disagreement(result, libbpf)?;
+    Some(with_messages(text, libbpf))
+}
+
+/// How many of the own loader's steps libbpf runs: all when both loaded the program, up to
+/// the first step libbpf does not run; none when either did not load it.
+fn steps_libbpf_runs(result: &CaseResult) -> usize {
+    let loaded = result.load.outcome.is_ok()
+        && result
+            .libbpf
+            .as_ref()
+            .is_some_and(|libbpf| libbpf.load.is_ok());
+    match loaded {
+        true => result
+            .steps
+            .iter()
+            .position(|record| record.step.libbpf_skips().is_some())
+            .unwrap_or(result.steps.len()),
+        false => 0,
+    }
+}
+
+/// The first step whose outcome libbpf's program did not reproduce, in words.
+fn step_disagreement(result: &CaseResult, libbpf: &protocol::LibbpfAnswer) -> Option<String> {
+    let expected = steps_libbpf_runs(result);
+    if libbpf.steps.len() != expected {
+        return Some(format!(
+            "libbpf disagrees: it ran {} of the case's steps on its program, {expected} expected",
+            libbpf.steps.len()
+        ));
+    }
+    result
+        .steps
+        .iter()
+        .zip(&libbpf.steps)
+        .enumerate()
+        .find(|(_, (own, theirs))| {
+            own.step != theirs.step || !same_effect(&own.outcome, &theirs.outcome)
+        })
+        .map(|(index, (own, theirs))| {
+            format!(
+                "libbpf disagrees at step {} {}: own {}, libbpf {}",
+                index + 1,
+                own.step.name(),
+                step_value(&own.outcome),
+                step_value(&theirs.outcome)
+            )
+        })
+}
+
+/// The steps of a case the host could not compare with libbpf's, and why: libbpf's run stops
+/// at the first step that cannot run twice in a boot. `None` when every step was compared (or
+/// there was nothing to compare: a loader did not load the program).
+pub fn libbpf_unchecked(result: &CaseResult) -> Option<String> {
+    if result.libbpf.is_none() || !result.load.outcome.is_ok() {
+        return None;
+    }
+    let ran = steps_libbpf_runs(result);
+    let first = result.steps.get(ran)?;
+    let reason = first.step.libbpf_skips()?;
+    let compared = match ran {
+        0 => "libbpf ran none of the steps".to_owned(),
+        1 => "libbpf ran step 1 only".to_owned(),
+        n => format!("libbpf ran steps 1-{n} only"),
+    };
+    let after = match result.steps.len() - ran - 1 {
+        0 => String::new(),
+        1 => " and the one after it".to_owned(),
+        n => format!(" and the {n} after it"),
+    };
+    Some(format!(
+        "{compared}; step {} ({}){after} not compared: {reason}",
+        ran + 1,
+        first.step.name(),
+    ))
+}
+
+/// Two runs of one step had the same effect: the same errno, or the same value (an `ok` with
+/// none on both sides); a step neither harness run could do is no disagreement.
+fn same_effect(own: &Outcome, theirs: &Outcome) -> bool {
+    match (own, theirs) {
+        (Outcome::Ok { value: a }, Outcome::Ok { value: b }) => a == b,
+        (Outcome::Errno { errno: a, .. }, Outcome::Errno { errno: b, .. }) => a == b,
+        (Outcome::Error { .. }, Outcome::Error { .. }) => true,
+        _ => false,
+    }
+}
+
+/// A step's outcome in a disagreement: its value as JSON, `ok`, the errno's name, or
+/// `error: ...`.
+fn step_value(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Ok { value: Some(value) } => value.to_string(),
+        other => describe(other),
+    }
+}
+
+fn with_messages(mut text: String, libbpf: &protocol::LibbpfAnswer) -> String {
+    if !libbpf.messages.is_empty() {
+        text.push_str(&format!(" (libbpf said: {})", libbpf.messages.join(" | ")));
+    }
+    text
+}
+
+/// The load and first attach half of [`second_opinion`].
+fn load_and_attach_opinion(result: &CaseResult) -> Option<String> {
     let Some(libbpf) = &result.libbpf else {
         return Some("libbpf disagrees: it left no answer for this case".into());
     };
@@ -135,11 +247,8 @@ pub fn second_opinion(result: &CaseResult) -> Option<String> {
     }
     let own = loader_answer(own_load, own_verdict, own_attach);
     let theirs = loader_answer(&libbpf.load, &libbpf.verdict, libbpf.attach.as_ref());
-    let mut text = format!("libbpf disagrees: own loader: {own}; libbpf: {theirs}");
-    if !libbpf.messages.is_empty() {
-        text.push_str(&format!(" (libbpf said: {})", libbpf.messages.join(" | ")));
-    }
-    Some(text)
+    let text = format!("libbpf disagrees: own loader: {own}; libbpf: {theirs}");
+    Some(with_messages(text, libbpf))
 }
 
 /// Whether neither loader's program reached the kernel: the own loader never got to
@@ -195,11 +304,14 @@ pub fn normalised(mut outcome: CaseOutcome) -> CaseOutcome {
 
 /// The outcome as it goes into a snapshot: libbpf's printed messages stay in the results
 /// file and in a disagreement's text, not in the snapshot (they quote guest paths and
-/// libbpf's wording, which is not the kernel's answer).
+/// libbpf's wording, which is not the kernel's answer). libbpf's step outcomes stay out too:
+/// the judge requires them to be the own loader's ([`second_opinion`]), so a snapshot that
+/// passed holds them already, once.
 pub fn for_snapshot(mut outcome: CaseOutcome) -> CaseOutcome {
     if let CaseOutcome::Ran(result) = &mut outcome {
         if let Some(libbpf) = &mut result.libbpf {
             libbpf.messages.clear();
+            libbpf.steps.clear();
         }
     }
     outcome
@@ -253,10 +365,10 @@ mod tests {
         }
     }
 
-    /// A result on which libbpf agrees (same load outcome, no attach).
+    /// A result on which libbpf agrees (same load outcome, no attach, the same steps).
     fn ran(load: Outcome, steps: Vec<(Step, Outcome)>) -> CaseOutcome {
         let load_again = load.clone();
-        CaseOutcome::Ran(CaseResult {
+        CaseOutcome::Ran(crate::test_support::libbpf_ran_the_same(CaseResult {
             case: "c".into(),
             phase: Phase::Loaded,
             load: LoadReport {
@@ -274,7 +386,7 @@ mod tests {
                 load: load_again,
                 ..crate::test_support::libbpf_loaded()
             }),
-        })
+        }))
     }
 
     #[test]
@@ -374,7 +486,7 @@ mod tests {
         };
         result.load.verifier_log = own_log.into();
         result.libbpf = Some(libbpf);
-        result
+        crate::test_support::libbpf_ran_the_same(result)
     }
 
     fn libbpf(load: Outcome, verdict: &str, attach: Option<Outcome>) -> protocol::LibbpfAnswer {
@@ -441,6 +553,140 @@ mod tests {
             unreachable!()
         };
         assert!(stored.libbpf.unwrap().messages.is_empty());
+    }
+
+    /// tail_testmod_read as it ran on 6.1: attach, fill the prog array, read 64 bytes, on
+    /// both loaders (libbpf's attach answer carries no value).
+    fn tail_testmod_read() -> CaseResult {
+        let CaseOutcome::Ran(mut result) = ran(
+            Outcome::ok(),
+            vec![
+                (
+                    Step::Attach {
+                        tracepoint: None,
+                        cookie: None,
+                    },
+                    Outcome::value(json!("bpf_testmod_test_writable_bare")),
+                ),
+                (
+                    Step::ProgArraySet {
+                        map: "jump".into(),
+                        index: 0,
+                        program: "callee_read".into(),
+                    },
+                    Outcome::ok(),
+                ),
+                (
+                    Step::TestmodRead,
+                    Outcome::value(json!({"len": 5, "text": "4242\n"})),
+                ),
+            ],
+        ) else {
+            unreachable!()
+        };
+        if let Some(libbpf) = &mut result.libbpf {
+            libbpf.attach = Some(Outcome::ok());
+        }
+        result
+    }
+
+    #[test]
+    fn libbpf_must_have_the_same_effects() {
+        assert_eq!(second_opinion(&tail_testmod_read()), None);
+        assert_eq!(libbpf_unchecked(&tail_testmod_read()), None);
+    }
+
+    /// The demonstration that effect agreement can fail: libbpf loads and attaches alike (the
+    /// verdicts agree), but its program does something else, as a wrong relocation would make
+    /// it (the callee's store of 4242 into `val` landing elsewhere): only the step's value
+    /// tells.
+    #[test]
+    fn a_wrong_relocation_shows_in_the_step_values() {
+        let mut result = tail_testmod_read();
+        let libbpf = result.libbpf.as_mut().unwrap();
+        libbpf.steps[2].outcome = Outcome::value(json!({"len": 2, "text": "0\n"}));
+        assert_eq!(
+            second_opinion(&result).as_deref(),
+            Some(
+                r#"libbpf disagrees at step 3 testmod_read: own {"len":5,"text":"4242\n"}, libbpf {"len":2,"text":"0\n"}"#
+            )
+        );
+        // The load and attach alone would have called it agreement.
+        assert_eq!(load_and_attach_opinion(&result), None);
+
+        let mut errno = tail_testmod_read();
+        errno.libbpf.as_mut().unwrap().steps[1].outcome = Outcome::errno(22);
+        assert_eq!(
+            second_opinion(&errno).as_deref(),
+            Some("libbpf disagrees at step 2 prog_array_set: own ok, libbpf EINVAL")
+        );
+
+        let mut missing = tail_testmod_read();
+        missing.libbpf.as_mut().unwrap().steps.truncate(1);
+        assert_eq!(
+            second_opinion(&missing).as_deref(),
+            Some("libbpf disagrees: it ran 1 of the case's steps on its program, 3 expected")
+        );
+    }
+
+    #[test]
+    fn what_both_harness_runs_could_not_do_is_no_disagreement() {
+        let mut result = tail_testmod_read();
+        result.steps[1].outcome = Outcome::Error {
+            message: "no map named `jump`".into(),
+        };
+        result.libbpf.as_mut().unwrap().steps[1].outcome = Outcome::Error {
+            message: "libbpf has no map named `jump`".into(),
+        };
+        assert_eq!(second_opinion(&result), None);
+    }
+
+    /// nbd_rewrite: libbpf's run stops at nbd_connect; nothing of it is compared, which the
+    /// row says with the reason, and an agreeing load and attach still pass.
+    #[test]
+    fn steps_libbpf_does_not_run_are_named_with_why() {
+        let nbd = |steps: Vec<(Step, Outcome)>| {
+            let CaseOutcome::Ran(result) = ran(Outcome::ok(), steps) else {
+                unreachable!()
+            };
+            result
+        };
+        let attach = Step::Attach {
+            tracepoint: None,
+            cookie: None,
+        };
+        let result = nbd(vec![
+            (Step::NbdConnect, Outcome::ok()),
+            (attach.clone(), Outcome::value(json!("nbd_send_request"))),
+            (
+                Step::NbdRead { offset: 0 },
+                Outcome::value(json!({"block": 7})),
+            ),
+            (Step::NbdDisconnect, Outcome::ok()),
+        ]);
+        assert!(result.libbpf.as_ref().unwrap().steps.is_empty());
+        assert_eq!(second_opinion(&result), None);
+        assert_eq!(
+            libbpf_unchecked(&result).as_deref(),
+            Some("libbpf ran none of the steps; step 1 (nbd_connect) and the 3 after it not compared: it changes /dev/nbd0 for the rest of the boot (a rewritten request can break the device)")
+        );
+        let later = nbd(vec![
+            (attach, Outcome::value(json!("nbd_send_request"))),
+            (Step::NbdConnect, Outcome::ok()),
+        ]);
+        assert_eq!(later.libbpf.as_ref().unwrap().steps.len(), 1);
+        assert_eq!(second_opinion(&later), None);
+        assert!(libbpf_unchecked(&later)
+            .unwrap()
+            .starts_with("libbpf ran step 1 only; step 2 (nbd_connect) not compared: it changes"));
+    }
+
+    #[test]
+    fn the_snapshot_keeps_no_libbpf_steps() {
+        let CaseOutcome::Ran(stored) = for_snapshot(CaseOutcome::Ran(tail_testmod_read())) else {
+            unreachable!()
+        };
+        assert!(stored.libbpf.unwrap().steps.is_empty());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Row {
     pub known: Vec<String>,
     /// Why the case is unsupported on this kernel, if it is.
     pub unsupported: Option<String>,
+    /// What was not checked, with why (the steps libbpf's run left to the own loader).
+    pub notes: Vec<String>,
 }
 
 impl Row {
@@ -172,6 +174,10 @@ impl Judge<'_> {
             proposed,
             known: compare::known_deviations(case, self.kernel),
             unsupported,
+            notes: match &outcome {
+                CaseOutcome::Ran(result) => compare::libbpf_unchecked(result).into_iter().collect(),
+                _ => Vec::new(),
+            },
             outcome,
         }
     }
@@ -191,6 +197,7 @@ impl Judge<'_> {
             proposed,
             known: Vec::new(),
             unsupported: None,
+            notes: Vec::new(),
         }
     }
 
@@ -311,7 +318,7 @@ mod tests {
                 outcome: read,
             },
         ];
-        CaseOutcome::Ran(result)
+        CaseOutcome::Ran(test_support::libbpf_ran_the_same(result))
     }
 
     fn as_expected() -> CaseOutcome {
@@ -339,7 +346,11 @@ mod tests {
 
     fn stored(outcome: &CaseOutcome) -> Snapshots {
         Snapshots::Compared {
-            stored: [("c".to_owned(), Snapshot::of("", outcome).contents)].into(),
+            stored: [(
+                "c".to_owned(),
+                Snapshot::of("", &compare::for_snapshot(outcome.clone())).contents,
+            )]
+            .into(),
             accept: false,
         }
     }

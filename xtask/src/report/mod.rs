@@ -155,6 +155,9 @@ impl KernelReport {
                     row.case, self.kernel
                 ));
             }
+            for note in &row.notes {
+                out.push_str(&format!("  · {}: {note}\n", row.case));
+            }
             if let Some(reason) = &row.unsupported {
                 out.push_str(&format!(
                     "  - {}: unsupported on {}: {reason}\n",
