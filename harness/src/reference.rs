@@ -179,9 +179,19 @@ fn open(request: &Request<'_>, log: &mut [u8]) -> Result<(OpenObject, String), O
         .open_file(request.object)
         .map_err(|e| outcome_of(&e))?;
     let program = choose_program(&open, request.program)?;
+    // The programs a static prog array initialiser names load too: libbpf fills those slots
+    // after loading and fails the load if a target was not loaded.
+    let object_bytes = std::fs::read(request.object)
+        .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
+    let targets: Vec<String> = crate::loader::prog_arrays::static_slots(&object_bytes)
+        .map(|slots| slots.into_iter().map(|slot| slot.program).collect())
+        .unwrap_or_default();
     for mut candidate in open.progs_mut() {
         let chosen = candidate.name() == program.as_str();
-        candidate.set_autoload(chosen);
+        let target = targets
+            .iter()
+            .any(|t| candidate.name().to_str() == Some(t.as_str()));
+        candidate.set_autoload(chosen || target);
         if chosen {
             candidate.set_log_level(LOG_LEVEL);
             candidate.set_flags(request.prog_flags);
@@ -200,10 +210,8 @@ fn open(request: &Request<'_>, log: &mut [u8]) -> Result<(OpenObject, String), O
             }
         }
     }
-    let object = std::fs::read(request.object)
-        .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
     for (name, value) in request.globals {
-        patch_global(&mut open, &object, name, *value)?;
+        patch_global(&mut open, &object_bytes, name, *value)?;
     }
     Ok((open, program))
 }
