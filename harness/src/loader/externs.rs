@@ -692,3 +692,18 @@ mod object_tests {
         obj.fixup_and_sanitize_btf(&ALL_BTF).unwrap();
     }
 }
+
+#[cfg(test)]
+mod ksym_tests {
+    #[test]
+    fn a_ksym_extern_is_refused_by_name() {
+        // `extern const void bpf_prog_active __ksym;` built by clang 14 -O2 -g.
+        const OBJECT: &[u8] = include_bytes!("../../testdata/ksym_typeless.bpf.o");
+        let mut patched = OBJECT.to_vec();
+        let error = super::prepare(OBJECT, &mut patched, &super::RunningKernel).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "own loader does not support __ksym externs (`bpf_prog_active`)"
+        );
+    }
+}
