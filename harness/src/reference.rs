@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use libbpf_rs::{AsRawLibbpf, MapCore, Object, ObjectBuilder, OpenObject, PrintLevel, ProgramType};
-use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use protocol::{LibbpfAnswer, Outcome};
 
 use crate::bpf_sys;
@@ -214,7 +213,14 @@ fn open(
         .open_file(request.object)
         .map_err(|e| outcome_of(&e))?;
     let program = choose_program(&open, request.program)?;
-    let mut needed: BTreeSet<String> = prog_array_initialisers(bytes)?;
+    // The programs a static prog array initialiser names load too: libbpf fills those slots
+    // after loading and fails the load if a target was not loaded (the own loader reads the
+    // same slots, `loader::prog_arrays`).
+    let mut needed: BTreeSet<String> = crate::loader::prog_arrays::static_slots(bytes)
+        .map_err(|e| harness_error(format!("reading the object's prog array initialisers: {e}")))?
+        .into_iter()
+        .map(|slot| slot.program)
+        .collect();
     needed.extend(
         request
             .tail_call_targets
@@ -250,29 +256,6 @@ fn open(
         patch_global(&mut open, bytes, name, *value)?;
     }
     Ok((open, program))
-}
-
-/// The programs a static prog-array initialiser of the object names (`.values = { [0] =
-/// &callee }` in a BTF-defined map): libbpf fills those slots when it loads the object and
-/// refuses the load if such a program is not loaded, so they are autoloaded. libbpf reads them
-/// from the relocations of the `.maps` section whose symbol is a function; a symbol of a map
-/// (a map-in-map initialiser) is not a program.
-fn prog_array_initialisers(bytes: &[u8]) -> Result<BTreeSet<String>, Outcome> {
-    let file = object::File::parse(bytes)
-        .map_err(|e| harness_error(format!("reading the object's ELF: {e}")))?;
-    let Some(maps) = file.section_by_name(".maps") else {
-        return Ok(BTreeSet::new());
-    };
-    let names = maps
-        .relocations()
-        .filter_map(|(_, relocation)| match relocation.target() {
-            object::RelocationTarget::Symbol(index) => file.symbol_by_index(index).ok(),
-            _ => None,
-        })
-        .filter(|symbol| symbol.kind() == object::SymbolKind::Text)
-        .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
-        .collect();
-    Ok(names)
 }
 
 impl LibbpfProgram {
@@ -560,10 +543,13 @@ mod tests {
     #[test]
     fn a_static_prog_array_initialiser_names_its_programs() {
         let object = include_bytes!("../testdata/prog_array_init.bpf.o");
-        let names = prog_array_initialisers(object).unwrap();
-        assert_eq!(names.into_iter().collect::<Vec<_>>(), ["callee"]);
+        let slots = crate::loader::prog_arrays::static_slots(object).unwrap();
+        let names: Vec<String> = slots.into_iter().map(|slot| slot.program).collect();
+        assert_eq!(names, ["callee"]);
         let plain = include_bytes!("../testdata/writable_bare.bpf.o");
-        assert!(prog_array_initialisers(plain).unwrap().is_empty());
+        assert!(crate::loader::prog_arrays::static_slots(plain)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! the kernel's BTF, relocates map references and calls; and [`bpf_sys::prog_load`] loads with
 //! our own log buffer and the type chosen from the original section name.
 
+pub mod btf_raw;
+pub mod externs;
+pub mod kernel_btf;
+pub mod prog_arrays;
 pub mod sections;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,6 +41,8 @@ pub struct LoadedProgram {
     program_sections: Vec<sections::ProgramSection>,
     btf: Option<OwnedFd>,
     prog_flags: u32,
+    /// Programs a static prog array initialiser put into slots (kept for the case's life).
+    static_targets: Vec<OwnedFd>,
 }
 
 /// What to load from an object, and how.
@@ -95,6 +101,12 @@ pub enum LoaderError {
     Relocation(#[from] aya_obj::relocation::EbpfRelocationError),
     #[error("reading global `{0}`")]
     GlobalIo(String, #[source] std::io::Error),
+    #[error(transparent)]
+    Extern(#[from] externs::ExternError),
+    #[error(transparent)]
+    ProgArray(#[from] prog_arrays::ProgArrayError),
+    #[error("the kernel's BTF for CO-RE")]
+    KernelBtf(#[from] kernel_btf::KernelBtfError),
 }
 
 /// Loads function `program` from `object`, after patching `globals` into its data sections.
@@ -109,8 +121,20 @@ pub fn load(
         prog_flags,
     } = *request;
     let program_sections = sections::program_sections(object)?;
-    let (prepared, hidden) = sections::prepare_for_aya(object)?;
+    let (mut prepared, hidden) = sections::prepare_for_aya(object)?;
+    let kconfig = externs::prepare(object, &mut prepared, &externs::RunningKernel)?;
+    let prog_array_maps = prog_arrays::hide_values(object, &mut prepared)?;
+    let static_slots = prog_arrays::static_slots(object)?;
     let mut obj = aya_obj::Object::parse(&prepared)?;
+    for name in &prog_array_maps {
+        if let Some(map) = obj.maps.get_mut(name) {
+            map.set_value_size(4);
+        }
+    }
+    if let Some(kconfig) = &kconfig {
+        obj.maps
+            .insert(externs::KCONFIG_MAP.into(), externs::map(kconfig));
+    }
     let program = choose_program(&obj, &program_sections, program)?;
     let section = find_program_section(&obj, &program_sections, &program)?.clone();
     let mut notes: Vec<String> = hidden
@@ -127,15 +151,27 @@ pub fn load(
 
     let btf = load_object_btf(&mut obj, &mut notes)?;
     if obj.has_btf_relocations() {
-        obj.relocate_btf(&aya_obj::btf::Btf::from_sys_fs()?)?;
+        let (target, module) = kernel_btf::for_object(
+            &sections::section_data(object, ".BTF")?,
+            &sections::section_data(object, ".BTF.ext")?,
+        )?;
+        if let Some(module) = module {
+            notes.push(format!(
+                "CO-RE relocations applied against vmlinux + module {module} BTF"
+            ));
+        }
+        obj.relocate_btf(&target)?;
     }
-    let maps = create_maps(&obj, btf.as_ref().map(|fd| fd.as_fd()))?;
+    let maps = create_maps(&obj, btf.as_ref().map(|fd| fd.as_fd()), &mut notes)?;
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(index, _)| *index).collect();
     let map_objects: Vec<(&str, i32, &aya_obj::Map)> = maps
         .iter()
         .map(|(name, (map_obj, data))| (name.as_str(), data.fd().as_fd().as_raw_fd(), map_obj))
         .collect();
     obj.relocate_maps(map_objects.into_iter(), &text_sections)?;
+    if let (Some(kconfig), Some((_, map))) = (&kconfig, maps.get(externs::KCONFIG_MAP)) {
+        externs::relocate(&mut obj, kconfig, map.fd().as_fd().as_raw_fd());
+    }
     obj.relocate_calls(&text_sections)?;
 
     let (attempt, insn_count) = load_function(
@@ -161,9 +197,17 @@ pub fn load(
                 program_sections,
                 btf,
                 prog_flags,
+                static_targets: Vec::new(),
             }),
         ),
         Err(error) => (Err(error), None),
+    };
+    let (result, loaded) = match loaded {
+        Some(mut loaded) => match loaded.fill_static_slots(&program, &static_slots, &mut notes)? {
+            Ok(()) => (result, Some(loaded)),
+            Err(error) => (Err(error), None),
+        },
+        None => (result, None),
     };
     let attempt = LoadAttempt {
         program,
@@ -289,6 +333,60 @@ impl LoadedProgram {
             notes,
         };
         Ok((loaded, fd))
+    }
+
+    /// Loads the targets of the object's static prog array initialisers and sets their slots,
+    /// as libbpf does after loading (init_prog_array_slots). A target the kernel refuses (or a
+    /// slot it will not take) fails the load with that errno, as it fails libbpf's.
+    fn fill_static_slots(
+        &mut self,
+        program: &str,
+        slots: &[prog_arrays::Slot],
+        notes: &mut Vec<String>,
+    ) -> Result<std::io::Result<()>, LoaderError> {
+        for slot in slots {
+            let map = self
+                .map(&slot.map)?
+                .try_clone_to_owned()
+                .map_err(|e| LoaderError::MapInit(slot.map.clone(), e))?;
+            let target = if slot.program == program {
+                self.fd
+                    .try_clone()
+                    .map_err(|e| LoaderError::MapInit(slot.map.clone(), e))?
+            } else {
+                let (attempt, fd) = self.load_sibling(&slot.program)?;
+                match (attempt.result, fd) {
+                    (Ok(()), Some(fd)) => fd,
+                    (result, _) => {
+                        let error = result
+                            .err()
+                            .unwrap_or_else(|| std::io::Error::other("no fd"));
+                        notes.push(format!(
+                            "static prog array {}[{}]: the kernel refused {} ({error}): {}",
+                            slot.map,
+                            slot.index,
+                            slot.program,
+                            protocol::verifier_verdict(&attempt.verifier_log)
+                        ));
+                        return Ok(Err(error));
+                    }
+                }
+            };
+            if let Err(error) = bpf_sys::prog_array_update(map.as_fd(), slot.index, target.as_fd())
+            {
+                notes.push(format!(
+                    "static prog array {}[{}] = {}: {error}",
+                    slot.map, slot.index, slot.program
+                ));
+                return Ok(Err(error));
+            }
+            notes.push(format!(
+                "static prog array {}[{}] = {} (loaded and set after the load, as libbpf does)",
+                slot.map, slot.index, slot.program
+            ));
+            self.static_targets.push(target);
+        }
+        Ok(Ok(()))
     }
 
     /// The BTF id of the function an extension's section names (`freplace/<function>`), in
@@ -418,11 +516,28 @@ fn load_object_btf(
 fn create_maps(
     obj: &aya_obj::Object,
     btf: Option<BorrowedFd<'_>>,
+    notes: &mut Vec<String>,
 ) -> Result<HashMap<String, (aya_obj::Map, MapData)>, LoaderError> {
     let mut maps = HashMap::new();
     for (name, map_obj) in &obj.maps {
-        let data = MapData::create(map_obj.clone(), name, btf)
-            .map_err(|e| LoaderError::Map(name.clone(), e))?;
+        // Like libbpf, a map the kernel refuses with BTF (a prog array's key type, on older
+        // kernels any BTF) is created again without it.
+        let data = match MapData::create(map_obj.clone(), name, btf) {
+            Ok(data) => data,
+            Err(error) if btf.is_some() => {
+                // aya passes a BTF map's type ids even without a BTF fd: clear them.
+                let mut bare = map_obj.clone();
+                if let aya_obj::Map::Btf(map) = &mut bare {
+                    map.def.btf_key_type_id = 0;
+                    map.def.btf_value_type_id = 0;
+                }
+                let data = MapData::create(bare, name, None)
+                    .map_err(|_| LoaderError::Map(name.clone(), error))?;
+                notes.push(format!("map {name} refused with BTF: created without it"));
+                data
+            }
+            Err(error) => return Err(LoaderError::Map(name.clone(), error)),
+        };
         let fd = data.fd().as_fd();
         let data_section = matches!(
             map_obj.section_kind(),

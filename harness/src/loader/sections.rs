@@ -83,6 +83,15 @@ pub fn program_sections(data: &[u8]) -> Result<Vec<ProgramSection>, SectionError
         .collect())
 }
 
+/// The bytes of the section named `name` (empty if there is none).
+pub fn section_data(data: &[u8], name: &str) -> Result<Vec<u8>, SectionError> {
+    let file = object::File::parse(data)?;
+    match file.section_by_name(name) {
+        Some(section) => Ok(section.data()?.to_vec()),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Where the named global variable lives, if the object defines it.
 pub fn global_symbol(data: &[u8], name: &str) -> Result<Option<GlobalSymbol>, SectionError> {
     let file = object::File::parse(data)?;
