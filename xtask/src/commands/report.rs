@@ -101,8 +101,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Matrix> {
     Ok(matrix)
 }
 
-/// The run directories at or below `dir` (those with a plan); a `latest` symlink is taken
-/// only when it is the argument itself (below, its target is found as `run-*`).
+/// The run directories at or below `dir` (those with a plan); `latest` is taken only when it
+/// is the argument itself (below, its target is found as `run-*`).
 fn run_dirs(dir: &Path, depth: usize) -> Vec<PathBuf> {
     if dir.join(protocol::PLAN_FILE).is_file() {
         return vec![dir.to_path_buf()];
@@ -117,6 +117,7 @@ fn run_dirs(dir: &Path, depth: usize) -> Vec<PathBuf> {
     children
         .into_iter()
         .filter(|child| child.is_dir() && !child.is_symlink())
+        .filter(|child| child.file_name().is_some_and(|name| name != "latest"))
         .flat_map(|child| run_dirs(&child, depth - 1))
         .collect()
 }
