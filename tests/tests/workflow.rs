@@ -236,3 +236,70 @@ fn the_checks_job_runs_the_gates_and_host_tests_on_every_push_and_pull_request()
         );
     }
 }
+
+#[test]
+fn the_summary_job_puts_the_grid_of_every_kernel_into_the_job_summary_also_after_failures() {
+    let (_, workflow) = workflow();
+    let summary = &workflow["jobs"]["summary"];
+    assert_eq!(
+        summary["needs"].as_str(),
+        Some("vmtest"),
+        "it waits for the matrix"
+    );
+    assert_eq!(
+        summary["if"].as_str(),
+        Some("always()"),
+        "it runs when kernels fail too"
+    );
+    let steps = summary["steps"].as_sequence().unwrap();
+    assert!(
+        steps.iter().any(|step| step["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/download-artifact"))
+            && step["with"]["pattern"].as_str() == Some("results-*")),
+        "it downloads the matrix jobs' artifacts"
+    );
+    let lines = run_lines(summary);
+    let report = lines
+        .iter()
+        .find(|line| line.starts_with("cargo xtask report"))
+        .expect("it runs cargo xtask report");
+    assert!(report.contains("--markdown") && report.contains("artifacts"));
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("$GITHUB_STEP_SUMMARY")),
+        "it writes the job summary: {lines:#?}"
+    );
+    // The matrix uploads what the report reads: the run directories.
+    let text = std::fs::read_to_string(Paths::from_env().root.join(".github/workflows/vmtest.yml"))
+        .unwrap();
+    assert!(text.contains("images/runs/${{ matrix.kernel }}/run-*/"));
+}
+
+#[test]
+fn a_weekly_schedule_runs_every_manifest_with_latest() {
+    let (_, workflow) = workflow();
+    let cron = workflow["on"]["schedule"][0]["cron"]
+        .as_str()
+        .expect("vmtest.yml has a schedule");
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    assert_eq!(fields.len(), 5, "{cron}");
+    assert!(
+        fields[2] == "*" && fields[3] == "*" && fields[4] != "*",
+        "weekly: one day of the week, {cron}"
+    );
+    let job = &workflow["jobs"]["vmtest"];
+    let steps = job["steps"].as_sequence().unwrap();
+    let latest = steps
+        .iter()
+        .find(|step| {
+            step["run"]
+                .as_str()
+                .is_some_and(|run| run.contains("cargo xtask vmtest --latest"))
+        })
+        .expect("a step runs vmtest --latest");
+    assert!(latest["if"]
+        .as_str()
+        .is_some_and(|cond| cond.contains("github.event_name == 'schedule'")));
+}

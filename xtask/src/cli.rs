@@ -34,6 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Build the kernel(s), boot them, run the cases and compare with the snapshots.
     Vmtest(VmtestMode),
+    /// The case × kernel grid of run directories (the matrix jobs' downloaded artifacts, or
+    /// images/runs/*/latest), judged as vmtest judges them, as text or GitHub Markdown.
+    Report(ReportArgs),
     /// Find the kernel commit that changed a case's outcome: `git bisect run` over TREE.
     Bisect(BisectArgs),
     /// List the kernel cache (entry, kernel, source, size, last used, state) and its total;
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Vmtest(VmtestMode::Run(args)) => args.run(&paths),
         Command::Vmtest(VmtestMode::List(args)) => args.run(&paths),
         Command::Vmtest(VmtestMode::Shell(args)) => args.run(&paths),
+        Command::Report(args) => args.run(&paths),
         Command::Bisect(args) => args.run(&paths),
         Command::Cache(args) => args.run(&paths),
         Command::Setup => setup(&paths),
@@ -108,7 +112,15 @@ struct VmtestArgs {
 }
 
 /// The flags only a run takes (neither `--list` nor `--shell`), by their ids in [`RunFlags`].
-const RUN_FLAGS: [&str; 6] = ["kernel_dir", "accept", "junit", "timeout", "vms", "verbose"];
+const RUN_FLAGS: [&str; 7] = [
+    "kernel_dir",
+    "accept",
+    "junit",
+    "timeout",
+    "vms",
+    "verbose",
+    "latest",
+];
 
 /// The flags only a run takes (neither `--list` nor `--shell`); [`RUN_FLAGS`] names them.
 #[derive(Debug, Args)]
@@ -133,6 +145,11 @@ struct RunFlags {
     /// otherwise show only what is not a plain pass, before the case × kernel grid).
     #[arg(long)]
     verbose: bool,
+    /// Build the newest version of each kernel's Debian package that apt offers instead of
+    /// the manifest's pin, and compare it with the pinned kernel's snapshots: a difference is
+    /// "behaviour changed in <version>" (exit status 6), not a failure.
+    #[arg(long, conflicts_with = "kernel_dir")]
+    latest: bool,
 }
 
 /// What `vmtest` was asked to do.
@@ -156,6 +173,7 @@ pub struct RunArgs {
     pub timeout: Duration,
     pub vms: Option<usize>,
     pub verbose: bool,
+    pub latest: bool,
 }
 
 /// `vmtest --list`: nothing built or booted.
@@ -213,6 +231,7 @@ impl TryFrom<VmtestArgs> for VmtestMode {
             timeout: Duration::from_secs(run.timeout),
             vms: run.vms.map(usize::from),
             verbose: run.verbose,
+            latest: run.latest,
         }))
     }
 }
@@ -255,6 +274,7 @@ impl RunArgs {
             only_cases: self.only_cases,
             vms: self.vms,
             verbose: self.verbose,
+            latest: self.latest,
             ..default
         };
         match vmtest::run(paths, &options) {
@@ -293,6 +313,64 @@ impl ShellArgs {
         match crate::commands::shell::run(paths, &options) {
             Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
             Err(error) => could_not_run(error),
+        }
+    }
+}
+
+// ---- report ---------------------------------------------------------------------------
+
+/// `report`: the grid of run directories made elsewhere; nothing is built, booted or written.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct ReportArgs {
+    /// Run directories (images/runs/<kernel>/run-* or latest), or directories holding them
+    /// at any depth (downloaded artifacts); for a kernel given twice the newest run counts.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The kernels that should have reported (default: every manifest); the others are
+    /// named as not reporting.
+    #[arg(long = "kernel", value_delimiter = ',')]
+    pub kernels: Vec<String>,
+    /// GitHub Markdown instead of terminal text (for $GITHUB_STEP_SUMMARY).
+    #[arg(long)]
+    pub markdown: bool,
+    /// KERNEL=URL: where that kernel's job output is; Markdown links its column, its failed
+    /// cells and its failure lines there (repeatable).
+    #[arg(long = "job-url", value_name = "KERNEL=URL", value_parser = kernel_url)]
+    pub job_urls: Vec<(String, String)>,
+    /// The link for kernels without a --job-url (the workflow run's page).
+    #[arg(long, value_name = "URL")]
+    pub run_url: Option<String>,
+}
+
+fn kernel_url(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((kernel, url)) if !kernel.is_empty() && !url.is_empty() => {
+            Ok((kernel.to_owned(), url.to_owned()))
+        }
+        _ => Err(format!("`{text}` is not KERNEL=URL")),
+    }
+}
+
+impl ReportArgs {
+    pub fn run(self, paths: &Paths) -> ExitCode {
+        use crate::commands::report;
+        let options = report::Options {
+            dirs: self.dirs,
+            kernels: self.kernels,
+        };
+        let matrix = match report::run(paths, &options) {
+            Ok(matrix) => matrix,
+            Err(error) => return could_not_run(error),
+        };
+        let links = report::grid_links(self.job_urls, self.run_url);
+        match self.markdown {
+            true => print!("{}", report::markdown(&matrix, &links)),
+            false => print!("{}", report::render(&matrix)),
+        }
+        let status = exit_status(&matrix.reports);
+        match report::nothing_from(&matrix) {
+            true => ExitCode::from(status.max(2)),
+            false => ExitCode::from(status),
         }
     }
 }
@@ -574,7 +652,8 @@ fn printed(text: anyhow::Result<String>) -> ExitCode {
 }
 
 /// The worst outcome decides: a kernel-level failure's own code (2 could not run, 3 kernel
-/// panic, 4 hang, 5 harness crash), else 1 if any case failed, else 0.
+/// panic, 4 hang, 5 harness crash), else 1 if any case failed, else 6 if a kernel `--latest`
+/// moved to a newer version behaves differently from the pinned one's snapshots, else 0.
 pub fn exit_status(reports: &[report::KernelReport]) -> u8 {
     let worst_failure = reports
         .iter()
@@ -582,10 +661,14 @@ pub fn exit_status(reports: &[report::KernelReport]) -> u8 {
         .max();
     match worst_failure {
         Some(code) => code,
-        None if reports.iter().all(|r| r.failures() == 0) => 0,
-        None => 1,
+        None if reports.iter().any(|r| r.failures() > 0) => 1,
+        None if reports.iter().any(|r| !r.changed().is_empty()) => BEHAVIOUR_CHANGED,
+        None => 0,
     }
 }
+
+/// Exit status of a `--latest` run whose only news is a behaviour change in a newer version.
+pub const BEHAVIOUR_CHANGED: u8 = 6;
 
 /// The exit status a kernel-level failure calls for (the table in README.md).
 fn failure_exit_code(failure: &KernelFailure) -> u8 {
@@ -617,7 +700,25 @@ mod tests {
             failure,
             timings: Default::default(),
             run_dir: None,
+            latest: None,
         }
+    }
+
+    /// A kernel whose one case differs from its snapshot, run `--latest` (moved or not).
+    fn changed(moved: bool) -> KernelReport {
+        let mut report = report(None, &[]);
+        report.rows[0].snapshot = crate::judge::snapshots::SnapshotCheck::Differs {
+            diff: String::new(),
+        };
+        report.latest = Some(crate::kernel::latest::Latest {
+            package: "linux-source-6.12".into(),
+            pinned: "6.12.117-1~deb12u1".into(),
+            took: match moved {
+                true => "6.12.118-1~deb12u1".into(),
+                false => "6.12.117-1~deb12u1".into(),
+            },
+        });
+        report
     }
 
     fn run(failure: RunFailure) -> Option<KernelFailure> {
@@ -693,6 +794,7 @@ mod tests {
                 timeout: vmtest::DEFAULT_TIMEOUT,
                 vms: None,
                 verbose: false,
+                latest: false,
             })
         );
         assert_eq!(
@@ -710,6 +812,7 @@ mod tests {
                 timeout: Duration::from_secs(60),
                 vms: Some(2),
                 verbose: true,
+                latest: false,
             })
         );
         for (line, kernels) in [
@@ -765,6 +868,22 @@ mod tests {
         ));
         assert!(matches!(parse("setup"), Ok(Command::Setup)));
         assert!(matches!(
+            parse("report images/runs/6.12/latest artifacts --markdown --kernel 6.1,6.12 --job-url 6.12=https://ci/j/1 --run-url https://ci/r"),
+            Ok(Command::Report(ReportArgs { dirs, kernels, markdown: true, job_urls, run_url: Some(_) }))
+                if dirs.len() == 2 && kernels == ["6.1", "6.12"] && job_urls == [("6.12".to_owned(), "https://ci/j/1".to_owned())]
+        ));
+        assert!(parse("report").is_err(), "report needs a directory");
+        assert!(parse("report d --job-url nourl").is_err());
+        assert!(matches!(
+            parse("vmtest --latest --kernel all"),
+            Ok(Command::Vmtest(VmtestMode::Run(RunArgs {
+                latest: true,
+                ..
+            })))
+        ));
+        assert!(parse("vmtest --latest --kernel-dir /tree").is_err());
+        assert!(parse("vmtest --list --latest").is_err());
+        assert!(matches!(
             parse("bisect --kernel-dir /tree --good v6.11 --bad v6.12 --case bare --kernel 6.12"),
             Ok(Command::Bisect(BisectArgs { cases, timeout: 300, .. })) if cases == ["bare"]
         ));
@@ -805,6 +924,9 @@ mod tests {
     #[case::could_not_build(vec![report(Some(KernelFailure::Setup(SetupFailure { stage: SetupStage::KernelBuild, message: "x".into() })), &[])], 2)]
     #[case::panic_beats_a_failed_case(vec![report(None, &["x"]), report(run(RunFailure::KernelPanic { line: "p".into(), case: None }), &[])], 3)]
     #[case::hang(vec![report(run(RunFailure::Hang { case: None, timeout_secs: 1 }), &[])], 4)]
+    #[case::behaviour_changed(vec![changed(true), report(None, &[])], 6)]
+    #[case::a_failure_beats_a_change(vec![changed(true), report(None, &["x"])], 1)]
+    #[case::no_newer_version_a_plain_snapshot_failure(vec![changed(false)], 1)]
     #[case::worst_of_hang_and_crash(vec![report(run(RunFailure::Hang { case: None, timeout_secs: 1 }), &[]), report(run(RunFailure::HarnessCrash { case: None }), &[])], 5)]
     fn the_worst_outcome_decides_the_exit_status(
         #[case] reports: Vec<KernelReport>,

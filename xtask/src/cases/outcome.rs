@@ -1,10 +1,10 @@
 //! What one case came to on one kernel: the value judged, reported and snapshotted.
 
 use protocol::CaseResult;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What one case came to on one kernel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(
     clippy::large_enum_variant,

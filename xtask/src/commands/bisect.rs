@@ -420,6 +420,7 @@ mod tests {
             failure,
             timings: Default::default(),
             run_dir: None,
+            latest: None,
         }
     }
 

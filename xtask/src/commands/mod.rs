@@ -6,5 +6,6 @@ pub mod bisect;
 pub mod cache;
 pub mod config_cost;
 pub mod list;
+pub mod report;
 pub mod shell;
 pub mod vmtest;

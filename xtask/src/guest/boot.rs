@@ -252,19 +252,37 @@ pub struct GuestRun {
     pub secs: f64,
 }
 
+/// What the host wrote into the run directory (beside the plan) before the boot: how to
+/// judge the run, so that `cargo xtask report` judges it later exactly as the run did.
+pub const JUDGING_FILE: &str = "judging.json";
+/// How the VM ended, written right after it did: without it the run ended early (xtask died).
+pub const VM_FILE: &str = "vm.json";
+
+/// How a VM run ended, as [`VM_FILE`] keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VmEnd {
+    pub accel: Accel,
+    pub timed_out: bool,
+    pub timeout_secs: u64,
+    pub secs: f64,
+}
+
 /// Boots `kernel` with the harness running `plan` in a fresh run directory under `runs`, and
-/// reads back what the guest recorded and how the run ended.
+/// reads back what the guest recorded and how the run ended. `judging` (the host's own record
+/// of how to judge this run) goes into [`JUDGING_FILE`] before the boot.
 pub fn run_plan(
     runner: &Runner,
     paths: &Paths,
     kernel: &Path,
     plan: &Plan,
+    judging: &str,
     runs: &Path,
     timeout: Duration,
 ) -> Result<GuestRun> {
     let dir = rundir::create(runs)?;
     crate::infra::progress::line(format_args!("  run directory: {}", dir.display()));
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
+    std::fs::write(dir.join(JUDGING_FILE), judging)?;
     let accel = choose_accel(runner, paths, kernel, &dir)?;
     let harness = paths.harness_binary();
     let boot = Boot {
@@ -279,13 +297,14 @@ pub fn run_plan(
         initramfs: &paths.initramfs(),
     };
     let finished = run(runner, &boot, &guest, &console, timeout)?;
-    let secs = started.elapsed().as_secs_f64();
-    let results = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap_or_default();
-    let records = RunRecords::parse(&results);
-    let console_text =
-        String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
-    let timed_out = finished == Finished::TimedOut;
-    let failure = RunFailure::classify(&records, &console_text, timed_out, timeout.as_secs());
+    let end = VmEnd {
+        accel,
+        timed_out: finished == Finished::TimedOut,
+        timeout_secs: timeout.as_secs(),
+        secs: started.elapsed().as_secs_f64(),
+    };
+    std::fs::write(dir.join(VM_FILE), serde_json::to_string_pretty(&end)?)?;
+    let (records, failure) = read_back(&dir, &end);
     if failure == Some(RunFailure::NoHarness) {
         forget_accel(paths);
     }
@@ -295,8 +314,19 @@ pub fn run_plan(
         records,
         failure,
         console,
-        secs,
+        secs: end.secs,
     })
+}
+
+/// What a finished run directory's guest recorded, and how the run ended: the same reading
+/// for a run just ended and for one read back later (`cargo xtask report`).
+pub fn read_back(dir: &Path, end: &VmEnd) -> (RunRecords, Option<RunFailure>) {
+    let results = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap_or_default();
+    let records = RunRecords::parse(&results);
+    let console = std::fs::read(dir.join("console.log")).unwrap_or_default();
+    let console = String::from_utf8_lossy(&console);
+    let failure = RunFailure::classify(&records, &console, end.timed_out, end.timeout_secs);
+    (records, failure)
 }
 
 /// Whether KVM works here: a short bounded boot, remembered until the host reboots. The

@@ -92,7 +92,7 @@ impl RunFailure {
 }
 
 /// What a results file says, including how complete it is.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunRecords {
     pub boot: Option<BootInfo>,
     pub finished: BTreeMap<String, CaseResult>,

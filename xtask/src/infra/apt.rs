@@ -129,6 +129,15 @@ pub fn download_from_suite(
     version: &str,
     into: &Path,
 ) -> Result<()> {
+    let options = &suite_state(runner, state, suite)?;
+    let fix = "set the manifest's version to one of these (and review the snapshots)";
+    download(runner, options, package, version, into, fix)
+        .with_context(|| format!("fetching from suite `{suite}`"))
+}
+
+/// The private apt state for `suite` under `state`, its lists refreshed now; the options that
+/// make apt-get and apt-cache use it.
+pub fn suite_state(runner: &Runner, state: &Path, suite: &str) -> Result<Vec<String>> {
     let sources = system_sources();
     let Some(mirror) = mirror_for(&sources, suite) else {
         bail!(
@@ -148,16 +157,36 @@ pub fn download_from_suite(
         parts.join(format!("{suite}.sources")),
         render_source(mirror, suite),
     )?;
-    let options = &private_state_options(state);
+    let options = private_state_options(state);
     let sh = &runner.sh;
-    cmd!(sh, "apt-get -q {options...} update")
+    let private = &options;
+    cmd!(sh, "apt-get -q {private...} update")
         .quiet()
         .ignore_stdout()
         .run()
         .with_context(|| format!("apt-get update of suite `{suite}` from {}", mirror.uri))?;
-    let fix = "set the manifest's version to one of these (and review the snapshots)";
-    download(runner, options, package, version, into, fix)
-        .with_context(|| format!("fetching from suite `{suite}`"))
+    Ok(options)
+}
+
+/// The version of `package` apt would take (`apt-cache policy`'s candidate: the newest of
+/// the highest priority) with `options` (empty: the system's own apt state).
+pub fn candidate(runner: &Runner, options: &[String], package: &str) -> Result<String> {
+    let sh = &runner.sh;
+    let policy = cmd!(sh, "apt-cache {options...} policy {package}")
+        .quiet()
+        .read()
+        .with_context(|| format!("apt-cache policy {package}"))?;
+    parse_candidate(&policy).with_context(|| {
+        format!("apt offers no version of {package}; apt-cache policy says:\n{policy}")
+    })
+}
+
+/// The `Candidate:` line of `apt-cache policy` output, unless it is `(none)`.
+pub fn parse_candidate(policy: &str) -> Option<String> {
+    policy.lines().find_map(|line| {
+        let version = line.trim().strip_prefix("Candidate:")?.trim();
+        (!version.is_empty() && version != "(none)").then(|| version.to_owned())
+    })
 }
 
 /// `apt-get [OPTIONS] download PACKAGE=VERSION` into `into`. On failure the error lists the
@@ -266,6 +295,21 @@ Components: main
     fn suites_go_to_the_matching_configured_mirror(#[case] suite: &str, #[case] uri: &str) {
         let sources = parse_deb822(DEB822);
         assert_eq!(mirror_for(&sources, suite).unwrap().uri, uri);
+    }
+
+    #[test]
+    fn the_candidate_is_read_from_apt_cache_policy() {
+        let policy = "linux-source-6.12:\n  Installed: (none)\n  Candidate: 6.12.118-1~deb12u1\n  \
+                      Version table:\n     6.12.118-1~deb12u1 500\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n";
+        assert_eq!(
+            parse_candidate(policy).as_deref(),
+            Some("6.12.118-1~deb12u1")
+        );
+        assert_eq!(
+            parse_candidate("x:\n  Installed: (none)\n  Candidate: (none)\n"),
+            None
+        );
+        assert_eq!(parse_candidate(""), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod compare;
 pub mod helpers;
 pub mod normalise;
+pub mod run;
 pub mod snapshots;
 
 use std::collections::BTreeMap;

@@ -6,5 +6,6 @@ pub mod cache;
 pub mod compiler;
 pub mod helper_list;
 pub mod kconfig;
+pub mod latest;
 pub mod manifest;
 pub mod source;

@@ -7,8 +7,10 @@ use protocol::Outcome;
 
 use crate::cases::CaseOutcome;
 use crate::infra::table::Table;
+use std::collections::BTreeMap;
+
 use crate::judge::Row;
-use crate::report::KernelReport;
+use crate::report::{KernelReport, CHANGED};
 
 /// The mark of a row whose kernels differ.
 pub const DIFFERS: &str = "≠";
@@ -25,6 +27,8 @@ pub struct GridRow {
     pub case: String,
     /// One per kernel, in the reports' order; `-` where the kernel has no such case.
     pub cells: Vec<String>,
+    /// Per kernel: whether the cell is a failure (linked to the kernel's job in Markdown).
+    pub failed: Vec<bool>,
     /// Whether the cells are not all the same.
     pub differs: bool,
 }
@@ -51,13 +55,16 @@ impl Grid {
         let rows = cases
             .into_iter()
             .map(|case| {
-                let cells: Vec<String> = reports
+                let found = reports
                     .iter()
-                    .map(|r| {
-                        let row = r.rows.iter().find(|row| row.case == case);
-                        row.map_or("-".to_owned(), cell)
+                    .map(|r| (r, r.rows.iter().find(|row| row.case == case)));
+                let (cells, failed): (Vec<String>, Vec<bool>) = found
+                    .map(|(r, row)| match row {
+                        Some(row) if r.is_change(row) => (changed_cell(row), false),
+                        Some(row) => (cell(row), r.failures_of(row)),
+                        None => ("-".to_owned(), false),
                     })
-                    .collect();
+                    .unzip();
                 // A kernel that ran nothing (its build failed) shows `-` everywhere; it
                 // is named below the grid and says nothing about how the kernels differ.
                 let mut compared = reports
@@ -70,13 +77,45 @@ impl Grid {
                     case: case.to_owned(),
                     differs: compared.any(|cell| Some(cell) != first),
                     cells,
+                    failed,
                 }
             })
             .collect();
         Self {
-            kernels: reports.iter().map(|r| r.kernel.clone()).collect(),
+            kernels: reports.iter().map(column).collect(),
             rows,
         }
+    }
+}
+
+/// A kernel's column: its name, and the version `--latest` moved it to.
+fn column(report: &KernelReport) -> String {
+    match report.moved_to() {
+        Some(latest) => format!("{} ({})", report.kernel, latest.took),
+        None => report.kernel.clone(),
+    }
+}
+
+/// Where each kernel's job output is (Markdown links failures and kernels to it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Links {
+    /// Kernel → its job's URL.
+    pub jobs: BTreeMap<String, String>,
+    /// The whole run's URL, for kernels without a job URL of their own.
+    pub run: Option<String>,
+}
+
+impl Links {
+    pub fn of(&self, kernel: &str) -> Option<&str> {
+        (self.jobs.get(kernel).map(String::as_str)).or(self.run.as_deref())
+    }
+}
+
+/// A row whose behaviour changed in the version `--latest` took.
+fn changed_cell(row: &Row) -> String {
+    match answer(&row.outcome) {
+        Some(answer) => format!("{CHANGED} {answer}"),
+        None => CHANGED.to_owned(),
     }
 }
 
@@ -132,28 +171,95 @@ pub fn render(reports: &[KernelReport]) -> String {
     out.push_str(&failures(reports, |kernel, line| {
         format!("✗ kernel {kernel}: {line}\n")
     }));
+    out.push_str(&moved(reports, |line| format!("{line}\n"), indent));
     out
 }
 
-/// The grid as a Markdown table for GitHub's job summary.
-pub fn markdown(reports: &[KernelReport]) -> String {
+fn indent(text: &str) -> String {
+    text.trim_end()
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect()
+}
+
+/// For each kernel `--latest` was asked for: the version it took, and what changed there
+/// (each changed case with its diff against the pinned version's snapshot).
+fn moved(
+    reports: &[KernelReport],
+    line: impl Fn(&str) -> String,
+    diff: impl Fn(&str) -> String,
+) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let Some(latest) = &report.latest else {
+            continue;
+        };
+        let changed = report.changed();
+        let what = match (latest.moved(), changed.len()) {
+            (false, _) => "nothing to compare".to_owned(),
+            (true, 0) => "no behaviour changed".to_owned(),
+            (true, n) => format!(
+                "{} ({n} case{})",
+                crate::report::behaviour_changed(latest),
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        out.push_str(&line(&format!(
+            "--latest {}: {}: {what}",
+            report.kernel,
+            latest.describe()
+        )));
+        for row in changed {
+            if let crate::judge::snapshots::SnapshotCheck::Differs { diff: text } = &row.snapshot {
+                out.push_str(&line(&format!("≠ {} on {}:", row.case, latest.took)));
+                out.push_str(&diff(text));
+            }
+        }
+    }
+    out
+}
+
+/// The grid as a Markdown table for GitHub's job summary: kernels and failed cells linked to
+/// the kernel's job output where `links` knows it.
+pub fn markdown(reports: &[KernelReport], links: &Links) -> String {
     let grid = Grid::of(reports);
+    let link = |text: &str, kernel: &str| match links.of(kernel) {
+        Some(url) => format!("[{text}]({url})"),
+        None => text.to_owned(),
+    };
+    let headers: Vec<String> = (grid.kernels.iter().zip(reports))
+        .map(|(column, report)| link(column, &report.kernel))
+        .collect();
     let mut out = format!(
         "| | case | {} |\n|---|---|{}\n",
-        grid.kernels.join(" | "),
+        headers.join(" | "),
         "---|".repeat(grid.kernels.len())
     );
     for row in &grid.rows {
         let mark = if row.differs { DIFFERS } else { "" };
+        let cells: Vec<String> = (row.cells.iter().zip(&row.failed).zip(reports))
+            .map(|((cell, failed), report)| match failed {
+                true => link(cell, &report.kernel),
+                false => cell.clone(),
+            })
+            .collect();
         out.push_str(&format!(
             "| {mark} | {} | {} |\n",
-            row.case,
-            row.cells.join(" | ")
+            row.case.replace('|', "\\|"),
+            cells.join(" | ")
         ));
     }
     out.push_str(&failures(reports, |kernel, line| {
-        format!("\n**{kernel}: {line}**\n")
+        let job = links
+            .of(kernel)
+            .map_or(String::new(), |url| format!(" ([job output]({url}))"));
+        format!("\n**{kernel}: {line}**{job}\n")
     }));
+    out.push_str(&moved(
+        reports,
+        |line| format!("\n{line}\n"),
+        |diff| format!("\n```diff\n{}\n```\n", diff.trim_end()),
+    ));
     out
 }
 
@@ -186,6 +292,7 @@ mod tests {
             failure: None,
             timings: Timings::default(),
             run_dir: None,
+            latest: None,
         }
     }
 
@@ -309,7 +416,7 @@ cases × kernels (6 cases, 4 differ between kernels: ≠)
 
     #[test]
     fn the_markdown_summary_has_the_same_cells() {
-        let text = markdown(&matrix());
+        let text = markdown(&matrix(), &Links::default());
         assert!(
             text.starts_with("| | case | 5.10 | 6.12 |\n|---|---|---|---|\n"),
             "{text}"
@@ -321,6 +428,57 @@ cases × kernels (6 cases, 4 differ between kernels: ≠)
         assert!(
             text.contains("|  | refused | pass EACCES | pass EACCES |\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn markdown_links_failures_to_their_job_and_a_moved_kernel_shows_what_changed() {
+        let mut reports = matrix();
+        let mut changed = row("writable_bare", ran("w"), &[]);
+        changed.snapshot = crate::judge::snapshots::SnapshotCheck::Differs {
+            diff: "-value: 1\n+value: 2\n".into(),
+        };
+        reports[1].rows[0] = changed;
+        reports[1].latest = Some(crate::kernel::latest::Latest {
+            package: "linux-source-6.12".into(),
+            pinned: "6.12.117-1~deb12u1".into(),
+            took: "6.12.118-1~deb12u1".into(),
+        });
+        let links = Links {
+            jobs: [("6.12".to_owned(), "https://ci/job/2".to_owned())].into(),
+            run: Some("https://ci/run".into()),
+        };
+        let text = markdown(&reports, &links);
+        assert!(
+            text.starts_with(
+                "| | case | [5.10](https://ci/run) | [6.12 (6.12.118-1~deb12u1)](https://ci/job/2) |\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| ≠ | writable_bare | unsupported | CHANGED ok |\n"),
+            "a change is no failure: {text}"
+        );
+        assert!(
+            text.contains("| [FAIL EINVAL](https://ci/job/2) |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("behaviour changed in 6.12.118-1~deb12u1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("```diff\n-value: 1\n+value: 2\n```"),
+            "{text}"
+        );
+        assert_eq!(reports[1].failures(), 1, "only the deviation fails");
+        assert_eq!(reports[1].changed().len(), 1);
+        let plain = render(&reports);
+        assert!(plain.contains("--latest 6.12: linux-source-6.12 6.12.118-1~deb12u1 (newer than the pinned 6.12.117-1~deb12u1): behaviour changed in 6.12.118-1~deb12u1"), "{plain}");
+        assert!(
+            plain
+                .contains("≠ writable_bare on 6.12.118-1~deb12u1:\n    -value: 1\n    +value: 2\n"),
+            "{plain}"
         );
     }
 }

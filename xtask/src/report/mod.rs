@@ -11,6 +11,7 @@ use crate::infra::table::Table;
 use crate::judge::compare;
 use crate::judge::snapshots::SnapshotCheck;
 use crate::judge::{Row, Verdict};
+use crate::kernel::latest::Latest;
 
 #[derive(Debug, Clone)]
 pub struct KernelReport {
@@ -23,6 +24,8 @@ pub struct KernelReport {
     pub timings: Timings,
     /// This run's own directory (plan, results, console), if the VM was started.
     pub run_dir: Option<PathBuf>,
+    /// What `--latest` took instead of the manifest's version, if it was asked for.
+    pub latest: Option<Latest>,
 }
 
 /// Where a kernel's time went.
@@ -66,6 +69,7 @@ impl KernelReport {
             failure: Some(KernelFailure::Setup(failure)),
             timings: Timings::default(),
             run_dir: None,
+            latest: None,
         }
     }
 
@@ -87,11 +91,36 @@ impl KernelReport {
                 console: vm.console,
             }),
             run_dir: Some(vm.dir),
+            latest: None,
         }
     }
 
+    /// The rows that failed; with `--latest` on a newer version, a result that only differs
+    /// from the pinned version's snapshot is a change ([`KernelReport::changed`]), not a failure.
     pub fn failures(&self) -> usize {
-        self.rows.iter().filter(|r| !r.passed()).count()
+        let failed = |r: &&Row| !r.passed() && !self.is_change(r);
+        self.rows.iter().filter(failed).count()
+    }
+
+    /// Whether `row` counts as a failure of this kernel.
+    pub fn failures_of(&self, row: &Row) -> bool {
+        !row.passed() && !self.is_change(row)
+    }
+
+    /// The version `--latest` moved this kernel to, if it is another than the pin.
+    pub fn moved_to(&self) -> Option<&Latest> {
+        self.latest.as_ref().filter(|latest| latest.moved())
+    }
+
+    /// Whether the row is a behaviour change of the newer version: it meets its expectation
+    /// and differs from the pinned version's snapshot.
+    pub fn is_change(&self, row: &Row) -> bool {
+        self.moved_to().is_some() && row.verdict() == Verdict::SnapshotDiffers
+    }
+
+    /// The rows whose behaviour changed in the version `--latest` took.
+    pub fn changed(&self) -> Vec<&Row> {
+        self.rows.iter().filter(|r| self.is_change(r)).collect()
     }
 
     pub fn count(&self, verdict: Verdict) -> usize {
@@ -108,14 +137,21 @@ impl KernelReport {
         if let Some(KernelFailure::Setup(failure)) = &self.failure {
             return format!("kernel {}: could not be tested: {failure}\n", self.kernel);
         }
+        let changed = match self.moved_to() {
+            Some(latest) => format!(", {} changed in {}", self.changed().len(), latest.took),
+            None => String::new(),
+        };
         let mut out = format!(
-            "kernel {} ({}): {} passed, {} failed, {} unsupported\n",
+            "kernel {} ({}): {} passed, {} failed, {} unsupported{changed}\n",
             self.kernel,
             self.context,
             self.count(Verdict::Pass),
             self.failures(),
             self.count(Verdict::Unsupported),
         );
+        if let Some(latest) = &self.latest {
+            out.push_str(&format!("  --latest: {}\n", latest.describe()));
+        }
         let header = ["case", "phase", "load", "libbpf", "verdict"];
         let mut table = Table::new(header).indent("  ");
         let shown = self
@@ -134,13 +170,11 @@ impl KernelReport {
                 | CaseOutcome::NotRun { .. }
                 | CaseOutcome::Probe(_) => ("-".into(), "-".into(), "-".into()),
             };
-            table.row([
-                row.case.clone(),
-                phase,
-                load,
-                libbpf,
-                row.verdict().to_string(),
-            ]);
+            let verdict = match self.is_change(row) {
+                true => CHANGED.to_owned(),
+                false => row.verdict().to_string(),
+            };
+            table.row([row.case.clone(), phase, load, libbpf, verdict]);
         }
         if !table.is_empty() {
             out.push_str(&table.render());
@@ -164,8 +198,20 @@ impl KernelReport {
                     row.case, self.kernel
                 ));
             }
-            if let Some(line) = snapshot_line(&row.snapshot) {
-                out.push_str(&format!("  {line}\n").replace("{case}", &row.case));
+            match (self.moved_to(), &row.snapshot) {
+                (Some(latest), SnapshotCheck::Differs { diff }) if self.is_change(row) => {
+                    out.push_str(&format!(
+                        "  ≠ {}: {}:\n{}\n",
+                        row.case,
+                        behaviour_changed(latest),
+                        indent(diff)
+                    ));
+                }
+                _ => {
+                    if let Some(line) = snapshot_line(&row.snapshot) {
+                        out.push_str(&format!("  {line}\n").replace("{case}", &row.case));
+                    }
+                }
             }
         }
         if let Some(failure) = &self.failure {
@@ -182,6 +228,18 @@ impl KernelReport {
     pub fn passed(&self) -> bool {
         self.failure.is_none() && self.failures() == 0
     }
+}
+
+/// The verdict shown for a row whose behaviour changed in the version `--latest` took.
+pub const CHANGED: &str = "CHANGED";
+
+/// "behaviour changed in <new version>", and against what.
+pub fn behaviour_changed(latest: &Latest) -> String {
+    format!(
+        "behaviour changed in {} (differs from the snapshot of the pinned {}; review, then \
+         accept and move the pin, see README)",
+        latest.took, latest.pinned
+    )
 }
 
 /// Which rows a kernel's table shows.
@@ -278,7 +336,7 @@ fn indent(text: &str) -> String {
 
 /// A Markdown table case × kernel (the grid's cells), for GitHub's job summary.
 pub fn markdown(reports: &[KernelReport]) -> String {
-    grid::markdown(reports)
+    grid::markdown(reports, &grid::Links::default())
 }
 
 /// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
@@ -356,6 +414,7 @@ mod tests {
             timings: Timings::default(),
             rows,
             run_dir: None,
+            latest: None,
         }
     }
 
@@ -490,6 +549,7 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
                 failure: None,
                 timings: Timings::default(),
                 run_dir: None,
+                latest: None,
                 rows: vec![row(
                     "bare",
                     CaseOutcome::Unsupported {
@@ -504,6 +564,7 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
                 failure: None,
                 timings: Timings::default(),
                 run_dir: None,
+                latest: None,
                 rows: vec![
                     row("bare", ran(), &[]),
                     row(

@@ -3,15 +3,9 @@
 
 use std::path::Path;
 
-use protocol::HelperProbe;
-
-use crate::cases::CaseSet;
 use crate::guest::boot::GuestRun;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
-use crate::infra::paths::Paths;
-use crate::judge::helpers;
 use crate::judge::snapshots::Store;
-use crate::judge::{self, Judge, Snapshots};
 use crate::report::{self, KernelReport};
 
 use super::prepare::Prepared;
@@ -19,8 +13,6 @@ use super::{slots, Options};
 
 /// What judging any kernel of a run shares.
 pub struct Judging<'a> {
-    pub paths: &'a Paths,
-    pub case_set: &'a CaseSet,
     pub snapshot_root: &'a Path,
     pub options: &'a Options,
     /// Which rows each kernel's table shows.
@@ -42,58 +34,25 @@ impl Judging<'_> {
         if let Some(probes) = &ready.probes {
             probes.settle(&mut vm.records).at(SetupStage::Cache)?;
         }
-        let measured = ready.probes.take().map(|p| p.list).unwrap_or_default();
+        ready.probes = None;
         let store = Store::new(&self.snapshot_root.join(&ready.manifest.name));
-        let rows = self.rows(&ready, &measured, &store, &vm);
+        let names = ready.judging.snapshot_names();
+        let stored = store.contents_of(names.iter().map(String::as_str));
+        let snapshots = ready.judging.snapshots(stored, self.options.accept);
+        let rows = (ready.judging).rows(
+            &ready.plan.guest,
+            &vm.records,
+            vm.failure.as_ref(),
+            snapshots,
+        );
         let proposed = rows
             .iter()
             .filter_map(|r| Some((&r.case, r.proposed.as_ref()?, &r.snapshot)));
         for (case, error) in store.record_all(proposed) {
             eprintln!("  error: snapshot of {case}: {error:#}");
         }
-        Ok(KernelReport::of_run(
-            &ready.manifest.name,
-            rows,
-            &ready.build,
-            vm,
-        ))
-    }
-
-    fn rows(
-        &self,
-        ready: &Prepared,
-        measured: &[HelperProbe],
-        store: &Store,
-        vm: &GuestRun,
-    ) -> Vec<judge::Row> {
-        let probes = match measured.is_empty() {
-            false => helpers::probe_outcomes(measured, &vm.records, vm.failure.as_ref()),
-            true => Vec::new(),
-        };
-        let names = ready.cases.cases.iter().map(|c| c.name.as_str());
-        let names = names.chain(probes.iter().map(|(name, _, _)| *name));
-        let judge = Judge {
-            kernel: &ready.manifest.name,
-            snapshots: match self.options.compare_snapshots {
-                true => Snapshots::Compared {
-                    stored: store.contents_of(names),
-                    accept: self.options.accept,
-                },
-                false => Snapshots::Ignored,
-            },
-            host_paths: vec![
-                (&self.case_set.dir, "<cases>"),
-                (&self.paths.root, "<root>"),
-                (&self.paths.cache, "<cache>"),
-            ],
-        };
-        let outcomes = judge::outcomes(&ready.plan, &vm.records, vm.failure.as_ref());
-        let mut rows = judge.cases(&ready.cases.cases, outcomes);
-        rows.extend(
-            probes
-                .into_iter()
-                .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
-        );
-        rows
+        let mut report = KernelReport::of_run(&ready.manifest.name, rows, &ready.build, vm);
+        report.latest = ready.judging.latest.clone();
+        Ok(report)
     }
 }

@@ -53,6 +53,9 @@ pub struct Options {
     pub vms: Option<usize>,
     /// Every row in each kernel's table, also after a matrix (which ends with the grid).
     pub verbose: bool,
+    /// The newest version of each manifest's package that apt offers instead of the pin,
+    /// compared with the pinned kernel's snapshots.
+    pub latest: bool,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             probes: true,
             vms: None,
             verbose: false,
+            latest: false,
         }
     }
 }
@@ -106,10 +110,11 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         kernel_dir: options.kernel_dir.as_ref(),
         only_cases: &options.only_cases,
         scope,
+        latest: options.latest,
+        compare_snapshots: options.compare_snapshots,
+        user_snapshots: options.cases.is_some().then_some(snapshot_root.as_path()),
     };
     let judging = Judging {
-        paths,
-        case_set: &case_set,
         snapshot_root: &snapshot_root,
         options,
         rows: report::Rows::for_run(options.verbose, kernels.len()),

@@ -14,7 +14,9 @@ use crate::guest::probe_cache::Probes;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::infra::paths::Paths;
 use crate::infra::runner::Runner;
+use crate::judge::run::{NamedCase, RunJudging};
 use crate::kernel::build::{self, KernelBuild};
+use crate::kernel::latest;
 use crate::kernel::manifest::{Catalog, Manifest, SourceSpec};
 use crate::kernel::source;
 
@@ -55,6 +57,8 @@ pub struct Prepared {
     pub probes: Option<Probes>,
     pub cases: CaseSet,
     pub plan: KernelPlan,
+    /// How to judge its run; kept in the run directory too, for `cargo xtask report`.
+    pub judging: RunJudging,
 }
 
 impl Prepared {
@@ -64,6 +68,8 @@ impl Prepared {
             kernel: self.manifest.name.clone(),
             bzimage: self.build.bzimage.clone(),
             plan: self.plan.guest.clone(),
+            judging: serde_json::to_string_pretty(&self.judging)
+                .expect("the judging record serialises"),
             runs: paths.runs(&self.manifest.name),
         }
     }
@@ -82,6 +88,12 @@ pub struct Inputs<'a> {
     pub kernel_dir: Option<&'a PathBuf>,
     pub only_cases: &'a [String],
     pub scope: Scope,
+    /// Take the newest version of each manifest's package that apt offers (`--latest`).
+    pub latest: bool,
+    /// Compared with the snapshots (bisect judges by expectations only).
+    pub compare_snapshots: bool,
+    /// The snapshots' directory of a `--cases DIR` run; `None` for the built-in cases.
+    pub user_snapshots: Option<&'a Path>,
 }
 
 impl Inputs<'_> {
@@ -91,6 +103,16 @@ impl Inputs<'_> {
         if let Some(path) = self.kernel_dir {
             manifest.source = SourceSpec::Local { path: path.clone() };
         }
+        let latest = match self.latest {
+            true => {
+                let latest =
+                    latest::resolve(self.runner, self.paths, &manifest).at(SetupStage::Fetch)?;
+                crate::infra::progress::line(format_args!("  --latest: {}", latest.describe()));
+                latest::apply(&mut manifest, &latest);
+                Some(latest)
+            }
+            false => None,
+        };
         let source =
             source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
         let build = build::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
@@ -110,12 +132,29 @@ impl Inputs<'_> {
             to_probe,
         );
         plan.decided.extend(decided);
+        let judging = RunJudging {
+            kernel: manifest.name.clone(),
+            source: source.id.clone(),
+            latest,
+            cases: NamedCase::of(&cases.cases),
+            decided: plan.decided.clone(),
+            probes: probes.as_ref().map(|p| p.list.clone()).unwrap_or_default(),
+            reused_probes: probes.as_ref().and_then(|p| p.reused.clone()),
+            host_paths: vec![
+                (self.case_set.dir.clone(), "<cases>".into()),
+                (self.paths.root.clone(), "<root>".into()),
+                (self.paths.cache.clone(), "<cache>".into()),
+            ],
+            compare_snapshots: self.compare_snapshots,
+            user_snapshots: self.user_snapshots.map(Path::to_path_buf),
+        };
         Ok(Prepared {
             manifest,
             build,
             probes,
             cases,
             plan,
+            judging,
         })
     }
 

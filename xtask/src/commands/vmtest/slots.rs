@@ -101,6 +101,8 @@ pub struct BootJob {
     pub kernel: String,
     pub bzimage: PathBuf,
     pub plan: protocol::Plan,
+    /// The host's record of how to judge the run ([`boot::JUDGING_FILE`]).
+    pub judging: String,
     pub runs: PathBuf,
 }
 
@@ -125,9 +127,15 @@ pub fn boot_slot(
             progress::label_thread(&job.kernel);
         }
         let vm = match &runner {
-            Ok(runner) => {
-                boot::run_plan(runner, paths, &job.bzimage, &job.plan, &job.runs, timeout)
-            }
+            Ok(runner) => boot::run_plan(
+                runner,
+                paths,
+                &job.bzimage,
+                &job.plan,
+                &job.judging,
+                &job.runs,
+                timeout,
+            ),
             Err(error) => Err(anyhow::anyhow!("{error:#}")),
         };
         let _ = booted.send((job.index, vm.at(SetupStage::Boot)));

@@ -1,0 +1,175 @@
+//! One kernel's run judged, pure: what the host knew before the boot ([`RunJudging`]: the
+//! cases with their expectations, the outcomes decided without the guest, the probes, the
+//! host's paths), the guest's plan and records, and the stored snapshots become the rows.
+//! `vmtest` judges a run it has just booted with it, and `cargo xtask report` a run directory
+//! read back later (the host's part is kept in the run directory as `judging.json`), so the
+//! two cannot judge differently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use protocol::{HelperProbe, Plan};
+use serde::{Deserialize, Serialize};
+
+use crate::cases::plan::KernelPlan;
+use crate::cases::{Case, CaseOutcome};
+use crate::guest::probe_cache::Answers;
+use crate::guest::results::{RunFailure, RunRecords};
+use crate::judge::{self, helpers, Judge, Row, Snapshots};
+use crate::kernel::latest::Latest;
+
+/// What judging one kernel's run needs besides the guest's plan and records and the stored
+/// snapshots; serialisable, so a run directory keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJudging {
+    pub kernel: String,
+    /// The source the kernel was built from (`debian:linux-source-6.12=6.12.117-1~deb12u1`).
+    pub source: String,
+    /// What `--latest` took instead of the manifest's version, if it was asked for.
+    #[serde(default)]
+    pub latest: Option<Latest>,
+    /// The kernel's cases (the run's and upstream's from its tree), in run order.
+    pub cases: Vec<NamedCase>,
+    /// Outcomes decided before the boot (missing feature, compile error).
+    pub decided: BTreeMap<String, CaseOutcome>,
+    /// The helpers probed (empty: no probes in this run).
+    pub probes: Vec<HelperProbe>,
+    /// The probe answers an earlier run of this build measured (the guest did not probe).
+    pub reused_probes: Option<Answers>,
+    /// Host directories that appear in compiler messages and logs, with what replaces them.
+    pub host_paths: Vec<(PathBuf, String)>,
+    /// Compared with the snapshots (bisect judges by expectations only).
+    pub compare_snapshots: bool,
+    /// The snapshots' directory of a `--cases DIR` run (`DIR/snapshots`); `None`: the
+    /// built-in cases, whose snapshots are the checkout's `tests/snapshots/`.
+    pub user_snapshots: Option<PathBuf>,
+}
+
+/// A case with its name (which a case file does not hold: it is the file's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedCase {
+    pub name: String,
+    pub case: Case,
+}
+
+impl NamedCase {
+    pub fn of(cases: &[Case]) -> Vec<Self> {
+        let named = |case: &Case| NamedCase {
+            name: case.name.clone(),
+            case: case.clone(),
+        };
+        cases.iter().map(named).collect()
+    }
+}
+
+impl RunJudging {
+    /// The cases, named again.
+    pub fn cases(&self) -> Vec<Case> {
+        let named = |named: &NamedCase| Case {
+            name: named.name.clone(),
+            ..named.case.clone()
+        };
+        self.cases.iter().map(named).collect()
+    }
+
+    /// Every name a row may have, whose stored snapshot the judging needs.
+    pub fn snapshot_names(&self) -> Vec<String> {
+        let cases = self.cases.iter().map(|c| c.name.clone());
+        let probes = match self.probes.is_empty() {
+            true => Vec::new(),
+            false => vec![helpers::PROBE_HELPERS.into(), helpers::PROBE_KFUNC.into()],
+        };
+        cases.chain(probes).collect()
+    }
+
+    /// How the snapshots take part: `stored` (name → body) compared, unless this run judged
+    /// by expectations only.
+    pub fn snapshots(&self, stored: BTreeMap<String, String>, accept: bool) -> Snapshots {
+        match self.compare_snapshots {
+            true => Snapshots::Compared { stored, accept },
+            false => Snapshots::Ignored,
+        }
+    }
+
+    /// The records with the reused probe answers put in, as the run had them.
+    pub fn settled(&self, records: &RunRecords) -> RunRecords {
+        let mut records = records.clone();
+        if let Some(answers) = &self.reused_probes {
+            records.helpers = answers.helpers.iter().cloned().collect();
+            records.kfuncs = answers.kfuncs.iter().cloned().collect();
+        }
+        records
+    }
+
+    /// One row per case (in run order), then the probe tables.
+    pub fn rows(
+        &self,
+        plan: &Plan,
+        records: &RunRecords,
+        failure: Option<&RunFailure>,
+        snapshots: Snapshots,
+    ) -> Vec<Row> {
+        let records = self.settled(records);
+        let probes = match self.probes.is_empty() {
+            false => helpers::probe_outcomes(&self.probes, &records, failure),
+            true => Vec::new(),
+        };
+        let judge = Judge {
+            kernel: &self.kernel,
+            snapshots,
+            host_paths: (self.host_paths.iter())
+                .map(|(path, label)| (Path::new(path), label.as_str()))
+                .collect(),
+        };
+        let plan = KernelPlan {
+            guest: plan.clone(),
+            decided: self.decided.clone(),
+        };
+        let outcomes = judge::outcomes(&plan, &records, failure);
+        let mut rows = judge.cases(&self.cases(), outcomes);
+        rows.extend(
+            probes
+                .into_iter()
+                .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
+        );
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::CaseSet;
+    use crate::infra::paths::Paths;
+
+    #[test]
+    fn every_built_in_case_survives_the_run_directory() {
+        let (set, _) = CaseSet::for_run(&Paths::from_env(), None).unwrap();
+        let named = NamedCase::of(&set.cases);
+        let text = serde_json::to_string(&named).unwrap();
+        let back: Vec<NamedCase> = serde_json::from_str(&text).unwrap();
+        let judging = RunJudging {
+            kernel: "6.12".into(),
+            source: "debian:linux-source-6.12=6.12.117-1~deb12u1".into(),
+            latest: None,
+            cases: back,
+            decided: [(
+                "x".to_owned(),
+                CaseOutcome::CompileError {
+                    message: "m".into(),
+                },
+            )]
+            .into(),
+            probes: Vec::new(),
+            reused_probes: None,
+            host_paths: vec![("/r".into(), "<root>".into())],
+            compare_snapshots: true,
+            user_snapshots: None,
+        };
+        assert_eq!(judging.cases(), set.cases);
+        let text = serde_json::to_string(&judging).unwrap();
+        let back = serde_json::from_str::<RunJudging>(&text).unwrap();
+        assert_eq!(back.cases(), set.cases);
+        assert_eq!(back.decided, judging.decided);
+    }
+}
