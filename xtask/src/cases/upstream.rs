@@ -249,6 +249,7 @@ fn family_case(family: &Family, source: &Path) -> Case {
         globals: BTreeMap::new(),
         flags: Vec::new(),
         source: Some(source.to_path_buf()),
+        insns: None,
         steps: Vec::new(),
     }
 }
