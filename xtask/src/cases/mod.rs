@@ -10,6 +10,7 @@ pub mod decl_tags;
 mod outcome;
 pub mod plan;
 pub mod upstream;
+pub mod upstream_insns;
 
 pub use outcome::CaseOutcome;
 

@@ -140,6 +140,10 @@ pub fn members(
         members.compiled.insert(source.clone(), compiled);
         members.cases.extend(cases_of(family, &source, &tags));
     }
+    let found = crate::cases::upstream_insns::test_verifier(clang.runner(), tree, out_dir)
+        .context("extracting test_verifier's writable tests")?;
+    members.cases.extend(found.cases);
+    members.decided.extend(found.decided);
     stage.finish(format!(
         "{} programs, {} absent or broken families",
         members.cases.len() - members.decided.len(),
