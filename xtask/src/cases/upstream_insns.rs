@@ -380,6 +380,199 @@ fn test_verifier_case(file: &Path, stem: &str, test: Printed) -> (Case, Option<S
     (case, None)
 }
 
+/// What `guest-programs/upstream/prog_tests.toml` says about one array of a prog_tests file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgTestMapping {
+    pub file: PathBuf,
+    pub array: String,
+    pub subtest: String,
+    pub prog_type: ProgTypeName,
+    pub license: String,
+    #[serde(default)]
+    pub requires: Vec<String>,
+    pub load: Expect,
+    /// The checks of upstream's test code this entry mirrors, in words.
+    pub what: String,
+    #[serde(default)]
+    pub steps: Vec<crate::cases::CaseStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgTestsFile {
+    test: Vec<ProgTestMapping>,
+}
+
+/// Reads the prog_tests mapping (none when the file is missing).
+pub fn prog_test_mappings(file: &Path) -> Result<Vec<ProgTestMapping>> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Ok(Vec::new());
+    };
+    let parsed: ProgTestsFile =
+        toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    Ok(parsed.test)
+}
+
+/// The `const struct bpf_insn <name>[] = { ... };` arrays of a C file: name and initialiser
+/// text (braces included), in file order.
+pub fn insn_arrays(text: &str) -> Vec<(String, String)> {
+    const START: &str = "const struct bpf_insn ";
+    let mut arrays = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(START) {
+        rest = &rest[at + START.len()..];
+        let Some((name, after)) = rest.split_once("[] = {") else {
+            continue;
+        };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let mut depth = 1;
+        let mut end = None;
+        for (index, c) in after.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = Some(index);
+                break;
+            }
+        }
+        if let Some(end) = end {
+            arrays.push((name.to_owned(), format!("{{{}}}", &after[..end])));
+            rest = &after[end..];
+        }
+    }
+    arrays
+}
+
+/// The C program that prints a prog_tests file's arrays as JSON: the file's own includes
+/// (test_progs.h's own part, the uapi and filter.h macros, instead of test_progs.h itself).
+fn prog_tests_generator(text: &str, arrays: &[(String, String)]) -> String {
+    let includes: String = text
+        .lines()
+        .filter(|l| l.starts_with("#include") && !l.contains("test_progs.h"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let prints: String = arrays
+        .iter()
+        .map(|(name, body)| {
+            format!(
+                "\t{{\n\t\tconst struct bpf_insn a[] = {body};\n\t\twtp_print(\"{name}\", a, sizeof(a) / sizeof(a[0]));\n\t}}\n"
+            )
+        })
+        .collect();
+    format!(
+        r#"#include <stdio.h>
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/filter.h>
+{includes}
+static void wtp_print(const char *name, const struct bpf_insn *a, size_t n)
+{{
+	printf("{{\"array\":\"%s\",\"insns\":[", name);
+	for (size_t j = 0; j < n; j++)
+		printf("%s[%d,%d,%d,%d,%d]", j ? "," : "", a[j].code, a[j].dst_reg, a[j].src_reg, a[j].off, a[j].imm);
+	printf("]}}\n");
+}}
+
+int main(void)
+{{
+{prints}	return 0;
+}}
+"#
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct PrintedArray {
+    array: String,
+    insns: Vec<Insn>,
+}
+
+/// Every writable instruction array of the tree's prog_tests, as cases with the checks the
+/// mapping gives; an array without a mapping is a row that says so.
+pub fn prog_tests(
+    runner: &Runner,
+    tree: &Path,
+    mappings: &[ProgTestMapping],
+    out_dir: &Path,
+) -> Result<Found> {
+    let mut found = Found::default();
+    for file in files_mentioning(tree, "prog_tests", "BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE") {
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(tree.join(&file))?;
+        let arrays = insn_arrays(&text);
+        let relative = file.strip_prefix(SELFTESTS).unwrap_or(&file).to_path_buf();
+        let out = out_dir.join(format!("prog_tests-{stem}"));
+        let printed =
+            match compile_and_run(runner, tree, &prog_tests_generator(&text, &arrays), &out)? {
+                Ok(printed) => printed,
+                Err(message) => {
+                    let name = format!("{UPSTREAM_PREFIX}{stem}");
+                    found
+                        .cases
+                        .push(row(&name, &file, "prog_tests", "(the file)"));
+                    found
+                        .decided
+                        .insert(name, CaseOutcome::CompileError { message });
+                    continue;
+                }
+            };
+        for line in printed.lines().filter(|l| !l.trim().is_empty()) {
+            let array: PrintedArray = serde_json::from_str(line)
+                .with_context(|| format!("the arrays printed from {}: {line}", file.display()))?;
+            let mapping = mappings
+                .iter()
+                .find(|m| m.file == relative && m.array == array.array);
+            let Some(mapping) = mapping else {
+                let name = format!("{UPSTREAM_PREFIX}{stem}.{}", array.array);
+                found
+                    .cases
+                    .push(row(&name, &file, "prog_tests", &array.array));
+                let reason = format!(
+                    "not runnable here: no mapping of its checks in guest-programs/upstream/prog_tests.toml ({} {})",
+                    relative.display(),
+                    array.array
+                );
+                found
+                    .decided
+                    .insert(name, CaseOutcome::Unsupported { reason });
+                continue;
+            };
+            let name = format!("{UPSTREAM_PREFIX}{stem}.{}", mapping.subtest);
+            let mut case = row(&name, &file, "prog_tests", &mapping.subtest);
+            case.description = format!(
+                "{}\n(upstream {}, array {}: {})",
+                mapping.subtest,
+                file.display(),
+                mapping.array,
+                mapping.what.trim()
+            );
+            case.requires = mapping.requires.clone();
+            case.load = mapping.load.clone();
+            case.steps = mapping.steps.clone();
+            case.insns = Some(InsnSource {
+                prog_type: mapping.prog_type,
+                name: Some(slug(&mapping.array)),
+                license: mapping.license.clone(),
+                insns: array.insns,
+                asm: Vec::new(),
+                maps: Vec::new(),
+                tracepoint: None,
+            });
+            found.cases.push(case);
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +620,25 @@ mod tests {
         .unwrap();
         let (_, unsupported) = test_verifier_case(Path::new("v/x.c"), "x", printed);
         assert!(unsupported.unwrap().contains("fixup_sk_storage_map"));
+    }
+
+    #[test]
+    fn insn_arrays_are_cut_out_by_their_braces() {
+        let text = "void f(void)\n{\n\tconst struct bpf_insn program[] = {\n\t\tBPF_LDX_MEM(BPF_B, BPF_REG_0, BPF_REG_6,\n\t\t\t    sizeof(struct nbd_request)),\n\t\tBPF_EXIT_INSN(),\n\t};\n\tconst struct bpf_insn other[] = { BPF_EXIT_INSN() };\n}\n";
+        let arrays = insn_arrays(text);
+        let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["program", "other"]);
+        assert!(arrays[0].1.starts_with('{') && arrays[0].1.ends_with("BPF_EXIT_INSN(),\n\t}"));
+        assert_eq!(arrays[1].1, "{ BPF_EXIT_INSN() }");
+    }
+
+    /// The repository's mapping reads, and every entry names a step the cases know.
+    #[test]
+    fn the_prog_tests_mapping_reads() {
+        let paths = crate::infra::paths::Paths::from_env();
+        let mappings =
+            prog_test_mappings(&paths.upstream_families().join("prog_tests.toml")).unwrap();
+        assert!(mappings.len() >= 4);
     }
 
     #[test]
