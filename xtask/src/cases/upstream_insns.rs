@@ -224,6 +224,7 @@ fn compile_and_run(
     tree: &Path,
     source: &str,
     out: &Path,
+    cut_of_a_program: bool,
 ) -> Result<Result<String, String>> {
     std::fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))?;
     let c_file = out.with_extension("c");
@@ -233,11 +234,12 @@ fn compile_and_run(
     std::fs::create_dir_all(stubs.join("sys"))?;
     std::fs::write(stubs.join("sys/capability.h"), "")?;
     let selftests = tree.join(SELFTESTS);
+    // The selftests Makefile's order: the selftests, libbpf's headers, tools/include, uapi.
     let includes = [
         selftests.clone(),
-        tree.join("tools/include/uapi"),
-        tree.join("tools/include"),
         tree.join("tools/lib"),
+        tree.join("tools/include"),
+        tree.join("tools/include/uapi"),
     ];
     let mut args: Vec<String> = vec!["-w".into(), "-O0".into()];
     for include in &includes {
@@ -248,9 +250,11 @@ fn compile_and_run(
         c_file.display().to_string(),
         "-o".into(),
         out.display().to_string(),
-        // Functions of the cut that call libbpf are never called.
-        "-Wl,--unresolved-symbols=ignore-all".into(),
     ]);
+    if cut_of_a_program {
+        // Functions of the cut of test_verifier.c that call libbpf are never called.
+        args.push("-Wl,--unresolved-symbols=ignore-all".into());
+    }
     let sh = &runner.sh;
     let output = cmd!(sh, "cc {args...}").quiet().ignore_status().output()?;
     if !output.status.success() {
@@ -275,7 +279,7 @@ pub fn test_verifier(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<Fou
             .unwrap_or_default();
         let generator = test_verifier_generator(tree, &file)?;
         let out = out_dir.join(format!("test_verifier-{stem}"));
-        let printed = match compile_and_run(runner, tree, &generator, &out)? {
+        let printed = match compile_and_run(runner, tree, &generator, &out, true)? {
             Ok(printed) => printed,
             Err(message) => {
                 let name = format!("{UPSTREAM_PREFIX}{stem}");
@@ -451,7 +455,10 @@ pub fn insn_arrays(text: &str) -> Vec<(String, String)> {
 
 /// The C program that prints a prog_tests file's arrays as JSON: the file's own includes
 /// (test_progs.h's own part, the uapi and filter.h macros, instead of test_progs.h itself).
-fn prog_tests_generator(text: &str, arrays: &[(String, String)]) -> String {
+fn prog_tests_generator(tree: &Path, text: &str, arrays: &[(String, String)]) -> String {
+    // The macros' header by path, as test_verifier.c includes it: `<linux/filter.h>` is the
+    // uapi one (tools/include/uapi comes first), which has no macros.
+    let filter_h = tree.join("tools/include/linux/filter.h");
     let includes: String = text
         .lines()
         .filter(|l| l.starts_with("#include") && !l.contains("test_progs.h"))
@@ -468,8 +475,13 @@ fn prog_tests_generator(text: &str, arrays: &[(String, String)]) -> String {
     format!(
         r#"#include <stdio.h>
 #include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <linux/types.h>
 #include <linux/bpf.h>
-#include <linux/filter.h>
+#include "{filter_h}"
 {includes}
 static void wtp_print(const char *name, const struct bpf_insn *a, size_t n)
 {{
@@ -483,7 +495,8 @@ int main(void)
 {{
 {prints}	return 0;
 }}
-"#
+"#,
+        filter_h = filter_h.display()
     )
 }
 
@@ -511,20 +524,25 @@ pub fn prog_tests(
         let arrays = insn_arrays(&text);
         let relative = file.strip_prefix(SELFTESTS).unwrap_or(&file).to_path_buf();
         let out = out_dir.join(format!("prog_tests-{stem}"));
-        let printed =
-            match compile_and_run(runner, tree, &prog_tests_generator(&text, &arrays), &out)? {
-                Ok(printed) => printed,
-                Err(message) => {
-                    let name = format!("{UPSTREAM_PREFIX}{stem}");
-                    found
-                        .cases
-                        .push(row(&name, &file, "prog_tests", "(the file)"));
-                    found
-                        .decided
-                        .insert(name, CaseOutcome::CompileError { message });
-                    continue;
-                }
-            };
+        let printed = match compile_and_run(
+            runner,
+            tree,
+            &prog_tests_generator(tree, &text, &arrays),
+            &out,
+            false,
+        )? {
+            Ok(printed) => printed,
+            Err(message) => {
+                let name = format!("{UPSTREAM_PREFIX}{stem}");
+                found
+                    .cases
+                    .push(row(&name, &file, "prog_tests", "(the file)"));
+                found
+                    .decided
+                    .insert(name, CaseOutcome::CompileError { message });
+                continue;
+            }
+        };
         for line in printed.lines().filter(|l| !l.trim().is_empty()) {
             let array: PrintedArray = serde_json::from_str(line)
                 .with_context(|| format!("the arrays printed from {}: {line}", file.display()))?;
