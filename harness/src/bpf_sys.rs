@@ -314,6 +314,22 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
     bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr).map_err(|error| (error, c_buffer_to_string(&log)))
 }
 
+/// BPF_MAP_CREATE of a plain map (no BTF), named `name` (the kernel keeps 15 bytes).
+pub fn map_create(map: &protocol::InsnMap) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = map.map_type;
+    create.key_size = map.key_size;
+    create.value_size = map.value_size;
+    create.max_entries = map.max_entries;
+    create.map_flags = map.map_flags;
+    if let Some(name) = &map.name {
+        copy_prog_name(&mut create.map_name, name);
+    }
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
+}
+
 /// BPF_MAP_FREEZE, for `.rodata`: the verifier may then treat its contents as constants.
 pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
     let mut attr = zeroed_attr();

@@ -6,14 +6,16 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 
-use protocol::{CasePlan, CaseResult, LibbpfAnswer, LoadReport, Outcome, Phase, Step, StepRecord};
+use protocol::{
+    CasePlan, CaseResult, LibbpfAnswer, LoadReport, Outcome, Phase, ProgramSource, Step, StepRecord,
+};
 
 use crate::bpf_sys;
 use crate::faults;
 use crate::links;
-use crate::loader::{self, LoadedProgram};
+use crate::loader;
 use crate::nbd::Connection;
-use crate::program::{harness_error, CaseProgram, Link};
+use crate::program::{harness_error, CaseProgram, Link, OwnProgram};
 use crate::reference;
 use crate::triggers::{nbd, test_run, testmod};
 
@@ -71,50 +73,74 @@ fn second_opinion(
     chosen: Option<&str>,
     tracepoint_names: &BTreeMap<String, String>,
 ) -> LibbpfAnswer {
-    let tail_call_targets: Vec<&str> = plan
-        .steps
-        .iter()
-        .filter_map(|step| match step {
-            Step::ProgArraySet { program, .. } => Some(program.as_str()),
-            _ => None,
-        })
-        .collect();
     let session = reference::Session::start();
-    let (mut answer, program) = session.load(&reference::Request {
-        object: &plan.object,
-        program: plan.program.as_deref().or(chosen),
-        globals: &plan.globals,
-        prog_flags: plan.prog_flags,
-        tail_call_targets: &tail_call_targets,
-    });
-    if let Some(program) = program {
-        let mut run = CaseRun::new(Some(program), tracepoint_names, &plan.name, Phase::Loaded);
-        for step in plan.steps.iter().take_while(|s| s.libbpf_skips().is_none()) {
-            let outcome = run.step(step);
-            answer.steps.push(StepRecord {
-                step: step.clone(),
-                outcome,
+    let mut answer = match &plan.source {
+        ProgramSource::Object { path, function } => {
+            let tail_call_targets: Vec<&str> = plan
+                .steps
+                .iter()
+                .filter_map(|step| match step {
+                    Step::ProgArraySet { program, .. } => Some(program.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let (mut answer, program) = session.load(&reference::Request {
+                object: path,
+                program: function.as_deref().or(chosen),
+                globals: &plan.globals,
+                prog_flags: plan.prog_flags,
+                tail_call_targets: &tail_call_targets,
             });
-        }
-        let first_attach = plan
-            .steps
-            .iter()
-            .position(|step| matches!(step, Step::Attach { .. }));
-        answer.attach = first_attach.map(|index| {
-            let outcome = match answer.steps.get(index) {
-                Some(record) => record.outcome.clone(),
-                None => run.step(&plan.steps[index]),
-            };
-            // The answer, not the tracepoint's name (which the own loader's step records).
-            match outcome {
-                Outcome::Ok { .. } => Outcome::ok(),
-                other => other,
+            if let Some(program) = program {
+                run_libbpf_steps(program, plan, tracepoint_names, &mut answer);
             }
-        });
-        run.end();
-    }
+            answer
+        }
+        ProgramSource::Insns(insns) => {
+            let (mut answer, program) = session.load_insns(insns, plan.prog_flags);
+            if let Some(program) = program {
+                run_libbpf_steps(program, plan, tracepoint_names, &mut answer);
+            }
+            answer
+        }
+    };
     session.finish(&mut answer);
     answer
+}
+
+/// The case's steps on libbpf's program, up to the first one that cannot run twice in a boot
+/// ([`Step::libbpf_skips`]); if that stops before the case's first `attach`, libbpf still
+/// attaches there ([`LibbpfAnswer::attach`]).
+fn run_libbpf_steps<P: CaseProgram>(
+    program: P,
+    plan: &CasePlan,
+    tracepoint_names: &BTreeMap<String, String>,
+    answer: &mut LibbpfAnswer,
+) {
+    let mut run = CaseRun::new(Some(program), tracepoint_names, &plan.name, Phase::Loaded);
+    for step in plan.steps.iter().take_while(|s| s.libbpf_skips().is_none()) {
+        let outcome = run.step(step);
+        answer.steps.push(StepRecord {
+            step: step.clone(),
+            outcome,
+        });
+    }
+    let first_attach = plan
+        .steps
+        .iter()
+        .position(|step| matches!(step, Step::Attach { .. }));
+    answer.attach = first_attach.map(|index| {
+        let outcome = match answer.steps.get(index) {
+            Some(record) => record.outcome.clone(),
+            None => run.step(&plan.steps[index]),
+        };
+        // The answer, not the tracepoint's name (which the own loader's step records).
+        match outcome {
+            Outcome::Ok { .. } => Outcome::ok(),
+            other => other,
+        }
+    });
+    run.end();
 }
 
 /// Where an `attach` goes: the tracepoint it names, else the one in the section name, as
@@ -128,7 +154,7 @@ fn attach_target<'a>(
     Some(tracepoint_names.get(name).map_or(name, String::as_str))
 }
 
-fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) {
+fn load(plan: &CasePlan) -> (LoadReport, Option<OwnProgram>, Option<String>) {
     let failed = |message: String| LoadReport {
         outcome: Outcome::Error { message },
         prog_type: None,
@@ -136,11 +162,28 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) 
         verifier_log: String::new(),
         notes: Vec::new(),
     };
-    let object = match std::fs::read(&plan.object) {
+    let report = |attempt: loader::LoadAttempt| LoadReport {
+        outcome: attempt
+            .result
+            .map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
+        prog_type: Some(attempt.prog_type),
+        insn_count: attempt.insn_count,
+        verifier_log: attempt.verifier_log,
+        notes: attempt.notes,
+    };
+    let (path, function) = match &plan.source {
+        ProgramSource::Object { path, function } => (path, function),
+        ProgramSource::Insns(insns) => {
+            let (attempt, program) = loader::insns::load(insns, plan.prog_flags);
+            let name = attempt.program.clone();
+            return (report(attempt), program.map(OwnProgram::Insns), Some(name));
+        }
+    };
+    let object = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) => {
             return (
-                failed(format!("reading {}: {error}", plan.object.display())),
+                failed(format!("reading {}: {error}", path.display())),
                 None,
                 None,
             )
@@ -148,22 +191,18 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<LoadedProgram>, Option<String>) 
     };
     let request = loader::LoadRequest {
         object: &object,
-        program: plan.program.as_deref(),
+        program: function.as_deref(),
         globals: &plan.globals,
         prog_flags: plan.prog_flags,
     };
     match loader::load(&request) {
         Ok((attempt, program)) => {
-            let report = LoadReport {
-                outcome: attempt
-                    .result
-                    .map_or_else(|e| Outcome::from_io(&e), |()| Outcome::ok()),
-                prog_type: Some(attempt.prog_type),
-                insn_count: attempt.insn_count,
-                verifier_log: attempt.verifier_log,
-                notes: attempt.notes,
-            };
-            (report, program, Some(attempt.program))
+            let name = attempt.program.clone();
+            (
+                report(attempt),
+                program.map(|p| OwnProgram::Object(Box::new(p))),
+                Some(name),
+            )
         }
         Err(error) => (failed(chain(&error)), None, None),
     }

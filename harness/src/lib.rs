@@ -22,6 +22,7 @@ pub mod nbd;
 pub mod probes;
 pub mod program;
 pub mod reference;
+pub mod reference_insns;
 pub mod report;
 pub mod triggers;
 pub mod udev;

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use protocol::Outcome;
 
 use crate::bpf_sys;
+use crate::loader::insns::InsnLoaded;
 use crate::loader::LoadedProgram;
 
 /// What the steps do with a case's program.
@@ -122,5 +123,105 @@ impl CaseProgram for LoadedProgram {
         bpf_sys::tracing_attach(fd.as_fd())
             .map(Link::Fd)
             .map_err(|e| Outcome::from_io(&e))
+    }
+}
+
+impl CaseProgram for InsnLoaded {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn section_tracepoint(&self) -> Option<&str> {
+        self.tracepoint.as_deref()
+    }
+
+    fn attach(&mut self, tracepoint: &str, cookie: Option<u64>) -> Result<Link, Outcome> {
+        raw_tracepoint_open(self.fd.as_fd(), tracepoint, cookie.unwrap_or(0)).map(Link::Fd)
+    }
+
+    fn read_global(&self, _: &str) -> Result<u64, Outcome> {
+        Err(harness_error(
+            "a program given as instructions has no globals",
+        ))
+    }
+
+    fn write_global(&self, _: &str, _: u64) -> Result<(), Outcome> {
+        Err(harness_error(
+            "a program given as instructions has no globals",
+        ))
+    }
+
+    fn map(&self, name: &str) -> Result<OwnedFd, Outcome> {
+        let map = InsnLoaded::map(self, name)
+            .ok_or_else(|| harness_error(&format!("no map named `{name}`")))?;
+        map.try_clone_to_owned().map_err(|e| Outcome::from_io(&e))
+    }
+
+    fn sibling(&mut self, _: &str) -> Result<OwnedFd, Outcome> {
+        Err(harness_error(
+            "a program given as instructions has no sibling programs",
+        ))
+    }
+
+    fn freplace(&mut self, _: &str) -> Result<Link, Outcome> {
+        Err(harness_error(
+            "a program given as instructions has no extensions",
+        ))
+    }
+}
+
+/// The own loader's program, from an object or from instructions.
+pub enum OwnProgram {
+    Object(Box<LoadedProgram>),
+    Insns(InsnLoaded),
+}
+
+impl OwnProgram {
+    fn inner(&self) -> &dyn CaseProgram {
+        match self {
+            OwnProgram::Object(program) => program.as_ref(),
+            OwnProgram::Insns(program) => program,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn CaseProgram {
+        match self {
+            OwnProgram::Object(program) => program.as_mut(),
+            OwnProgram::Insns(program) => program,
+        }
+    }
+}
+
+impl CaseProgram for OwnProgram {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.inner().fd()
+    }
+
+    fn section_tracepoint(&self) -> Option<&str> {
+        self.inner().section_tracepoint()
+    }
+
+    fn attach(&mut self, tracepoint: &str, cookie: Option<u64>) -> Result<Link, Outcome> {
+        self.inner_mut().attach(tracepoint, cookie)
+    }
+
+    fn read_global(&self, name: &str) -> Result<u64, Outcome> {
+        self.inner().read_global(name)
+    }
+
+    fn write_global(&self, name: &str, value: u64) -> Result<(), Outcome> {
+        self.inner().write_global(name, value)
+    }
+
+    fn map(&self, name: &str) -> Result<OwnedFd, Outcome> {
+        self.inner().map(name)
+    }
+
+    fn sibling(&mut self, name: &str) -> Result<OwnedFd, Outcome> {
+        self.inner_mut().sibling(name)
+    }
+
+    fn freplace(&mut self, extension: &str) -> Result<Link, Outcome> {
+        self.inner_mut().freplace(extension)
     }
 }

@@ -91,6 +91,21 @@ impl Session {
         }
     }
 
+    /// Loads a program given as instructions with libbpf's `bpf_prog_load`.
+    pub fn load_insns(
+        &self,
+        program: &protocol::InsnProgram,
+        prog_flags: u32,
+    ) -> (LibbpfAnswer, Option<crate::reference_insns::LibbpfInsns>) {
+        match LogBuffer::new() {
+            Ok(mut log) => crate::reference_insns::load(program, prog_flags, log.as_mut_slice()),
+            Err(error) => {
+                let failed = harness_error(format!("mapping a log buffer: {error}"));
+                (bare_answer(failed), None)
+            }
+        }
+    }
+
     /// Adds what libbpf printed since the session started to the answer.
     pub fn finish(self, answer: &mut LibbpfAnswer) {
         answer.messages = MESSAGES

@@ -91,6 +91,7 @@ pub fn case(name: &str, requires: &[&str]) -> crate::cases::Case {
         globals: Default::default(),
         flags: vec![],
         source: None,
+        insns: None,
         steps: vec![],
     }
 }

@@ -139,15 +139,13 @@ pub struct HelperAnswer {
     pub message: String,
 }
 
-/// One case: a BPF object, the program in it, and the steps to run after loading it.
+/// One case: its program (a function of a BPF object, or instructions) and the steps to run
+/// after loading it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CasePlan {
     pub name: String,
-    /// Compiled BPF object (path as the guest sees it).
-    pub object: PathBuf,
-    /// Function name of the program inside the object; `None` when the object has exactly one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+    /// What is loaded.
+    pub source: ProgramSource,
     /// Globals patched into `.data`/`.bss` before the maps are created (like aya's `override_global`).
     #[serde(default)]
     pub globals: BTreeMap<String, u64>,
@@ -159,6 +157,104 @@ pub struct CasePlan {
 
 fn is_zero(flags: &u32) -> bool {
     *flags == 0
+}
+
+/// Where a case's program comes from. Both loaders (the own one and libbpf) load either.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgramSource {
+    /// A compiled BPF object (path as the guest sees it) and the function in it; `None` when
+    /// the object has exactly one raw tracepoint program.
+    Object {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<String>,
+    },
+    /// A program given as instructions, loaded as they are (BPF_PROG_LOAD; libbpf's
+    /// `bpf_prog_load`).
+    Insns(InsnProgram),
+}
+
+impl ProgramSource {
+    /// A function of an object.
+    pub fn object(path: impl Into<PathBuf>, function: Option<String>) -> Self {
+        ProgramSource::Object {
+            path: path.into(),
+            function,
+        }
+    }
+}
+
+/// A program given as instructions: plain data, cheap to generate by the thousand (each
+/// instruction is `[code, dst, src, off, imm]`, `struct bpf_insn`'s fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsnProgram {
+    pub prog_type: ProgType,
+    /// The program's name for the kernel (`prog_name`, at most 15 bytes kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default = "default_license")]
+    pub license: String,
+    pub insns: Vec<Insn>,
+    /// Maps created before the load; each one's fd goes into the `imm` of the instructions
+    /// it lists (the first half of a `BPF_LD_MAP_FD`, whose `src` is BPF_PSEUDO_MAP_FD).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maps: Vec<InsnMap>,
+    /// The `attach` step's tracepoint when the step names none (what a section name gives an
+    /// object's program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracepoint: Option<String>,
+}
+
+fn default_license() -> String {
+    "GPL".to_owned()
+}
+
+/// One `struct bpf_insn`; serialised as `[code, dst, src, off, imm]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "(u8, u8, u8, i16, i32)", into = "(u8, u8, u8, i16, i32)")]
+pub struct Insn {
+    pub code: u8,
+    pub dst: u8,
+    pub src: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+impl From<(u8, u8, u8, i16, i32)> for Insn {
+    fn from((code, dst, src, off, imm): (u8, u8, u8, i16, i32)) -> Self {
+        Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm,
+        }
+    }
+}
+
+impl From<Insn> for (u8, u8, u8, i16, i32) {
+    fn from(insn: Insn) -> Self {
+        (insn.code, insn.dst, insn.src, insn.off, insn.imm)
+    }
+}
+
+/// A map an instruction program uses (BPF_MAP_CREATE's numbers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsnMap {
+    /// Its name for the `map` a step may look up; also the kernel's `map_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub map_flags: u32,
+    /// Indexes of the instructions whose `imm` becomes the map's fd.
+    pub insns: Vec<usize>,
 }
 
 /// An action the harness performs after the program is loaded. Each yields one [`Outcome`].
@@ -762,6 +858,38 @@ mod tests {
                 "hang",
                 "abort_harness"
             ]
+        );
+    }
+
+    /// A program given as instructions travels as plain data: each instruction
+    /// `[code, dst, src, off, imm]`, the maps with the instructions that load them.
+    #[test]
+    fn program_sources_travel_as_plain_data() {
+        let json = r#"{"insns":{"prog_type":24,"insns":[[24,1,1,0,0],[0,0,0,0,0],[149,0,0,0,0]],
+            "maps":[{"map_type":1,"key_size":8,"value_size":8,"max_entries":1,"map_flags":1,"insns":[0]}]}}"#;
+        let source: ProgramSource = serde_json::from_str(json).unwrap();
+        let ProgramSource::Insns(program) = &source else {
+            panic!("{source:?}")
+        };
+        assert_eq!(program.license, "GPL");
+        assert_eq!(
+            program.insns[0],
+            Insn {
+                code: 0x18,
+                dst: 1,
+                src: 1,
+                off: 0,
+                imm: 0
+            }
+        );
+        assert_eq!(program.maps[0].insns, [0]);
+        let back: ProgramSource =
+            serde_json::from_str(&serde_json::to_string(&source).unwrap()).unwrap();
+        assert_eq!(back, source);
+        let object = ProgramSource::object("/o.o", Some("f".into()));
+        assert_eq!(
+            serde_json::to_string(&object).unwrap(),
+            r#"{"object":{"path":"/o.o","function":"f"}}"#
         );
     }
 

@@ -12,6 +12,7 @@
 
 pub mod btf_raw;
 pub mod externs;
+pub mod insns;
 pub mod kernel_btf;
 pub mod prog_arrays;
 pub mod sections;

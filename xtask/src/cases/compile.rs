@@ -34,6 +34,11 @@ impl<'a> Clang<'a> {
         Ok(Self { runner, version })
     }
 
+    /// The runner clang runs through (for the host programs that extract upstream's arrays).
+    pub fn runner(&self) -> &'a Runner {
+        self.runner
+    }
+
     pub fn compile_all(&self, sources: &[PathBuf], out_dir: &Path) -> Result<Compiled> {
         let stage = Stage::start(format!("compiling {} BPF programs", sources.len()));
         std::fs::create_dir_all(out_dir)?;

@@ -4,11 +4,13 @@
 //! name, or an exact value). The harness only runs steps; this module and [`crate::judge::compare`]
 //! know what should have happened.
 
+pub mod asm;
 pub mod compile;
 pub mod decl_tags;
 mod outcome;
 pub mod plan;
 pub mod upstream;
+pub mod upstream_insns;
 
 pub use outcome::CaseOutcome;
 
@@ -66,6 +68,11 @@ pub struct Case {
     /// in the kernel tree); never written in a case file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// A program given as instructions instead of a C program (`[insns]`: `prog_type`,
+    /// `insns` as `[code, dst, src, off, imm]` or `asm` lines, `license`, `maps`,
+    /// `tracepoint`); then `program`, `function` and `globals` are not used.
+    #[serde(default)]
+    pub insns: Option<asm::InsnSource>,
     #[serde(default)]
     pub steps: Vec<CaseStep>,
 }
@@ -194,9 +201,19 @@ impl Case {
     /// take (`steps` are the file's own step tables: a flattened, tagged step ignores unknown
     /// fields).
     fn validate(&self, dir: &Path, steps: &[toml::Table], known: &Vocabulary) -> Result<()> {
-        let source = dir.join(format!("{}.bpf.c", self.program_stem()));
-        if !source.is_file() {
-            bail!("program {} does not exist", source.display());
+        match &self.insns {
+            Some(insns) => {
+                if self.program.is_some() || self.function.is_some() || !self.globals.is_empty() {
+                    bail!("a case with `[insns]` has no `program`, `function` or `globals`");
+                }
+                insns.program().context("`[insns]`")?;
+            }
+            None => {
+                let source = dir.join(format!("{}.bpf.c", self.program_stem()));
+                if !source.is_file() {
+                    bail!("program {} does not exist", source.display());
+                }
+            }
         }
         let loads = std::iter::once(&self.load).chain(self.load_on.values().map(|a| &a.expect));
         if loads.into_iter().any(|e| matches!(e, Expect::Value(_))) {
@@ -339,6 +356,7 @@ impl CaseSet {
         let mut sources: Vec<PathBuf> = self
             .cases
             .iter()
+            .filter(|case| case.insns.is_none())
             .map(|case| self.program_source(case))
             .collect();
         sources.sort();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use protocol::{CasePlan, HelperProbe, Plan};
+use protocol::{CasePlan, HelperProbe, Plan, ProgramSource};
 
 use crate::cases::compile::Compiled;
 use crate::cases::CaseOutcome;
@@ -99,23 +99,20 @@ fn plan_case(
         );
         return Err(Box::new(CaseOutcome::Unsupported { reason }));
     }
-    let source = case_set.program_source(case);
-    let object = match compiled.get(&source) {
-        Some(Ok(object)) => object.clone(),
-        Some(Err(message)) => {
-            return Err(Box::new(CaseOutcome::CompileError {
-                message: message.clone(),
-            }))
+    let source = match &case.insns {
+        Some(insns) => {
+            let program = insns.program().map_err(|error| {
+                Box::new(CaseOutcome::CompileError {
+                    message: format!("{error:#}"),
+                })
+            })?;
+            ProgramSource::Insns(program)
         }
-        None => {
-            let message = format!("{} was not compiled", source.display());
-            return Err(Box::new(CaseOutcome::CompileError { message }));
-        }
+        None => ProgramSource::object(object_of(case_set, case, compiled)?, case.function.clone()),
     };
     Ok(CasePlan {
         name: case.name.clone(),
-        object,
-        program: case.function.clone(),
+        source,
         // Two's complement: a negative global is the same bits in the object's data section.
         globals: case
             .globals
@@ -126,6 +123,25 @@ fn plan_case(
         prog_flags: case.prog_flags().unwrap_or_default(),
         steps: case.steps.iter().map(|s| s.step.clone()).collect(),
     })
+}
+
+/// The compiled object of a case's C program, or the outcome that stops it.
+fn object_of(
+    case_set: &CaseSet,
+    case: &Case,
+    compiled: &Compiled,
+) -> Result<PathBuf, Box<CaseOutcome>> {
+    let source = case_set.program_source(case);
+    match compiled.get(&source) {
+        Some(Ok(object)) => Ok(object.clone()),
+        Some(Err(message)) => Err(Box::new(CaseOutcome::CompileError {
+            message: message.clone(),
+        })),
+        None => {
+            let message = format!("{} was not compiled", source.display());
+            Err(Box::new(CaseOutcome::CompileError { message }))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -197,7 +213,7 @@ mod tests {
         assert_eq!(found.as_deref(), decided);
         assert_eq!(plan.guest.cases.len(), usize::from(decided.is_none()));
         if let Some(planned) = plan.guest.cases.first() {
-            assert_eq!(planned.object, Path::new("/o/c.o"));
+            assert_eq!(planned.source, ProgramSource::object("/o/c.o", None));
             assert_eq!(planned.globals["minus_one"], u64::MAX);
         }
     }

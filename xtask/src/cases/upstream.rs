@@ -25,6 +25,9 @@ use crate::kernel::manifest::Vocabulary;
 pub struct Family {
     #[serde(skip)]
     pub name: String,
+    /// The directory the family file is in (where [`PROG_TESTS_MAPPING`] lies too).
+    #[serde(skip)]
+    pub dir: PathBuf,
     pub description: String,
     /// The program file, relative to the tree's root.
     pub source: PathBuf,
@@ -72,7 +75,18 @@ impl Members {
     }
 }
 
-/// Reads every `<dir>/*.toml` as a family, its `requires` checked against what the manifests
+/// The file beside the families that maps upstream's prog_tests checks
+/// ([`crate::cases::upstream_insns::prog_tests`]).
+pub const PROG_TESTS_MAPPING: &str = "prog_tests.toml";
+
+fn prog_tests_mapping(families: &[Family]) -> PathBuf {
+    families
+        .first()
+        .map(|family| family.dir.join(PROG_TESTS_MAPPING))
+        .unwrap_or_default()
+}
+
+/// Reads every `<dir>/*.toml` as a family (but the prog_tests mapping), its `requires` checked against what the manifests
 /// define; a missing directory has none.
 pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -82,6 +96,7 @@ pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .filter(|p| !p.ends_with(PROG_TESTS_MAPPING))
         .collect();
     files.sort();
     files
@@ -92,6 +107,7 @@ pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
                 .with_context(|| format!("upstream family {}", file.display()))?;
             crate::cases::check_requires(&family.requires, known)
                 .with_context(|| format!("upstream family {}", file.display()))?;
+            family.dir = dir.to_path_buf();
             family.name = file
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -140,6 +156,15 @@ pub fn members(
         members.compiled.insert(source.clone(), compiled);
         members.cases.extend(cases_of(family, &source, &tags));
     }
+    let found = crate::cases::upstream_insns::test_verifier(clang.runner(), tree, out_dir)
+        .context("extracting test_verifier's writable tests")?;
+    members.cases.extend(found.cases);
+    members.decided.extend(found.decided);
+    let mappings = crate::cases::upstream_insns::prog_test_mappings(&prog_tests_mapping(families))?;
+    let found = crate::cases::upstream_insns::prog_tests(clang.runner(), tree, &mappings, out_dir)
+        .context("extracting the prog_tests' writable instruction arrays")?;
+    members.cases.extend(found.cases);
+    members.decided.extend(found.decided);
     stage.finish(format!(
         "{} programs, {} absent or broken families",
         members.cases.len() - members.decided.len(),
@@ -249,6 +274,7 @@ fn family_case(family: &Family, source: &Path) -> Case {
         globals: BTreeMap::new(),
         flags: Vec::new(),
         source: Some(source.to_path_buf()),
+        insns: None,
         steps: Vec::new(),
     }
 }
@@ -277,6 +303,7 @@ mod tests {
     fn family() -> Family {
         Family {
             name: "verifier_raw_tp_writable".into(),
+            dir: PathBuf::new(),
             description: "upstream's programs".into(),
             source: "progs/verifier_raw_tp_writable.c".into(),
             includes: vec![],

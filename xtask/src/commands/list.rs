@@ -70,6 +70,7 @@ mod tests {
         let mut testmod = case("bare", &["bpf_testmod"]);
         testmod.description = "First line.\nSecond line.".into();
         let family = Family {
+            dir: Default::default(),
             name: "verifier_raw_tp_writable".into(),
             description: "Upstream's programs".into(),
             source: "progs/v.c".into(),

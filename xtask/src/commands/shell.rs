@@ -189,8 +189,7 @@ mod tests {
             tracepoint_names: Default::default(),
             cases: vec![CasePlan {
                 name: "bare".into(),
-                object: "/o.o".into(),
-                program: None,
+                source: protocol::ProgramSource::object("/o.o", None),
                 globals: Default::default(),
                 prog_flags: 0,
                 steps,

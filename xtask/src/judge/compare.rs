@@ -361,6 +361,7 @@ mod tests {
             globals: Default::default(),
             flags: vec![],
             source: None,
+            insns: None,
             steps,
         }
     }

@@ -277,6 +277,7 @@ mod tests {
             globals: Default::default(),
             flags: vec![],
             source: None,
+            insns: None,
             steps: vec![
                 CaseStep {
                     step: Step::Attach {
@@ -486,8 +487,7 @@ mod tests {
     fn planned(name: &str) -> CasePlan {
         CasePlan {
             name: name.into(),
-            object: "/x.o".into(),
-            program: None,
+            source: protocol::ProgramSource::object("/x.o", None),
             globals: Default::default(),
             prog_flags: 0,
             steps: vec![],
