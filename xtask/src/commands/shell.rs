@@ -51,10 +51,13 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
     let (_, compiled) = crate::commands::vmtest::prepare::guest_side(&runner, paths, &case_set)?;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = build::ensure(&runner, paths, &catalog, &manifest, &tree)?;
+    // The case set's own modules load before the shell like bpf_testmod, with or without a case.
+    let modules =
+        crate::commands::vmtest::prepare::with_user_modules(&runner, paths, &build, &case_set)?;
     let kernel_plan = plan::plan(
         &case_set,
         &manifest,
-        &build.modules,
+        &modules,
         &compiled,
         Scope::CasesOnly,
         Vec::new(),

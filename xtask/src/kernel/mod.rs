@@ -8,3 +8,4 @@ pub mod helper_list;
 pub mod kconfig;
 pub mod manifest;
 pub mod source;
+pub mod user_module;
