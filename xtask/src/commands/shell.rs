@@ -118,6 +118,22 @@ pub fn introduction(plan: &Plan) -> String {
         None => text.push_str("the modules are loaded; no case was run.\n"),
         Some(case) => text.push_str(&describe(case)),
     }
+    let modules: Vec<String> = plan
+        .modules
+        .iter()
+        .map(|path| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if !modules.is_empty() {
+        text.push_str(&format!(
+            "  modules loaded: {} (their tracepoints: ls /sys/kernel/tracing/events/)\n",
+            modules.join(", ")
+        ));
+    }
     text.push_str(
         "  inspect: bpftool prog show; bpftool link show; cat /sys/kernel/tracing/available_events\n\
          leave with `exit` (or Ctrl-D): the VM ends.\n",
@@ -235,6 +251,7 @@ mod tests {
         );
         let intro = introduction(&shell);
         assert!(intro.contains("/sys/fs/bpf/wtp/bare"), "{intro}");
+        assert!(intro.contains("modules loaded: bpf_testmod.ko"), "{intro}");
         assert!(
             intro.contains("dd if=/sys/kernel/bpf_testmod bs=64 count=1"),
             "{intro}"
