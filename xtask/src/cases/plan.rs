@@ -206,6 +206,23 @@ mod tests {
         }
     }
 
+    /// A case set's own module is built for every kernel that gets a plan at all.
+    #[test]
+    fn a_module_of_the_case_set_is_no_missing_feature() {
+        let plan = plan(
+            &set(vec![case("c", &["module:own_tp", "bpf_testmod"])]),
+            &manifest(&[]),
+            &[],
+            &compiled(&[("c.bpf.c", Ok("/o/c.o"))]),
+            Scope::CasesOnly,
+            vec![],
+        );
+        assert!(matches!(
+            &plan.decided["c"],
+            CaseOutcome::Unsupported { reason } if reason == "needs bpf_testmod, which this kernel does not have"
+        ));
+    }
+
     #[test]
     fn a_program_that_was_never_compiled_is_a_compile_error_not_a_crash() {
         let plan = plan(
