@@ -17,7 +17,7 @@ use crate::loader;
 use crate::nbd::Connection;
 use crate::program::{harness_error, CaseProgram, Link, OwnProgram};
 use crate::reference;
-use crate::triggers::{nbd, test_run, testmod};
+use crate::triggers::{anything, nbd, test_run, testmod};
 
 pub use crate::program::chain;
 
@@ -369,7 +369,10 @@ impl<'a, P: CaseProgram> CaseRun<'a, P> {
             Step::CrashKernel => faults::crash_kernel(),
             Step::Hang => faults::hang(),
             Step::AbortHarness => faults::abort_harness(),
-            Step::WriteFile { path } => faults::write_file(path),
+            Step::HostWrite { path } => faults::write_file(path),
+            Step::Exec { argv } => anything::exec(argv),
+            Step::ReadFile { path, len } => anything::read_file(path, *len),
+            Step::WriteFile { path, text } => anything::write_file(path, text),
         };
         if step.is_trigger() && self.link.is_some() {
             self.phase = self.phase.max(Phase::Triggered);

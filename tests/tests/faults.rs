@@ -187,7 +187,7 @@ fn the_guest_cannot_write_to_the_host_outside_its_run_directory() {
     let in_overlay = tmp_dir.path().join("written-by-guest");
     let write = |path: &Path, expect: &str| {
         case(&format!(
-            "[[steps]]\ndo = \"write_file\"\npath = \"{}\"\nexpect = \"{expect}\"\n",
+            "[[steps]]\ndo = \"host_write\"\npath = \"{}\"\nexpect = \"{expect}\"\n",
             path.display()
         ))
     };

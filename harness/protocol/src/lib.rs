@@ -272,7 +272,11 @@ pub struct InsnMap {
 ///   `link_update`, `set_global`, `read_global`, `prog_array_set` (libbpf loads the target with
 ///   the object), `freplace` (libbpf loads the extension from a second open of the object that
 ///   reuses the first one's maps, with `bpf_program__set_attach_target`), `testmod_read`,
-///   `test_run_socket_filter`, `test_run_self`, `write_file` (it truncates and rewrites);
+///   `test_run_socket_filter`, `test_run_self`, `host_write` (it truncates and rewrites),
+///   and the triggers for anything, `exec`, `read_file` and `write_file`: they are how a case
+///   fires its own tracepoint, so libbpf's program must see them too. A command or a write
+///   that changes the guest for good (a second `exec` would find another state) belongs after
+///   the steps libbpf compares, or in a case of its own;
 /// - not run by libbpf: `nbd_connect`, `nbd_read`, `nbd_disconnect` (they change /dev/nbd0
 ///   for the rest of the boot, and a rewritten request can break the device for every later
 ///   case), `crash_kernel`, `hang`, `abort_harness` (they end the run).
@@ -356,8 +360,92 @@ pub enum Step {
     Hang,
     /// Fault injection: abort the harness process.
     AbortHarness,
-    /// Create a file at `path` (outside the run directory it must fail: the host is read-only).
-    WriteFile { path: String },
+    /// Fault injection: create a file at `path` anywhere (outside the run directory it must
+    /// fail or stay in the guest: the host is read-only); unchecked, for the fault tests.
+    HostWrite { path: String },
+    /// Run `argv` in the guest and wait for it (at most [`EXEC_TIMEOUT_SECS`]): `argv[0]` is a
+    /// path or a name searched on the guest's PATH. The value is `{"status": <exit status, or
+    /// null when a signal ended it>, "stdout": <up to [`EXEC_OUTPUT_LIMIT`] bytes, as text>}`;
+    /// a program that is not there is a harness error naming it.
+    Exec { argv: Vec<String> },
+    /// One read(2) of `len` bytes from `path` (without `len`: read to the end, at most
+    /// [`READ_FILE_LIMIT`] bytes); the value is `{"len": <bytes read>, "text": <them>}`.
+    /// `path` is one of the guest's own files ([`guest_path_problem`]).
+    ReadFile {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        len: Option<u64>,
+    },
+    /// One write(2) of `text` to `path` (opened for writing, created in /tmp); the value is
+    /// the number of bytes written. `path` is one of the guest's own files.
+    WriteFile { path: String, text: String },
+}
+
+/// Most bytes of an `exec` step's stdout kept in its value (the rest is read and dropped).
+pub const EXEC_OUTPUT_LIMIT: usize = 4096;
+/// Longest an `exec` step's command may run before it is killed (a harness error then).
+pub const EXEC_TIMEOUT_SECS: u64 = 30;
+/// Most bytes a `read_file` step without `len` reads.
+pub const READ_FILE_LIMIT: usize = 65536;
+/// Where `read_file` and `write_file` may go: the guest's own files. /proc, /sys and /dev are
+/// the guest kernel's; /tmp is a private overlay in the guest (what is written there never
+/// reaches the host). Everything else is the host's root, shared read-only.
+pub const GUEST_FILE_ROOTS: &[&str] = &["/proc", "/sys", "/dev", "/tmp"];
+
+/// Why `path` is not one of the guest's own files, if it is not: it must be absolute, under
+/// one of [`GUEST_FILE_ROOTS`], without `.` or `..` components, and not reach the host's
+/// root through a process's `root`, `cwd`, `exe` or `fd` link in /proc.
+pub fn guest_path_problem(path: &str) -> Option<String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some(format!("`{path}` is not an absolute path"));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts.iter().any(|part| *part == ".." || *part == ".") {
+        return Some(format!("`{path}` has a `.` or `..` component"));
+    }
+    let under_root = GUEST_FILE_ROOTS
+        .iter()
+        .any(|root| parts.first() == Some(&&root[1..]) && parts.len() > 1 && !parts[1].is_empty());
+    if !under_root {
+        return Some(format!(
+            "`{path}` is not one of the guest's own files (under {})",
+            GUEST_FILE_ROOTS.join(", ")
+        ));
+    }
+    let through_a_process = parts[0] == "proc"
+        && parts.len() > 2
+        && ["root", "cwd", "exe", "fd", "map_files"].contains(&parts[2]);
+    if through_a_process {
+        return Some(format!(
+            "`{path}` goes through a process's `{}` link to files that are not the guest's own",
+            parts[2]
+        ));
+    }
+    None
+}
+
+/// Why `argv` cannot be an `exec` step's command line, if it cannot: it needs a program, and
+/// the program is a name (searched on the guest's PATH) or an absolute path without `.` or
+/// `..` components.
+pub fn exec_problem(argv: &[String]) -> Option<String> {
+    let Some(program) = argv.first() else {
+        return Some("`argv` is empty: it needs at least the program".into());
+    };
+    if program.is_empty() {
+        return Some("the program (`argv[0]`) is empty".into());
+    }
+    if !program.contains('/') {
+        return None;
+    }
+    match program.strip_prefix('/') {
+        None => Some(format!(
+            "the program `{program}` is a relative path: give a name on the guest's PATH or an absolute path"
+        )),
+        Some(rest) if rest.split('/').any(|part| part == ".." || part == ".") => {
+            Some(format!("the program `{program}` has a `.` or `..` component"))
+        }
+        Some(_) => None,
+    }
 }
 
 impl Step {
@@ -386,6 +474,9 @@ impl Step {
             Step::CrashKernel => "crash_kernel",
             Step::Hang => "hang",
             Step::AbortHarness => "abort_harness",
+            Step::HostWrite { .. } => "host_write",
+            Step::Exec { .. } => "exec",
+            Step::ReadFile { .. } => "read_file",
             Step::WriteFile { .. } => "write_file",
         }
     }
@@ -398,7 +489,10 @@ impl Step {
             Step::SetGlobal { .. } => &["name", "value"],
             Step::ReadGlobal { .. } => &["name"],
             Step::NbdRead { .. } => &["offset"],
-            Step::WriteFile { .. } => &["path"],
+            Step::HostWrite { .. } => &["path"],
+            Step::Exec { .. } => &["argv"],
+            Step::ReadFile { .. } => &["path", "len"],
+            Step::WriteFile { .. } => &["path", "text"],
             Step::ProgArraySet { .. } => &["map", "index", "program"],
             Step::Freplace { .. } => &["program"],
             Step::AttachLink
@@ -446,6 +540,9 @@ impl Step {
             | Step::TestmodRead
             | Step::TestRunSocketFilter
             | Step::TestRunSelf
+            | Step::HostWrite { .. }
+            | Step::Exec { .. }
+            | Step::ReadFile { .. }
             | Step::WriteFile { .. } => None,
         }
     }
@@ -454,7 +551,12 @@ impl Step {
     pub fn is_trigger(&self) -> bool {
         matches!(
             self,
-            Step::TestmodRead | Step::NbdRead { .. } | Step::TestRunSocketFilter
+            Step::TestmodRead
+                | Step::NbdRead { .. }
+                | Step::TestRunSocketFilter
+                | Step::Exec { .. }
+                | Step::ReadFile { .. }
+                | Step::WriteFile { .. }
         )
     }
 }
@@ -727,7 +829,18 @@ mod tests {
             },
             Step::ReadGlobal { name: "g".into() },
             Step::NbdRead { offset: 0 },
-            Step::WriteFile { path: "/x".into() },
+            Step::HostWrite { path: "/x".into() },
+            Step::Exec {
+                argv: vec!["cat".into()],
+            },
+            Step::ReadFile {
+                path: "/proc/x".into(),
+                len: Some(64),
+            },
+            Step::WriteFile {
+                path: "/proc/x".into(),
+                text: "1".into(),
+            },
             Step::Detach,
         ];
         for step in full {
@@ -902,7 +1015,16 @@ mod tests {
             },
             Step::NbdRead { offset: 0 },
             Step::TestRunSocketFilter,
-            Step::WriteFile { path: "x".into() },
+            Step::HostWrite { path: "x".into() },
+            Step::Exec { argv: vec![] },
+            Step::ReadFile {
+                path: "x".into(),
+                len: None,
+            },
+            Step::WriteFile {
+                path: "x".into(),
+                text: String::new(),
+            },
         ];
         for step in steps {
             let json = serde_json::to_value(&step).unwrap();
@@ -932,6 +1054,40 @@ mod tests {
         ] {
             let json = serde_json::to_value(&step).unwrap();
             assert_eq!(json["do"], step.name());
+        }
+    }
+
+    #[test]
+    fn guest_paths_are_the_guests_own_files() {
+        for good in [
+            "/proc/wtp_own_tp",
+            "/sys/kernel/bpf_testmod",
+            "/dev/null",
+            "/tmp/a/b",
+        ] {
+            assert_eq!(guest_path_problem(good), None, "{good}");
+        }
+        for (bad, why) in [
+            ("proc/x", "not an absolute path"),
+            ("/etc/passwd", "not one of the guest's own files"),
+            ("/proc", "not one of the guest's own files"),
+            ("/proctor/x", "not one of the guest's own files"),
+            ("/tmp/../etc/passwd", "`..` component"),
+            ("/proc/self/root/etc/passwd", "`root` link"),
+            ("/proc/1/cwd/x", "`cwd` link"),
+        ] {
+            let problem = guest_path_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad}: {problem}");
+        }
+        assert_eq!(exec_problem(&["cat".into(), "/proc/x".into()]), None);
+        assert_eq!(exec_problem(&["/bin/cat".into()]), None);
+        for (bad, why) in [
+            (vec![], "`argv` is empty"),
+            (vec!["bin/cat".to_owned()], "relative path"),
+            (vec!["/bin/../bin/cat".to_owned()], "`..`"),
+        ] {
+            let problem = exec_problem(&bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad:?}: {problem}");
         }
     }
 

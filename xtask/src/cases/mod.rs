@@ -33,6 +33,47 @@ pub struct CaseSet {
     pub name: String,
     pub dir: PathBuf,
     pub cases: Vec<Case>,
+    /// The set's own kernel modules (`<dir>/modules/<name>/`), built for every kernel of the
+    /// run and loaded before its cases; a case names one with `requires = ["module:<name>"]`.
+    pub modules: Vec<ModuleSource>,
+}
+
+/// A module of a case set: `<dir>/modules/<name>/`, a Kbuild file (`obj-m += <name>.o`) and
+/// its C files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSource {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// What a case's `requires` says for a module of its case set: `module:<name>`.
+pub const MODULE_PREFIX: &str = "module:";
+
+/// The modules of the case directory `dir`: every directory in `dir/modules/`, sorted. A
+/// module directory needs a Kbuild (or Makefile) to build.
+pub fn module_sources(dir: &Path) -> Result<Vec<ModuleSource>> {
+    let root = dir.join("modules");
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut modules = Vec::new();
+    for entry in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dir = entry.path();
+        if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+            bail!(
+                "module {}: no Kbuild file (a module directory holds a Kbuild with `obj-m += {name}.o` and its C files)",
+                dir.display()
+            );
+        }
+        modules.push(ModuleSource { name, dir });
+    }
+    modules.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(modules)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,7 +241,13 @@ impl Case {
     /// kernels) and the errno names are known ones, and no step has a field its kind does not
     /// take (`steps` are the file's own step tables: a flattened, tagged step ignores unknown
     /// fields).
-    fn validate(&self, dir: &Path, steps: &[toml::Table], known: &Vocabulary) -> Result<()> {
+    fn validate(
+        &self,
+        dir: &Path,
+        steps: &[toml::Table],
+        known: &Vocabulary,
+        modules: &[ModuleSource],
+    ) -> Result<()> {
         match &self.insns {
             Some(insns) => {
                 if self.program.is_some() || self.function.is_some() || !self.globals.is_empty() {
@@ -220,7 +267,26 @@ impl Case {
             bail!("`load` takes \"ok\" or an errno name, not a value");
         }
         self.prog_flags()?;
-        check_requires(&self.requires, known)?;
+        let (own_modules, features): (Vec<String>, Vec<String>) = self
+            .requires
+            .iter()
+            .cloned()
+            .partition(|r| r.starts_with(MODULE_PREFIX));
+        check_requires(&features, known)?;
+        for wanted in &own_modules {
+            let name = &wanted[MODULE_PREFIX.len()..];
+            if !modules.iter().any(|m| m.name == name) {
+                let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                bail!(
+                    "`requires`: unknown module `{name}`: there is no {}; modules of this case set: {}",
+                    dir.join("modules").join(name).display(),
+                    match names.is_empty() {
+                        true => "none (a module is a directory modules/<name>/ with a Kbuild file)".to_owned(),
+                        false => names.join(", "),
+                    }
+                );
+            }
+        }
         for kernel in self.load_on.keys() {
             known.check_kernel("`load_on`", kernel)?;
         }
@@ -240,6 +306,16 @@ impl Case {
             }
             for kernel in step.on.keys() {
                 known.check_kernel(&format!("`on` of {which}"), kernel)?;
+            }
+            let problem = match &step.step {
+                Step::ReadFile { path, .. } | Step::WriteFile { path, .. } => {
+                    protocol::guest_path_problem(path).map(|p| format!("`path`: {p}"))
+                }
+                Step::Exec { argv } => protocol::exec_problem(argv).map(|p| format!("`argv`: {p}")),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                bail!("{which}: {problem}");
             }
             if let Some(unknown) = step
                 .unsupported_if
@@ -309,16 +385,19 @@ impl CaseSet {
                 dir.display()
             );
         }
+        let modules = module_sources(dir)?;
         let cases = files
             .iter()
             .map(|file| {
-                load_case(file, dir, known).with_context(|| format!("case {}", file.display()))
+                load_case(file, dir, known, &modules)
+                    .with_context(|| format!("case {}", file.display()))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
             cases,
+            modules,
         })
     }
 
@@ -393,7 +472,12 @@ pub fn prog_flag(flag: &str) -> Result<u32> {
     })
 }
 
-fn load_case(file: &Path, dir: &Path, known: &Vocabulary) -> Result<Case> {
+fn load_case(
+    file: &Path,
+    dir: &Path,
+    known: &Vocabulary,
+    modules: &[ModuleSource],
+) -> Result<Case> {
     let text = std::fs::read_to_string(file)?;
     let mut case: Case = toml::from_str(&text)?;
     case.name = file
@@ -407,7 +491,7 @@ fn load_case(file: &Path, dir: &Path, known: &Vocabulary) -> Result<Case> {
         steps: Vec<toml::Table>,
     }
     let written: Written = toml::from_str(&text)?;
-    case.validate(dir, &written.steps, known)?;
+    case.validate(dir, &written.steps, known, modules)?;
     Ok(case)
 }
 
@@ -647,6 +731,78 @@ expect = "EIO"
 
         let (_dir, error) = load_error(&format!("require = []\n{BARE}"));
         assert!(error.contains("unknown field `require`"), "{error}");
+    }
+
+    #[test]
+    fn a_module_a_case_requires_is_a_directory_of_the_set() {
+        let text = BARE.replace(
+            r#"requires = ["bpf_testmod"]"#,
+            r#"requires = ["module:own_tp"]"#,
+        );
+        let (dir, error) = load_error(&text);
+        assert_eq!(
+            error,
+            format!(
+                "case {}: `requires`: unknown module `own_tp`: there is no {}; modules of this \
+                 case set: none (a module is a directory modules/<name>/ with a Kbuild file)",
+                dir.path().join("bare.toml").display(),
+                dir.path().join("modules/own_tp").display()
+            )
+        );
+        let other = dir.path().join("modules/other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("Kbuild"), "obj-m += other.o\n").unwrap();
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
+        assert!(
+            error.ends_with("modules of this case set: other"),
+            "{error}"
+        );
+        let own = dir.path().join("modules/own_tp");
+        std::fs::create_dir_all(&own).unwrap();
+        let error = format!(
+            "{:#}",
+            CaseSet::load("x", dir.path(), &known()).unwrap_err()
+        );
+        assert!(error.contains("no Kbuild file"), "{error}");
+        std::fs::write(own.join("Kbuild"), "obj-m += own_tp.o\n").unwrap();
+        let set = CaseSet::load("x", dir.path(), &known()).unwrap();
+        let names: Vec<&str> = set.modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["other", "own_tp"]);
+    }
+
+    #[test]
+    fn file_and_exec_steps_are_checked_when_read() {
+        let step = |body: &str| format!("{BARE}\n[[steps]]\n{body}\nexpect = \"ok\"\n");
+        let (_dir, error) = load_error(&step("do = \"read_file\"\npath = \"/etc/shadow\""));
+        assert!(
+            error.ends_with(
+                "step 6 (`read_file`): `path`: `/etc/shadow` is not one of the guest's own files \
+                 (under /proc, /sys, /dev, /tmp)"
+            ),
+            "{error}"
+        );
+        let (_dir, error) = load_error(&step(
+            "do = \"write_file\"\npath = \"/tmp/../x\"\ntext = \"1\"",
+        ));
+        assert!(error.contains("`..` component"), "{error}");
+        let (_dir, error) = load_error(&step("do = \"exec\"\nargv = []"));
+        assert!(
+            error.ends_with(
+                "step 6 (`exec`): `argv`: `argv` is empty: it needs at least the program"
+            ),
+            "{error}"
+        );
+        let dir = case_dir(&[
+            (
+                "bare.toml",
+                &step("do = \"exec\"\nargv = [\"cat\", \"/proc/x\"]"),
+            ),
+            ("writable_bare.bpf.c", ""),
+        ]);
+        assert!(CaseSet::load("x", dir.path(), &known()).is_ok());
     }
 
     /// Every built-in case and upstream family reads cleanly against the real manifests.

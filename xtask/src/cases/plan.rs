@@ -86,9 +86,12 @@ fn plan_case(
     manifest: &Manifest,
     compiled: &Compiled,
 ) -> Result<CasePlan, Box<CaseOutcome>> {
+    // `module:<name>` is the case set's own module: built for every kernel (a kernel it does
+    // not build for fails as a whole) and loaded with the others.
     let missing: Vec<&str> = case
         .requires
         .iter()
+        .filter(|feature| !feature.starts_with(crate::cases::MODULE_PREFIX))
         .filter(|feature| !manifest.features.contains(*feature))
         .map(String::as_str)
         .collect();
@@ -166,6 +169,7 @@ mod tests {
             name: "builtin".into(),
             dir: "/cases".into(),
             cases,
+            modules: vec![],
         }
     }
 
@@ -216,6 +220,23 @@ mod tests {
             assert_eq!(planned.source, ProgramSource::object("/o/c.o", None));
             assert_eq!(planned.globals["minus_one"], u64::MAX);
         }
+    }
+
+    /// A case set's own module is built for every kernel that gets a plan at all.
+    #[test]
+    fn a_module_of_the_case_set_is_no_missing_feature() {
+        let plan = plan(
+            &set(vec![case("c", &["module:own_tp", "bpf_testmod"])]),
+            &manifest(&[]),
+            &[],
+            &compiled(&[("c.bpf.c", Ok("/o/c.o"))]),
+            Scope::CasesOnly,
+            vec![],
+        );
+        assert!(matches!(
+            &plan.decided["c"],
+            CaseOutcome::Unsupported { reason } if reason == "needs bpf_testmod, which this kernel does not have"
+        ));
     }
 
     #[test]

@@ -51,10 +51,13 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
     let (_, compiled) = crate::commands::vmtest::prepare::guest_side(&runner, paths, &case_set)?;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = build::ensure(&runner, paths, &catalog, &manifest, &tree)?;
+    // The case set's own modules load before the shell like bpf_testmod, with or without a case.
+    let modules =
+        crate::commands::vmtest::prepare::with_user_modules(&runner, paths, &build, &case_set)?;
     let kernel_plan = plan::plan(
         &case_set,
         &manifest,
-        &build.modules,
+        &modules,
         &compiled,
         Scope::CasesOnly,
         Vec::new(),
@@ -114,6 +117,22 @@ pub fn introduction(plan: &Plan) -> String {
     match plan.cases.first() {
         None => text.push_str("the modules are loaded; no case was run.\n"),
         Some(case) => text.push_str(&describe(case)),
+    }
+    let modules: Vec<String> = plan
+        .modules
+        .iter()
+        .map(|path| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if !modules.is_empty() {
+        text.push_str(&format!(
+            "  modules loaded: {} (their tracepoints: ls /sys/kernel/tracing/events/)\n",
+            modules.join(", ")
+        ));
     }
     text.push_str(
         "  inspect: bpftool prog show; bpftool link show; cat /sys/kernel/tracing/available_events\n\
@@ -231,6 +250,7 @@ mod tests {
         );
         let intro = introduction(&shell);
         assert!(intro.contains("/sys/fs/bpf/wtp/bare"), "{intro}");
+        assert!(intro.contains("modules loaded: bpf_testmod.ko"), "{intro}");
         assert!(
             intro.contains("dd if=/sys/kernel/bpf_testmod bs=64 count=1"),
             "{intro}"

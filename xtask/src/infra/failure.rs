@@ -19,7 +19,7 @@ pub enum SetupStage {
     Config,
     /// `make bzImage modules` of the kernel itself.
     KernelBuild,
-    /// bpf_testmod against the built tree.
+    /// bpf_testmod, or a case set's own module, against the built tree.
     ModuleBuild,
     /// The cases' BPF programs (clang as a tool; a program's own errors fail only its cases).
     Programs,
@@ -46,7 +46,7 @@ impl fmt::Display for SetupStage {
             SetupStage::Cache => "using the kernel cache",
             SetupStage::Config => "configuring the kernel",
             SetupStage::KernelBuild => "building the kernel",
-            SetupStage::ModuleBuild => "building bpf_testmod",
+            SetupStage::ModuleBuild => "building a module",
             SetupStage::Programs => "compiling the BPF programs",
             SetupStage::HarnessBuild => "building the guest harness",
             SetupStage::Boot => "starting the VM",

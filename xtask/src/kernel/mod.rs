@@ -9,3 +9,4 @@ pub mod kconfig;
 pub mod latest;
 pub mod manifest;
 pub mod source;
+pub mod user_module;

@@ -19,6 +19,8 @@ use crate::kernel::build::{self, KernelBuild};
 use crate::kernel::latest;
 use crate::kernel::manifest::{Catalog, Manifest, SourceSpec};
 use crate::kernel::source;
+use crate::kernel::user_module;
+use anyhow::Context;
 
 use super::slots::BootJob;
 
@@ -47,6 +49,33 @@ pub fn guest_side<'a>(
     });
     harness.at(SetupStage::HarnessBuild)?;
     Ok((clang, compiled.at(SetupStage::Programs)?))
+}
+
+/// The modules the guest loads for `case_set` on this kernel: the kernel's own
+/// (bpf_testmod) and then the case set's (`modules/<name>/`), built against it (cached). A
+/// module that does not build fails this kernel at the module-build stage with the
+/// compiler's words; the other kernels of the run go on.
+pub fn with_user_modules(
+    runner: &Runner,
+    paths: &Paths,
+    build: &KernelBuild,
+    case_set: &CaseSet,
+) -> Result<Vec<PathBuf>, SetupFailure> {
+    let mut modules = build.modules.clone();
+    for module in &case_set.modules {
+        let ko = user_module::ensure(runner, paths, build, &module.name, &module.dir)
+            .with_context(|| {
+                format!(
+                    "module `{}` ({}) against kernel {}",
+                    module.name,
+                    module.dir.display(),
+                    build.kernel
+                )
+            })
+            .at(SetupStage::ModuleBuild)?;
+        modules.push(ko);
+    }
+    Ok(modules)
 }
 
 /// One kernel, built and planned, waiting for its boot.
@@ -116,6 +145,7 @@ impl Inputs<'_> {
         let source =
             source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
         let build = build::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
+        let modules = with_user_modules(self.runner, self.paths, &build, self.case_set)?;
         let harness = self.paths.harness_binary();
         let probes = match self.scope {
             Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
@@ -123,14 +153,7 @@ impl Inputs<'_> {
         };
         let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
         let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
-        let mut plan = plan::plan(
-            &cases,
-            &manifest,
-            &build.modules,
-            &compiled,
-            self.scope,
-            to_probe,
-        );
+        let mut plan = plan::plan(&cases, &manifest, &modules, &compiled, self.scope, to_probe);
         plan.decided.extend(decided);
         let judging = RunJudging {
             kernel: manifest.name.clone(),
