@@ -7,6 +7,7 @@ pub mod compare;
 pub mod helpers;
 pub mod normalise;
 pub mod snapshots;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::fmt;
