@@ -9,6 +9,7 @@ pub mod compile;
 pub mod decl_tags;
 mod outcome;
 pub mod plan;
+pub mod sweep;
 pub mod upstream;
 pub mod upstream_insns;
 

@@ -8,6 +8,7 @@ pub mod helpers;
 pub mod normalise;
 pub mod run;
 pub mod snapshots;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,6 +1,7 @@
 //! The table printed at the end of a run, and the summary that decides the exit code.
 
 pub mod grid;
+pub mod sweep_grid;
 
 use std::path::PathBuf;
 

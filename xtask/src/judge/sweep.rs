@@ -1,0 +1,268 @@
+//! A sweep program's answer on one kernel against the model's ([`crate::cases::sweep::model`]).
+//! Pure: the kernel's answer comes in as data (the guest-running half builds it from its
+//! records), the verdict goes out as data.
+//!
+//! Compared: the load (accepted or not, and the errno), the attach (same), and, where the
+//! trigger shows the buffer, the bytes one firing changed. The verifier's words are compared
+//! apart: the same refusal in other words (6.12's "invalid tracepoint buffer access" where 7.2
+//! says "invalid negative tracepoint buffer offset") is [`Agreement::Reworded`], a finding of
+//! its own but not a deviation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cases::sweep::model::Expected;
+
+/// What the kernel did with one sweep program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelAnswer {
+    /// BPF_PROG_LOAD: `Ok`, or the errno and the verifier's log.
+    pub load: Result<(), Refused>,
+    /// BPF_RAW_TRACEPOINT_OPEN after a load: `Ok` or the errno; `None` if not tried.
+    pub attach: Option<Result<(), i32>>,
+    /// The buffer before and after one firing, where the trigger shows it (bpf_test_finish's
+    /// return value, bpf_testmod's read, the NBD server's request) and the guest fired it.
+    pub buffer: Option<Observed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub errno: i32,
+    pub log: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    pub before: Vec<u8>,
+    pub after: Vec<u8>,
+}
+
+/// How far the kernel and the model agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Agreement {
+    Agrees,
+    /// Same verdict, but the kernel's log lacks the model's words.
+    Reworded {
+        model: String,
+        kernel: String,
+    },
+    /// A different verdict or different bytes: each reason in words.
+    Deviates(Vec<String>),
+}
+
+impl Agreement {
+    pub fn deviates(&self) -> bool {
+        matches!(self, Agreement::Deviates(_))
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    format!("{} ({errno})", protocol::errno_name(errno))
+}
+
+/// The log line a refusal's words would be on: the last non-empty one (the verifier ends
+/// with its reason, then "processed N insns" only on success).
+fn last_line(log: &str) -> String {
+    log.lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The kernel's answer against the model's.
+pub fn compare(expected: &Expected, kernel: &KernelAnswer) -> Agreement {
+    let mut reasons = Vec::new();
+    let mut reworded = None;
+    match (&expected.load, &kernel.load) {
+        (Ok(()), Ok(())) => {}
+        (Ok(()), Err(refused)) => reasons.push(format!(
+            "load: model accepts, kernel refuses with {}: {}",
+            errno_text(refused.errno),
+            last_line(&refused.log)
+        )),
+        (Err(refusal), Ok(())) => reasons.push(format!(
+            "load: model refuses with {} ({}), kernel accepts",
+            refusal.errno.name(),
+            refusal.words
+        )),
+        (Err(refusal), Err(refused)) => {
+            if refusal.errno.number() != refused.errno {
+                reasons.push(format!(
+                    "load: model refuses with {}, kernel with {}: {}",
+                    refusal.errno.name(),
+                    errno_text(refused.errno),
+                    last_line(&refused.log)
+                ));
+            } else if !refused.log.contains(&refusal.words) {
+                reworded = Some(Agreement::Reworded {
+                    model: refusal.words.clone(),
+                    kernel: last_line(&refused.log),
+                });
+            }
+        }
+    }
+    if reasons.is_empty() {
+        match (&expected.attach, &kernel.attach) {
+            (None, None) => {}
+            (Some(_), None) => reasons.push("attach: the harness did not try".into()),
+            (None, Some(_)) => {}
+            (Some(Ok(())), Some(Err(errno))) => reasons.push(format!(
+                "attach: model attaches, kernel refuses with {}",
+                errno_text(*errno)
+            )),
+            (Some(Err(refusal)), Some(Ok(()))) => reasons.push(format!(
+                "attach: model refuses with {} ({:?}), kernel attaches",
+                refusal.errno.name(),
+                refusal.rule
+            )),
+            (Some(Err(refusal)), Some(Err(errno))) if refusal.errno.number() != *errno => reasons
+                .push(format!(
+                    "attach: model refuses with {}, kernel with {}",
+                    refusal.errno.name(),
+                    errno_text(*errno)
+                )),
+            (Some(_), Some(_)) => {}
+        }
+    }
+    if let (true, Some(observed)) = (reasons.is_empty(), &kernel.buffer) {
+        if let Some(want) = expected_after(expected, &observed.before) {
+            if want != observed.after {
+                reasons.push(format!(
+                    "buffer: model {} → {}, kernel → {}",
+                    hex(&observed.before),
+                    hex(&want),
+                    hex(&observed.after)
+                ));
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        return Agreement::Deviates(reasons);
+    }
+    reworded.unwrap_or(Agreement::Agrees)
+}
+
+/// The buffer after one firing per the model, or `None` where the model cannot say (an
+/// effect outside the buffer, or of an unknown value).
+pub fn expected_after(expected: &Expected, before: &[u8]) -> Option<Vec<u8>> {
+    expected
+        .effects
+        .iter()
+        .try_fold(before.to_vec(), |bytes, effect| effect.apply(&bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::sweep::family::buffer;
+    use crate::cases::sweep::insn::Size;
+    use crate::cases::sweep::model::predict;
+    use crate::cases::sweep::{Move, Op, ProgType, Tracepoint};
+
+    fn tp() -> Tracepoint {
+        Tracepoint::new("bpf_test_finish", 4, 1)
+    }
+
+    fn expected(op: Op, size: Size, off: i32) -> Expected {
+        let program = buffer(
+            &tp(),
+            ProgType::RawTracepointWritable,
+            op,
+            size,
+            off,
+            Move::None,
+        );
+        predict(&program, &tp())
+    }
+
+    fn ran(before: [u8; 4], after: [u8; 4]) -> KernelAnswer {
+        KernelAnswer {
+            load: Ok(()),
+            attach: Some(Ok(())),
+            buffer: Some(Observed {
+                before: before.to_vec(),
+                after: after.to_vec(),
+            }),
+        }
+    }
+
+    fn refused(errno: i32, log: &str) -> KernelAnswer {
+        KernelAnswer {
+            load: Err(Refused {
+                errno,
+                log: log.into(),
+            }),
+            attach: None,
+            buffer: None,
+        }
+    }
+
+    #[test]
+    fn the_right_bytes_agree_and_the_wrong_ones_deviate() {
+        let store = expected(Op::Stx, Size::H, 2);
+        assert_eq!(
+            compare(&store, &ran([0; 4], [0, 0, 0x11, 0x22])),
+            Agreement::Agrees
+        );
+        let wrong = compare(&store, &ran([0; 4], [0x11, 0x22, 0, 0]));
+        assert_eq!(
+            wrong,
+            Agreement::Deviates(vec![
+                "buffer: model 00000000 → 00001122, kernel → 11220000".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn other_words_for_the_same_refusal_are_reworded_not_deviating() {
+        let negative = expected(Op::Ldx, Size::W, -4);
+        let on_7_2 = "0: (79) r6 = *(u64 *)(r1 +0)\nR6 invalid negative tracepoint buffer offset: off=-4, var_off=0\n";
+        assert_eq!(compare(&negative, &refused(13, on_7_2)), Agreement::Agrees);
+        let on_6_12 = "R6 invalid tracepoint buffer access: off=-4, size=4\n";
+        assert_eq!(
+            compare(&negative, &refused(13, on_6_12)),
+            Agreement::Reworded {
+                model: "R6 invalid negative tracepoint buffer offset: off=-4, var_off=0".into(),
+                kernel: "R6 invalid tracepoint buffer access: off=-4, size=4".into(),
+            }
+        );
+        assert!(compare(&negative, &refused(22, on_6_12)).deviates());
+    }
+
+    #[test]
+    fn a_different_verdict_deviates() {
+        let past = expected(Op::Ldx, Size::B, 4);
+        let attached = KernelAnswer {
+            load: Ok(()),
+            attach: Some(Ok(())),
+            buffer: None,
+        };
+        assert_eq!(
+            compare(&past, &attached),
+            Agreement::Deviates(vec![
+                "attach: model refuses with EINVAL (AttachBufferPastWritable), kernel attaches"
+                    .into()
+            ])
+        );
+        let refused_at_attach = KernelAnswer {
+            attach: Some(Err(22)),
+            ..attached
+        };
+        assert_eq!(compare(&past, &refused_at_attach), Agreement::Agrees);
+        let ok = expected(Op::Ldx, Size::B, 3);
+        assert!(compare(&ok, &refused(13, "R6 something\n")).deviates());
+        assert!(compare(
+            &ok,
+            &KernelAnswer {
+                attach: None,
+                ..ran([0; 4], [0; 4])
+            }
+        )
+        .deviates());
+    }
+}

@@ -1,0 +1,491 @@
+//! The sweep's offset × size grid for one tracepoint on one kernel: a row per buffer offset,
+//! a column per access (`ldx`, `stx`, `st` of 1, 2, 4, 8 bytes; atomic add, xchg, cmpxchg of
+//! 4 and 8), each cell what came of the program at that offset (the buffer accessed straight
+//! through ctx[0], type 24). Below it, the rest of the family counted by part, and each
+//! deviation with the program, both answers and the disassembly. Pure: triples in, text out.
+
+use std::collections::BTreeMap;
+
+use crate::cases::sweep::insn::{AtomicOp, Size};
+use crate::cases::sweep::model::Expected;
+use crate::cases::sweep::{Move, Op, ProgType, Program, Target, Tracepoint};
+use crate::infra::table::Table;
+use crate::judge::sweep::{compare, Agreement, KernelAnswer};
+
+/// One program, the model's answer and the kernel's (`None`: the kernel did not run it).
+pub type Triple<'a> = (&'a Program, &'a Expected, Option<&'a KernelAnswer>);
+
+/// What a cell shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Ok,
+    RefusedAtLoad,
+    /// Refused at load as the model says, in other words.
+    RefusedAtLoadReworded,
+    RefusedAtAttach,
+    Deviates,
+    NotRun,
+}
+
+impl Cell {
+    pub fn mark(self) -> &'static str {
+        match self {
+            Cell::Ok => "✓",
+            Cell::RefusedAtLoad => "L",
+            Cell::RefusedAtLoadReworded => "l",
+            Cell::RefusedAtAttach => "A",
+            Cell::Deviates => "✗",
+            Cell::NotRun => "-",
+        }
+    }
+
+    pub fn of(expected: &Expected, kernel: Option<&KernelAnswer>) -> Self {
+        let Some(kernel) = kernel else {
+            return Cell::NotRun;
+        };
+        match compare(expected, kernel) {
+            Agreement::Deviates(_) => Cell::Deviates,
+            Agreement::Reworded { .. } => Cell::RefusedAtLoadReworded,
+            Agreement::Agrees if expected.refused_at_load() => Cell::RefusedAtLoad,
+            Agreement::Agrees if expected.refused_at_attach() => Cell::RefusedAtAttach,
+            Agreement::Agrees => Cell::Ok,
+        }
+    }
+}
+
+pub const LEGEND: &str = "✓ ok · L refused at load · l refused at load in other words than \
+                          the model's · A refused at attach · ✗ deviates from the model · - not run";
+
+/// The grid's columns: (op, size) in display order.
+fn columns() -> Vec<(Op, Size)> {
+    let mut columns = Vec::new();
+    for op in [Op::Ldx, Op::Stx, Op::St] {
+        columns.extend(Size::ALL.map(|size| (op, size)));
+    }
+    for atomic in AtomicOp::ALL {
+        columns.extend([Size::W, Size::DW].map(|size| (Op::Atomic(atomic), size)));
+    }
+    columns
+}
+
+fn column_name((op, size): (Op, Size)) -> String {
+    format!("{}.{}", op.short(), size.short())
+}
+
+/// Whether a program is one of the grid's cells.
+fn in_grid(program: &Program) -> bool {
+    let shape = &program.shape;
+    program.prog_type == ProgType::RawTracepointWritable
+        && shape.target == Target::Buffer
+        && shape.moved == Move::None
+        && !shape.tail_called
+}
+
+/// The cells by (offset, column).
+fn cells(triples: &[Triple<'_>]) -> BTreeMap<(i32, (Op, Size)), Cell> {
+    triples
+        .iter()
+        .filter(|(program, ..)| in_grid(program))
+        .map(|(program, expected, kernel)| {
+            let key = (program.shape.off, (program.shape.op, program.shape.size));
+            (key, Cell::of(expected, *kernel))
+        })
+        .collect()
+}
+
+/// The part of the family a program belongs to, for the counts below the grid.
+fn part(program: &Program) -> &'static str {
+    let shape = &program.shape;
+    match (
+        program.prog_type,
+        shape.target,
+        shape.moved,
+        shape.tail_called,
+    ) {
+        (_, _, _, true) => "through a tail call",
+        (ProgType::RawTracepoint, ..) => "plain raw_tp",
+        (_, Target::Ctx, ..) => "ctx",
+        (_, _, Move::Const(_), _) => "moved by a constant",
+        (_, _, Move::Var { .. }, _) => "moved by a variable",
+        _ => "buffer (the grid)",
+    }
+}
+
+const PARTS: [&str; 6] = [
+    "buffer (the grid)",
+    "moved by a constant",
+    "moved by a variable",
+    "ctx",
+    "plain raw_tp",
+    "through a tail call",
+];
+
+const COUNTED: [Cell; 6] = [
+    Cell::Ok,
+    Cell::RefusedAtLoad,
+    Cell::RefusedAtLoadReworded,
+    Cell::RefusedAtAttach,
+    Cell::Deviates,
+    Cell::NotRun,
+];
+
+fn counts(triples: &[Triple<'_>]) -> Vec<(&'static str, [usize; 6])> {
+    PARTS
+        .iter()
+        .map(|name| {
+            let mut row = [0; 6];
+            for (_, expected, kernel) in triples.iter().filter(|t| part(t.0) == *name) {
+                let cell = Cell::of(expected, *kernel);
+                row[COUNTED.iter().position(|c| *c == cell).expect("counted")] += 1;
+            }
+            (*name, row)
+        })
+        .filter(|(_, row)| row.iter().sum::<usize>() > 0)
+        .collect()
+}
+
+/// The deviations, each as a block: name, what it does, both answers, the instructions.
+fn deviations(triples: &[Triple<'_>]) -> Vec<String> {
+    triples
+        .iter()
+        .filter_map(
+            |(program, expected, kernel)| match compare(expected, (*kernel)?) {
+                Agreement::Deviates(reasons) => Some(format!(
+                    "{} — {}\n{}\n{}",
+                    program.name,
+                    program.description,
+                    reasons
+                        .iter()
+                        .map(|r| format!("  {r}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    program
+                        .listing()
+                        .lines()
+                        .map(|l| format!("    {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+fn rows(tp: &Tracepoint, triples: &[Triple<'_>]) -> Vec<(i32, Vec<&'static str>)> {
+    let cells = cells(triples);
+    let ws = tp.writable_size as i32;
+    (-9..=ws + 8)
+        .map(|off| {
+            let marks = columns()
+                .into_iter()
+                .map(|column| cells.get(&(off, column)).map_or(" ", |c| c.mark()))
+                .collect();
+            (off, marks)
+        })
+        .collect()
+}
+
+/// `off` column text: the first offset past the writable size is marked `end▸`.
+fn offset_label(off: i32, tp: &Tracepoint) -> String {
+    if off == tp.writable_size as i32 {
+        format!("end▸ {off}")
+    } else {
+        off.to_string()
+    }
+}
+
+/// The columns grouped by op: (op name, sizes in bytes).
+fn groups() -> Vec<(&'static str, Vec<u32>)> {
+    let mut groups: Vec<(&'static str, Vec<u32>)> = Vec::new();
+    for (op, size) in columns() {
+        match groups.last_mut() {
+            Some((name, sizes)) if *name == op.short() => sizes.push(size.bytes()),
+            _ => groups.push((op.short(), vec![size.bytes()])),
+        }
+    }
+    groups
+}
+
+/// The grid as plain text for the terminal: a header of ops over sizes in bytes, a mark per
+/// cell, the groups two spaces apart.
+fn text_grid(tp: &Tracepoint, triples: &[Triple<'_>]) -> String {
+    let groups = groups();
+    let widths: Vec<usize> = groups
+        .iter()
+        .map(|(name, sizes)| name.len().max(2 * sizes.len() - 1))
+        .collect();
+    let label_width = 8;
+    let mut out = format!("{:>label_width$}", "");
+    for ((name, _), width) in groups.iter().zip(&widths) {
+        out.push_str(&format!("  {name:<width$}"));
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out.push_str(&format!("{:>label_width$}", "off"));
+    for ((_, sizes), width) in groups.iter().zip(&widths) {
+        let text = sizes
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push_str(&format!("  {text:<width$}"));
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    for (off, marks) in rows(tp, triples) {
+        out.push_str(&format!("{:>label_width$}", offset_label(off, tp)));
+        let mut marks = marks.into_iter();
+        for ((_, sizes), width) in groups.iter().zip(&widths) {
+            let text = marks
+                .by_ref()
+                .take(sizes.len())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let pad = width - text.chars().count();
+            out.push_str(&format!("  {text}{}", " ".repeat(pad)));
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+    }
+    out
+}
+
+/// The grid as plain text for the terminal.
+pub fn render_text(kernel: &str, tp: &Tracepoint, triples: &[Triple<'_>]) -> String {
+    let mut out = format!(
+        "sweep {} on {kernel}: {} bytes writable, {} arguments, {} programs\n",
+        tp.name,
+        tp.writable_size,
+        tp.arg_count,
+        triples.len()
+    );
+    out.push_str(&text_grid(tp, triples));
+    out.push_str(LEGEND);
+    out.push('\n');
+    let mut counted = Table::new(["part"].into_iter().chain(COUNTED.iter().map(|c| c.mark())));
+    for (name, row) in counts(triples) {
+        counted.row(
+            [name.to_owned()]
+                .into_iter()
+                .chain(row.map(|n| n.to_string())),
+        );
+    }
+    out.push_str(&counted.render());
+    for block in deviations(triples) {
+        out.push_str(&block);
+        out.push('\n');
+    }
+    out
+}
+
+/// The grid as Markdown (GitHub's job summary, docs/writable-rules.md).
+pub fn render_markdown(kernel: &str, tp: &Tracepoint, triples: &[Triple<'_>]) -> String {
+    let columns = columns();
+    let mut out = format!(
+        "#### `{}` on {kernel} ({} bytes writable, {} arguments, {} programs)\n\n",
+        tp.name,
+        tp.writable_size,
+        tp.arg_count,
+        triples.len()
+    );
+    let header: Vec<String> = ["off".to_owned()]
+        .into_iter()
+        .chain(columns.iter().map(|c| column_name(*c)))
+        .collect();
+    out.push_str(&format!("| {} |\n", header.join(" | ")));
+    out.push_str(&format!("|{}\n", "---:|".repeat(header.len())));
+    for (off, marks) in rows(tp, triples) {
+        let label = if off == tp.writable_size as i32 {
+            format!("**{off}**")
+        } else {
+            off.to_string()
+        };
+        out.push_str(&format!("| {label} | {} |\n", marks.join(" | ")));
+    }
+    out.push_str(&format!(
+        "\n{LEGEND}. **Bold**: the first offset past the writable size.\n\n"
+    ));
+    out.push_str(&format!(
+        "| part | {} |\n|---|{}\n",
+        COUNTED.map(|c| c.mark()).join(" | "),
+        "---:|".repeat(COUNTED.len())
+    ));
+    for (name, row) in counts(triples) {
+        out.push_str(&format!(
+            "| {name} | {} |\n",
+            row.map(|n| n.to_string()).join(" | ")
+        ));
+    }
+    let deviations = deviations(triples);
+    if !deviations.is_empty() {
+        out.push_str("\n<details><summary>Deviations</summary>\n\n```\n");
+        for block in deviations {
+            out.push_str(&block);
+            out.push('\n');
+        }
+        out.push_str("```\n</details>\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::sweep::family::generate;
+    use crate::cases::sweep::model::predict;
+    use crate::judge::sweep::Refused;
+
+    fn tp() -> Tracepoint {
+        Tracepoint::new("bpf_test_finish", 4, 1)
+    }
+
+    /// A kernel that answers as the model says, except at the programs `twist` changes.
+    fn kernel_like_the_model(
+        programs: &[Program],
+        expected: &[Expected],
+        twist: impl Fn(&Program, KernelAnswer) -> Option<KernelAnswer>,
+    ) -> Vec<Option<KernelAnswer>> {
+        programs
+            .iter()
+            .zip(expected)
+            .map(|(program, e)| {
+                let answer = KernelAnswer {
+                    load: e.load.clone().map_err(|r| Refused {
+                        errno: r.errno.number(),
+                        log: format!("{}\n", r.words),
+                    }),
+                    attach: e.attach.clone().map(|a| a.map_err(|r| r.errno.number())),
+                    buffer: None,
+                };
+                twist(program, answer)
+            })
+            .collect()
+    }
+
+    fn triples<'a>(
+        programs: &'a [Program],
+        expected: &'a [Expected],
+        kernel: &'a [Option<KernelAnswer>],
+    ) -> Vec<Triple<'a>> {
+        programs
+            .iter()
+            .zip(expected)
+            .zip(kernel)
+            .map(|((p, e), k)| (p, e, k.as_ref()))
+            .collect()
+    }
+
+    #[test]
+    fn the_grid_shows_what_the_rules_allow() {
+        let tp = tp();
+        let programs = generate(&tp);
+        let expected: Vec<Expected> = programs.iter().map(|p| predict(p, &tp)).collect();
+        let kernel = kernel_like_the_model(&programs, &expected, |_, a| Some(a));
+        let text = render_text("7.2", &tp, &triples(&programs, &expected, &kernel));
+        let line = |off: &str| {
+            text.lines()
+                .find(|l| {
+                    l.trim_start()
+                        .trim_start_matches("end▸ ")
+                        .split_whitespace()
+                        .next()
+                        == Some(off)
+                })
+                .unwrap_or_else(|| panic!("no row {off} in\n{text}"))
+                .trim_start()
+                .trim_start_matches("end▸ ")
+                .split_whitespace()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        // Columns: ldx b h w dw, stx b h w dw, st b h w dw, add/xchg/cmpxchg w dw.
+        assert_eq!(line("-1"), "L L L L L L L L L L L L L L L L L L");
+        assert_eq!(line("0"), "✓ ✓ ✓ A ✓ ✓ ✓ A ✓ ✓ ✓ A ✓ A ✓ A ✓ A");
+        assert_eq!(line("2"), "✓ ✓ A A ✓ ✓ A A ✓ ✓ A A L L L L L L");
+        assert_eq!(line("3"), "✓ A A A ✓ A A A ✓ A A A L L L L L L");
+        // 4 is not a multiple of 8: the 8-byte atomics are refused for alignment first.
+        assert_eq!(line("4"), "A A A A A A A A A A A A A L A L A L");
+        assert!(text.starts_with("sweep bpf_test_finish on 7.2: 4 bytes writable"));
+        assert!(text.contains(LEGEND));
+        let grid = text.split(LEGEND).next().unwrap();
+        assert!(!grid.contains('✗'), "{text}");
+    }
+
+    #[test]
+    fn a_deviation_shows_in_its_cell_with_the_program_below() {
+        let tp = tp();
+        let programs = generate(&tp);
+        let expected: Vec<Expected> = programs.iter().map(|p| predict(p, &tp)).collect();
+        let target = "sweep.bpf_test_finish.ldx.b.off4";
+        let reworded = "sweep.bpf_test_finish.ldx.b.off-1";
+        let kernel = kernel_like_the_model(&programs, &expected, |p, mut a| {
+            if p.name == target {
+                a.attach = Some(Ok(()));
+            }
+            if p.name == reworded {
+                a.load = Err(Refused {
+                    errno: 13,
+                    log: "R6 invalid tracepoint buffer access: off=-1, size=1\n".into(),
+                });
+            }
+            (!p.name.ends_with("st.dw.off0")).then_some(a)
+        });
+        let all = triples(&programs, &expected, &kernel);
+        let text = render_text("6.12", &tp, &all);
+        assert!(text.contains(&format!(
+            "{target} — raw_tp.w: r6 = ctx[0]; 1-byte load at r6 + 4\n  attach: model refuses with EINVAL (AttachBufferPastWritable), kernel attaches\n       0: r6 = *(u64 *)(r1 + 0)\n"
+        )), "{text}");
+        let row = |off| {
+            text.lines()
+                .find(|l| {
+                    l.trim_start()
+                        .trim_start_matches("end▸ ")
+                        .split_whitespace()
+                        .next()
+                        == Some(off)
+                })
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(row("4").starts_with("end▸ 4 ✗ A"), "{}", row("4"));
+        assert!(row("-1").contains(" l L"), "{}", row("-1"));
+        assert!(
+            row("0").contains('-'),
+            "st.dw at 0 did not run: {}",
+            row("0")
+        );
+
+        let markdown = render_markdown("6.12", &tp, &all);
+        assert!(markdown.starts_with(
+            "#### `bpf_test_finish` on 6.12 (4 bytes writable, 1 arguments, 2158 programs)\n\n| off | ldx.b | ldx.h |"
+        ));
+        assert!(markdown.contains("| **4** | ✗ | A |"), "{markdown}");
+        assert!(markdown.contains("<details><summary>Deviations</summary>"));
+        assert!(markdown.contains("| buffer (the grid) |"));
+    }
+
+    #[test]
+    fn cells_count_by_part() {
+        let tp = tp();
+        let programs = generate(&tp);
+        let expected: Vec<Expected> = programs.iter().map(|p| predict(p, &tp)).collect();
+        let kernel = kernel_like_the_model(&programs, &expected, |_, a| Some(a));
+        let all = triples(&programs, &expected, &kernel);
+        let counted = counts(&all);
+        let total: usize = counted
+            .iter()
+            .map(|(_, row)| row.iter().sum::<usize>())
+            .sum();
+        assert_eq!(total, programs.len());
+        assert_eq!(counted.len(), PARTS.len());
+        let tail = counted
+            .iter()
+            .find(|(n, _)| *n == "through a tail call")
+            .unwrap();
+        assert_eq!(tail.1[0], tail.1.iter().sum::<usize>(), "callers attach");
+    }
+}
