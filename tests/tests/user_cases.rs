@@ -70,6 +70,12 @@ fn a_user_directory_gets_a_verdict_per_case() {
     assert!(reports[0].failure.is_none(), "{}", reports[0].render());
     let rows = &reports[0].rows;
     let row = |name: &str| rows.iter().find(|r| r.case == name).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
+    assert_eq!(
+        names,
+        ["holds", "wrong"],
+        "the directory's cases and nothing else (upstream's belong to the built-in set)"
+    );
 
     assert!(row("holds").passed(), "{}", reports[0].render());
     assert!(matches!(row("holds").outcome, CaseOutcome::Ran(_)));
