@@ -40,6 +40,15 @@ pub const SELFTESTS: &str = "tools/testing/selftests/bpf";
 pub struct Found {
     pub cases: Vec<Case>,
     pub decided: BTreeMap<String, CaseOutcome>,
+    /// Each case's file, relative to the tree.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+impl Found {
+    fn push(&mut self, case: Case, file: &Path) {
+        self.files.insert(case.name.clone(), file.to_path_buf());
+        self.cases.push(case);
+    }
 }
 
 /// The test_verifier files of `tree` that hold writable tests, relative to the tree.
@@ -283,9 +292,7 @@ pub fn test_verifier(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<Fou
             Ok(printed) => printed,
             Err(message) => {
                 let name = format!("{UPSTREAM_PREFIX}{stem}");
-                found
-                    .cases
-                    .push(row(&name, &file, "test_verifier", "(the file)"));
+                found.push(row(&name, &file, "test_verifier", "(the file)"), &file);
                 found
                     .decided
                     .insert(name, CaseOutcome::CompileError { message });
@@ -301,7 +308,7 @@ pub fn test_verifier(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<Fou
                     .decided
                     .insert(case.name.clone(), CaseOutcome::Unsupported { reason });
             }
-            found.cases.push(case);
+            found.push(case, &file);
         }
     }
     Ok(found)
@@ -534,9 +541,7 @@ pub fn prog_tests(
             Ok(printed) => printed,
             Err(message) => {
                 let name = format!("{UPSTREAM_PREFIX}{stem}");
-                found
-                    .cases
-                    .push(row(&name, &file, "prog_tests", "(the file)"));
+                found.push(row(&name, &file, "prog_tests", "(the file)"), &file);
                 found
                     .decided
                     .insert(name, CaseOutcome::CompileError { message });
@@ -551,9 +556,7 @@ pub fn prog_tests(
                 .find(|m| m.file == relative && m.array == array.array);
             let Some(mapping) = mapping else {
                 let name = format!("{UPSTREAM_PREFIX}{stem}.{}", array.array);
-                found
-                    .cases
-                    .push(row(&name, &file, "prog_tests", &array.array));
+                found.push(row(&name, &file, "prog_tests", &array.array), &file);
                 let reason = format!(
                     "not runnable here: no mapping of its checks in guest-programs/upstream/prog_tests.toml ({} {})",
                     relative.display(),
@@ -585,7 +588,7 @@ pub fn prog_tests(
                 maps: Vec::new(),
                 tracepoint: None,
             });
-            found.cases.push(case);
+            found.push(case, &file);
         }
     }
     Ok(found)
