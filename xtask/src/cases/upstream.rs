@@ -130,6 +130,10 @@ impl Members {
 /// ([`crate::cases::upstream_insns::prog_tests`]).
 pub const PROG_TESTS_MAPPING: &str = "prog_tests.toml";
 
+/// The file beside the families that records what discovery found in each tree
+/// ([`crate::cases::upstream_found`]).
+pub const FOUND_RECORD: &str = "found.toml";
+
 fn prog_tests_mapping(families: &[Family]) -> PathBuf {
     families
         .first()
@@ -148,7 +152,7 @@ pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
         .filter(|p| !p.ends_with(PROG_TESTS_MAPPING))
-        .filter(|p| !p.ends_with(crate::cases::upstream_found::RECORD))
+        .filter(|p| !p.ends_with(FOUND_RECORD))
         .collect();
     files.sort();
     files

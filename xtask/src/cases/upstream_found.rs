@@ -24,7 +24,7 @@ use crate::cases::upstream_insns::SELFTESTS;
 use crate::cases::{Case, CaseOutcome, CaseStep, Expect};
 
 /// The record's file name, beside the families.
-pub const RECORD: &str = "found.toml";
+pub const RECORD: &str = upstream::FOUND_RECORD;
 
 /// One of upstream's writable tests in one tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
