@@ -409,20 +409,35 @@ pub struct ProgTestMapping {
     pub steps: Vec<crate::cases::CaseStep>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An array of a writable prog_tests file that is no writable test of its own: a program
+/// another subtest loads beside its writable one (the socket filter raw_tp_writable_test_run
+/// test-runs), which that subtest's steps stand for.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProgTestsFile {
-    test: Vec<ProgTestMapping>,
+pub struct Companion {
+    pub file: PathBuf,
+    pub array: String,
+    /// The subtest it belongs to.
+    pub part_of: String,
+    /// How the subtest's steps stand for it, in words.
+    pub what: String,
+}
+
+/// What `guest-programs/upstream/prog_tests.toml` holds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgTestMappings {
+    pub test: Vec<ProgTestMapping>,
+    #[serde(default)]
+    pub companion: Vec<Companion>,
 }
 
 /// Reads the prog_tests mapping (none when the file is missing).
-pub fn prog_test_mappings(file: &Path) -> Result<Vec<ProgTestMapping>> {
+pub fn prog_test_mappings(file: &Path) -> Result<ProgTestMappings> {
     let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(Vec::new());
+        return Ok(ProgTestMappings::default());
     };
-    let parsed: ProgTestsFile =
-        toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
-    Ok(parsed.test)
+    toml::from_str(&text).with_context(|| format!("reading {}", file.display()))
 }
 
 /// The `const struct bpf_insn <name>[] = { ... };` arrays of a C file: name and initialiser
@@ -518,7 +533,7 @@ struct PrintedArray {
 pub fn prog_tests(
     runner: &Runner,
     tree: &Path,
-    mappings: &[ProgTestMapping],
+    mappings: &ProgTestMappings,
     out_dir: &Path,
 ) -> Result<Found> {
     let mut found = Found::default();
@@ -551,7 +566,12 @@ pub fn prog_tests(
         for line in printed.lines().filter(|l| !l.trim().is_empty()) {
             let array: PrintedArray = serde_json::from_str(line)
                 .with_context(|| format!("the arrays printed from {}: {line}", file.display()))?;
+            let companion = |c: &&Companion| c.file == relative && c.array == array.array;
+            if mappings.companion.iter().any(|c| companion(&c)) {
+                continue;
+            }
             let mapping = mappings
+                .test
                 .iter()
                 .find(|m| m.file == relative && m.array == array.array);
             let Some(mapping) = mapping else {
@@ -659,7 +679,8 @@ mod tests {
         let paths = crate::infra::paths::Paths::from_env();
         let mappings =
             prog_test_mappings(&paths.upstream_families().join("prog_tests.toml")).unwrap();
-        assert!(mappings.len() >= 4);
+        assert!(mappings.test.len() >= 4);
+        assert!(!mappings.companion.is_empty());
     }
 
     #[test]
