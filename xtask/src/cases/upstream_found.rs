@@ -49,11 +49,18 @@ pub struct FoundTest {
     /// Why it cannot run here as shipped, when it cannot (decided without a boot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_runnable: Option<String>,
+    /// Where upstream's expectation is not `load`/`log_contains`/`steps` (a program whose
+    /// checks are C code of a prog_tests file, a macro's programs): the expectation in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expects: Option<String>,
 }
 
 impl FoundTest {
     /// Upstream's expectation in words: `load ok; attach: EINVAL`, `load refused, log: "..."`.
     pub fn expectation(&self) -> String {
+        if let Some(words) = &self.expects {
+            return words.clone();
+        }
         let mut words = match &self.load {
             Expect::Fails => "load refused".to_owned(),
             other => format!("load {other}"),
@@ -123,11 +130,202 @@ pub fn discover(
             log_contains: case.log_contains.clone(),
             steps: case.steps.clone(),
             not_runnable,
+            expects: None,
         })
     });
     let mut found: Vec<FoundTest> = found.collect();
+    let compiled: Vec<&Path> = families.iter().map(|f| f.source.as_path()).collect();
+    found.extend(other_annotated(tree, &compiled));
     found.sort_by_key(|test| test.form);
     Ok(found)
+}
+
+/// Section prefixes of a writable program (libbpf's `?` marks it not autoloaded).
+const WRITABLE_SECTIONS: [&str; 4] = [
+    "SEC(\"raw_tp.w",
+    "SEC(\"?raw_tp.w",
+    "SEC(\"raw_tracepoint.w",
+    "SEC(\"?raw_tracepoint.w",
+];
+
+/// The writable programs of the tree's other `progs/*.c` files (not a family's, which are
+/// compiled and run): found in the text, each a row that says why it does not run here yet.
+/// A macro given a writable section (7.2's `no_rewrite_ctx_access("raw_tracepoint.w", ...)`)
+/// is one row: its programs exist only once the file is preprocessed.
+pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
+    let progs = tree.join(SELFTESTS).join("progs");
+    let Ok(entries) = std::fs::read_dir(&progs) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .filter(|p| !compiled.iter().any(|c| tree.join(c) == *p))
+        .collect();
+    files.sort();
+    let mut found = Vec::new();
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let file = format!("progs/{stem}.c");
+        let why = match text.contains("vmlinux.h") {
+            true => format!("not run here yet: {file} includes vmlinux.h (none is generated from the built kernel's BTF yet) and is not an upstream family"),
+            false => format!("not run here yet: {file} is not an upstream family"),
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            let trimmed = line.trim_start();
+            if WRITABLE_SECTIONS.iter().any(|s| trimmed.starts_with(s)) {
+                let Some((function, tags)) = program_after(&lines[at + 1..]) else {
+                    continue;
+                };
+                let checked_in = prog_tests_naming(tree, &function, &stem);
+                let annotated = tags
+                    .iter()
+                    .any(|t| t.starts_with("__success") || t.starts_with("__failure"));
+                let expects = match (annotated, &checked_in) {
+                    (true, _) => None,
+                    (false, Some(test)) => Some(format!("checks in {test} (C code)")),
+                    (false, None) => None,
+                };
+                let messages = tags
+                    .iter()
+                    .filter_map(|t| {
+                        t.strip_prefix("__msg(\"")?
+                            .strip_suffix("\")")
+                            .map(str::to_owned)
+                    })
+                    .collect();
+                let mut reason = why.clone();
+                let extras: Vec<&String> = tags
+                    .iter()
+                    .filter(|t| t.starts_with("__log_level") || t.starts_with("__not_msg"))
+                    .collect();
+                if !extras.is_empty() {
+                    reason.push_str(&format!(
+                        "; it uses {}",
+                        extras
+                            .iter()
+                            .map(|t| t.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                found.push(FoundTest {
+                    name: format!("{}{stem}.{function}", crate::cases::UPSTREAM_PREFIX),
+                    form: Form::AnnotatedC,
+                    file: file.clone(),
+                    requires: Vec::new(),
+                    load: match tags.iter().any(|t| t.starts_with("__failure")) {
+                        true => Expect::Fails,
+                        false => Expect::Ok,
+                    },
+                    log_contains: messages,
+                    steps: Vec::new(),
+                    not_runnable: Some(reason),
+                    expects,
+                });
+            } else if !trimmed.starts_with('#')
+                && !trimmed.starts_with("SEC(")
+                && (trimmed.contains("(\"raw_tracepoint.w\"") || trimmed.contains("(\"raw_tp.w\""))
+            {
+                let Some((call, args)) = trimmed.split_once('(') else {
+                    continue;
+                };
+                let name: String = args
+                    .split(',')
+                    .nth(1)
+                    .unwrap_or("")
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.push(FoundTest {
+                    name: format!("{}{stem}.{call}.{name}", crate::cases::UPSTREAM_PREFIX),
+                    form: Form::AnnotatedC,
+                    file: file.clone(),
+                    requires: Vec::new(),
+                    load: Expect::Ok,
+                    log_contains: Vec::new(),
+                    steps: Vec::new(),
+                    not_runnable: Some(format!("{why}; the macro {call} expands to several programs, each with its own annotations")),
+                    expects: Some(format!("per program of {call}'s expansion (annotations in the macro)")),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// The function a `SEC(...)` line introduces, and the annotations between them.
+fn program_after(lines: &[&str]) -> Option<(String, Vec<String>)> {
+    let mut tags = Vec::new();
+    for line in lines.iter().take(8) {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("int ") {
+            let rest = rest.strip_prefix("BPF_PROG(").unwrap_or(rest);
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            return (!name.is_empty()).then_some((name, tags));
+        }
+        tags.extend(
+            line.split_whitespace()
+                .filter(|word| word.starts_with("__"))
+                .map(str::to_owned),
+        );
+        if line.contains("__msg(") {
+            // A message may hold spaces: take it whole.
+            tags.retain(|t| !t.starts_with("__msg("));
+            let mut rest = line;
+            while let Some(at) = rest.find("__msg(\"") {
+                let after = &rest[at + 7..];
+                let Some(end) = after.find("\")") else { break };
+                tags.push(format!("__msg(\"{}\")", &after[..end]));
+                rest = &after[end..];
+            }
+        }
+    }
+    None
+}
+
+/// The prog_tests file whose C code names `function`, else the one that includes the
+/// skeleton of `stem` (its checks then read the skeleton's globals), if one does.
+fn prog_tests_naming(tree: &Path, function: &str, stem: &str) -> Option<String> {
+    let dir = tree.join(SELFTESTS).join("prog_tests");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .filter_map(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            Some((
+                format!("prog_tests/{name}"),
+                std::fs::read_to_string(path).ok()?,
+            ))
+        })
+        .collect();
+    let names_function = |text: &str| {
+        text.contains(&format!("\"{function}\"")) || text.contains(&format!("progs.{function}"))
+    };
+    let skeleton = format!("{stem}.skel.h");
+    texts
+        .iter()
+        .find(|(_, text)| names_function(text))
+        .or_else(|| texts.iter().find(|(_, text)| text.contains(&skeleton)))
+        .map(|(file, _)| file.clone())
 }
 
 /// What one tree was found to hold.
@@ -222,6 +420,7 @@ mod tests {
             log_contains: vec!["R6 invalid variable buffer offset".into()],
             steps: Vec::new(),
             not_runnable: None,
+            expects: None,
         }
     }
 
@@ -252,6 +451,38 @@ mod tests {
         assert_eq!(
             test("upstream.a").expectation(),
             "load refused, log: “R6 invalid variable buffer offset”"
+        );
+    }
+
+    #[test]
+    fn writable_programs_of_other_files_are_rows_with_their_reason() {
+        let tree = tempfile::tempdir().unwrap();
+        let selftests = tree.path().join(SELFTESTS);
+        std::fs::create_dir_all(selftests.join("progs")).unwrap();
+        std::fs::create_dir_all(selftests.join("prog_tests")).unwrap();
+        std::fs::write(
+            selftests.join("progs/g.c"),
+            "#include <vmlinux.h>\nSEC(\"?raw_tp.w\")\n__failure __msg(\"R1 bad ctx\") __log_level(2)\nint w_prog(void *ctx)\n{ return 0; }\n\
+             SEC(\"raw_tp\")\nint plain(void *ctx)\n{ return 0; }\n\
+             #define m(type, name) SEC(\"?\" type) int x_##name(void *ctx) { return 0; }\n\
+             m(\"raw_tracepoint.w\", raw_tp_w);\n",
+        )
+        .unwrap();
+        std::fs::write(
+            selftests.join("progs/family.c"),
+            "SEC(\"raw_tp.w\")\nint f(void *c)\n",
+        )
+        .unwrap();
+        let family = Path::new(SELFTESTS).join("progs/family.c");
+        let found = other_annotated(tree.path(), &[family.as_path()]);
+        let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["upstream.g.w_prog", "upstream.g.m.raw_tp_w"]);
+        assert_eq!(found[0].load, Expect::Fails);
+        assert_eq!(found[0].log_contains, ["R1 bad ctx"]);
+        let reason = found[0].not_runnable.as_deref().unwrap();
+        assert!(
+            reason.contains("vmlinux.h") && reason.contains("__log_level(2)"),
+            "{reason}"
         );
     }
 }

@@ -197,6 +197,7 @@ upstream.verifier_raw_tp_writable (family)  -            tree  tree  Upstream's 
             log_contains: vec![],
             steps: vec![],
             not_runnable: not_runnable.map(Into::into),
+            expects: None,
         };
         let mut old = manifest(&["nbd"]);
         old.name = "5.10".into();

@@ -274,6 +274,7 @@ mod tests {
             log_contains: vec!["R6 invalid".into()],
             steps: vec![],
             not_runnable: None,
+            expects: None,
         }
     }
 
