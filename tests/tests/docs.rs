@@ -5,7 +5,7 @@
 use clap::Parser;
 use xtask::cli::{Cli, Command};
 use xtask::infra::paths::Paths;
-use xtask::judge::helpers;
+use xtask::judge::{helpers, upstream_doc};
 
 /// What regenerates docs/helpers.md.
 const REGENERATE: &str = "cargo xtask docs";
@@ -20,6 +20,21 @@ fn the_helper_table_is_generated_from_the_snapshots() {
         committed == fresh,
         "{} is not what the snapshots give: run `{REGENERATE}`, review and commit it\n\
          first differing line: {}",
+        file.display(),
+        first_difference(&committed, &fresh)
+    );
+}
+
+#[test]
+fn the_upstream_table_is_generated_from_the_record_and_the_snapshots() {
+    let paths = Paths::from_env();
+    let fresh = upstream_doc::doc_from_snapshots(&paths).unwrap();
+    let file = paths.root.join(upstream_doc::DOC);
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} is not what guest-programs/upstream/found.toml and the snapshots give: run \
+         `{REGENERATE}`, review and commit it\nfirst differing line: {}",
         file.display(),
         first_difference(&committed, &fresh)
     );

@@ -48,7 +48,9 @@ pub enum Command {
     Setup,
     /// Measure build, boot and run times against virtme-ng and write BENCHMARKS.md.
     Bench(BenchMode),
-    /// Regenerate docs/helpers.md from the `_helpers` snapshots in tests/snapshots/.
+    /// Regenerate docs/helpers.md from the `_helpers` snapshots in tests/snapshots/, the
+    /// record of upstream's tests from each fetched tree (guest-programs/upstream/found.toml,
+    /// never dropping one) and docs/upstream.md from that record and the snapshots.
     Docs,
     /// One bisect step at the tree's current commit (run by `git bisect run`).
     #[command(hide = true)]
@@ -73,7 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(BenchMode::Full(args)) => args.run(&paths),
         Command::Bench(BenchMode::WarmOnly(args)) => args.run(&paths),
         Command::Bench(BenchMode::ConfigBlocks) => config_blocks(&paths),
-        Command::Docs => match crate::judge::helpers::write_doc(&paths) {
+        Command::Docs => match crate::commands::docs::run(&paths) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => could_not_run(error),
         },

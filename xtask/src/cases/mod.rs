@@ -11,6 +11,7 @@ mod outcome;
 pub mod plan;
 pub mod sweep;
 pub mod upstream;
+pub mod upstream_found;
 pub mod upstream_insns;
 
 pub use outcome::CaseOutcome;
@@ -126,11 +127,11 @@ pub struct CaseStep {
     pub expect: Expect,
     /// Kernels known to answer this step differently (e.g. a fix not backported), each with
     /// the reason; checked exactly like `expect`, and reported.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub on: BTreeMap<String, KnownAnswer>,
     /// Errno names that mean "this kernel lacks the feature": the case is then reported
     /// unsupported, with the errno, instead of failed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported_if: Vec<String>,
 }
 

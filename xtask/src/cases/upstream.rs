@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cases::compile::{self, Compiled};
 use crate::cases::decl_tags::{self, FunctionTags};
@@ -57,6 +57,40 @@ pub struct Members {
     pub cases: Vec<Case>,
     pub compiled: Compiled,
     pub decided: BTreeMap<String, CaseOutcome>,
+    /// Where each of upstream's tests among the cases comes from (an absent family's row is
+    /// no test and has none).
+    pub origins: BTreeMap<String, Origin>,
+}
+
+/// The form upstream ships a writable test in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Form {
+    /// A program of a `progs/*.c` file, judged by its `__success`/`__failure`/`__msg` tags.
+    #[serde(rename = "annotated C")]
+    AnnotatedC,
+    /// A `struct bpf_test` of a `verifier/*.c` file (test_verifier).
+    #[serde(rename = "test_verifier array")]
+    TestVerifier,
+    /// A `const struct bpf_insn` array of a `prog_tests/*.c` file and its test code's checks.
+    #[serde(rename = "prog_tests array")]
+    ProgTests,
+}
+
+impl Form {
+    pub fn words(self) -> &'static str {
+        match self {
+            Form::AnnotatedC => "annotated C",
+            Form::TestVerifier => "test_verifier array",
+            Form::ProgTests => "prog_tests array",
+        }
+    }
+}
+
+/// One test's form and file (relative to the tree).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub form: Form,
+    pub file: PathBuf,
 }
 
 /// A kernel's cases (the run's and upstream's), their objects, and the outcomes decided
@@ -64,6 +98,23 @@ pub struct Members {
 pub type Joined = (CaseSet, Compiled, BTreeMap<String, CaseOutcome>);
 
 impl Members {
+    fn add(&mut self, case: Case, form: Form, file: &Path) {
+        let origin = Origin {
+            form,
+            file: file.to_path_buf(),
+        };
+        self.origins.insert(case.name.clone(), origin);
+        self.cases.push(case);
+    }
+
+    fn extend(&mut self, found: crate::cases::upstream_insns::Found, form: Form) {
+        for case in found.cases {
+            let file = found.files.get(&case.name).cloned().unwrap_or_default();
+            self.add(case, form, &file);
+        }
+        self.decided.extend(found.decided);
+    }
+
     /// The run's cases and objects with these added; when cases are chosen, only the chosen.
     pub fn joined(self, case_set: &CaseSet, compiled: &Compiled, only: &[String]) -> Joined {
         let mut cases = case_set.clone();
@@ -78,6 +129,10 @@ impl Members {
 /// The file beside the families that maps upstream's prog_tests checks
 /// ([`crate::cases::upstream_insns::prog_tests`]).
 pub const PROG_TESTS_MAPPING: &str = "prog_tests.toml";
+
+/// The file beside the families that records what discovery found in each tree
+/// ([`crate::cases::upstream_found`]).
+pub const FOUND_RECORD: &str = "found.toml";
 
 fn prog_tests_mapping(families: &[Family]) -> PathBuf {
     families
@@ -97,6 +152,7 @@ pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
         .filter(|p| !p.ends_with(PROG_TESTS_MAPPING))
+        .filter(|p| !p.ends_with(FOUND_RECORD))
         .collect();
     files.sort();
     files
@@ -154,22 +210,22 @@ pub fn members(
                     message: message.clone(),
                 };
                 members.decided.insert(case.name.clone(), outcome);
-                members.cases.push(case);
+                members.add(case, Form::AnnotatedC, &family.source);
                 continue;
             }
         };
         members.compiled.insert(source.clone(), compiled);
-        members.cases.extend(cases_of(family, &source, &tags));
+        for case in cases_of(family, &source, &tags) {
+            members.add(case, Form::AnnotatedC, &family.source);
+        }
     }
     let found = crate::cases::upstream_insns::test_verifier(clang.runner(), tree, out_dir)
         .context("extracting test_verifier's writable tests")?;
-    members.cases.extend(found.cases);
-    members.decided.extend(found.decided);
+    members.extend(found, Form::TestVerifier);
     let mappings = crate::cases::upstream_insns::prog_test_mappings(&prog_tests_mapping(families))?;
     let found = crate::cases::upstream_insns::prog_tests(clang.runner(), tree, &mappings, out_dir)
         .context("extracting the prog_tests' writable instruction arrays")?;
-    members.cases.extend(found.cases);
-    members.decided.extend(found.decided);
+    members.extend(found, Form::ProgTests);
     stage.finish(format!(
         "{} programs, {} absent or broken families",
         members.cases.len() - members.decided.len(),

@@ -40,6 +40,15 @@ pub const SELFTESTS: &str = "tools/testing/selftests/bpf";
 pub struct Found {
     pub cases: Vec<Case>,
     pub decided: BTreeMap<String, CaseOutcome>,
+    /// Each case's file, relative to the tree.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+impl Found {
+    fn push(&mut self, case: Case, file: &Path) {
+        self.files.insert(case.name.clone(), file.to_path_buf());
+        self.cases.push(case);
+    }
 }
 
 /// The test_verifier files of `tree` that hold writable tests, relative to the tree.
@@ -283,9 +292,7 @@ pub fn test_verifier(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<Fou
             Ok(printed) => printed,
             Err(message) => {
                 let name = format!("{UPSTREAM_PREFIX}{stem}");
-                found
-                    .cases
-                    .push(row(&name, &file, "test_verifier", "(the file)"));
+                found.push(row(&name, &file, "test_verifier", "(the file)"), &file);
                 found
                     .decided
                     .insert(name, CaseOutcome::CompileError { message });
@@ -301,7 +308,7 @@ pub fn test_verifier(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<Fou
                     .decided
                     .insert(case.name.clone(), CaseOutcome::Unsupported { reason });
             }
-            found.cases.push(case);
+            found.push(case, &file);
         }
     }
     Ok(found)
@@ -402,20 +409,35 @@ pub struct ProgTestMapping {
     pub steps: Vec<crate::cases::CaseStep>,
 }
 
-#[derive(Debug, Deserialize)]
+/// An array of a writable prog_tests file that is no writable test of its own: a program
+/// another subtest loads beside its writable one (the socket filter raw_tp_writable_test_run
+/// test-runs), which that subtest's steps stand for.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProgTestsFile {
-    test: Vec<ProgTestMapping>,
+pub struct Companion {
+    pub file: PathBuf,
+    pub array: String,
+    /// The subtest it belongs to.
+    pub part_of: String,
+    /// How the subtest's steps stand for it, in words.
+    pub what: String,
+}
+
+/// What `guest-programs/upstream/prog_tests.toml` holds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgTestMappings {
+    pub test: Vec<ProgTestMapping>,
+    #[serde(default)]
+    pub companion: Vec<Companion>,
 }
 
 /// Reads the prog_tests mapping (none when the file is missing).
-pub fn prog_test_mappings(file: &Path) -> Result<Vec<ProgTestMapping>> {
+pub fn prog_test_mappings(file: &Path) -> Result<ProgTestMappings> {
     let Ok(text) = std::fs::read_to_string(file) else {
-        return Ok(Vec::new());
+        return Ok(ProgTestMappings::default());
     };
-    let parsed: ProgTestsFile =
-        toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
-    Ok(parsed.test)
+    toml::from_str(&text).with_context(|| format!("reading {}", file.display()))
 }
 
 /// The `const struct bpf_insn <name>[] = { ... };` arrays of a C file: name and initialiser
@@ -511,7 +533,7 @@ struct PrintedArray {
 pub fn prog_tests(
     runner: &Runner,
     tree: &Path,
-    mappings: &[ProgTestMapping],
+    mappings: &ProgTestMappings,
     out_dir: &Path,
 ) -> Result<Found> {
     let mut found = Found::default();
@@ -534,9 +556,7 @@ pub fn prog_tests(
             Ok(printed) => printed,
             Err(message) => {
                 let name = format!("{UPSTREAM_PREFIX}{stem}");
-                found
-                    .cases
-                    .push(row(&name, &file, "prog_tests", "(the file)"));
+                found.push(row(&name, &file, "prog_tests", "(the file)"), &file);
                 found
                     .decided
                     .insert(name, CaseOutcome::CompileError { message });
@@ -546,14 +566,17 @@ pub fn prog_tests(
         for line in printed.lines().filter(|l| !l.trim().is_empty()) {
             let array: PrintedArray = serde_json::from_str(line)
                 .with_context(|| format!("the arrays printed from {}: {line}", file.display()))?;
+            let companion = |c: &&Companion| c.file == relative && c.array == array.array;
+            if mappings.companion.iter().any(|c| companion(&c)) {
+                continue;
+            }
             let mapping = mappings
+                .test
                 .iter()
                 .find(|m| m.file == relative && m.array == array.array);
             let Some(mapping) = mapping else {
                 let name = format!("{UPSTREAM_PREFIX}{stem}.{}", array.array);
-                found
-                    .cases
-                    .push(row(&name, &file, "prog_tests", &array.array));
+                found.push(row(&name, &file, "prog_tests", &array.array), &file);
                 let reason = format!(
                     "not runnable here: no mapping of its checks in guest-programs/upstream/prog_tests.toml ({} {})",
                     relative.display(),
@@ -585,7 +608,7 @@ pub fn prog_tests(
                 maps: Vec::new(),
                 tracepoint: None,
             });
-            found.cases.push(case);
+            found.push(case, &file);
         }
     }
     Ok(found)
@@ -656,7 +679,8 @@ mod tests {
         let paths = crate::infra::paths::Paths::from_env();
         let mappings =
             prog_test_mappings(&paths.upstream_families().join("prog_tests.toml")).unwrap();
-        assert!(mappings.len() >= 4);
+        assert!(mappings.test.len() >= 4);
+        assert!(!mappings.companion.is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bisect;
 pub mod cache;
 pub mod config_cost;
+pub mod docs;
 pub mod list;
 pub mod report;
 pub mod shell;

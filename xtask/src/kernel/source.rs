@@ -38,6 +38,31 @@ pub fn fetch(runner: &Runner, paths: &Paths, spec: &SourceSpec) -> Result<Source
     }
 }
 
+/// The tree of `spec` if it is fetched already (a published cache entry, or a local tree), without
+/// fetching, locking or unpacking anything: what `vmtest --list` reads upstream's tests from.
+pub fn fetched(paths: &Paths, spec: &SourceSpec) -> Option<SourceTree> {
+    let (name, id) = match spec {
+        SourceSpec::Debian {
+            package, version, ..
+        } => (
+            format!("{package}_{}", version.replace(['~', ':'], "_")),
+            format!("debian:{package}={version}"),
+        ),
+        SourceSpec::Tarball { sha256, .. } => (
+            format!("tarball-{}", &sha256[..sha256.len().min(16)]),
+            format!("tarball:{sha256}"),
+        ),
+        SourceSpec::Local { path } => return local(path).ok(),
+    };
+    let entry = paths.source_cache().join(name);
+    let published = crate::kernel::cache::published_in::<serde_json::Value>(&entry);
+    matches!(published, Ok(Some(_))).then(|| SourceTree {
+        dir: entry.join("linux"),
+        id,
+        mutable: false,
+    })
+}
+
 fn local(path: &Path) -> Result<SourceTree> {
     if !path.join("Makefile").is_file() || !path.join("Kconfig").is_file() {
         bail!(

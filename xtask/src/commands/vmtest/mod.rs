@@ -125,6 +125,10 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
     if scope == Scope::Measure && options.accept {
         helpers::write_doc(paths).at(SetupStage::Input)?;
     }
+    // Upstream's cases are accepted one by one too (`--case upstream.x --accept`).
+    if options.accept && options.cases.is_none() {
+        crate::judge::upstream_doc::write_doc(paths).at(SetupStage::Input)?;
+    }
     if let Some(path) = &options.junit {
         std::fs::write(path, report::junit(&reports))
             .map_err(anyhow::Error::from)
