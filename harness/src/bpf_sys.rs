@@ -71,6 +71,17 @@ pub fn prog_load(request: &ProgLoadRequest<'_>) -> ProgLoad {
     }
 }
 
+/// BPF_PROG_LOAD once with a log of `log_size` bytes (the sweep's small programs: their whole
+/// log fits, and thousands of loads do not each zero 64 KiB).
+pub fn prog_load_small(request: &ProgLoadRequest<'_>, log_size: usize) -> ProgLoad {
+    let mut log = vec![0u8; log_size];
+    let result = prog_load_once(request, &mut log);
+    ProgLoad {
+        result,
+        verifier_log: c_buffer_to_string(&log),
+    }
+}
+
 fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<OwnedFd> {
     let mut attr = zeroed_attr();
     // SAFETY: writing plain integer fields of the zeroed union member used by BPF_PROG_LOAD.
