@@ -264,6 +264,32 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
     Ok(TestRun { ret, retval })
 }
 
+/// BPF_PROG_TEST_RUN once over `data`, returning what the kernel returned as an `int`:
+/// glibc's `syscall` reports only -4095..-1 as -1 with errno; any other negative value (a
+/// program rewrote bpf_test_finish's `err` to it) comes back as it is, and errno is stale.
+pub fn prog_test_run_ret(prog: BorrowedFd<'_>, data: &[u8]) -> i32 {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_PROG_TEST_RUN.
+    let test = unsafe { &mut attr.test };
+    test.prog_fd = prog.as_raw_fd() as u32;
+    test.data_in = data.as_ptr() as u64;
+    test.data_size_in = data.len() as u32;
+    test.repeat = 1;
+    // SAFETY: as in `bpf`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_PROG_TEST_RUN as libc::c_int,
+            &mut attr as *mut bpf_attr,
+            mem::size_of::<bpf_attr>() as libc::c_uint,
+        )
+    };
+    match ret {
+        -1 => -io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ret => ret as i32,
+    }
+}
+
 /// BPF_LINK_CREATE of `prog` with attach type BPF_TRACE_RAW_TP; closing the fd detaches.
 pub fn link_create_raw_tp(prog: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let mut attr = zeroed_attr();

@@ -7,6 +7,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use aya_obj::generated::bpf_insn;
 use protocol::{Insn, InsnMap, ProgType, SweepPlan, SweepProgram, SweepResult};
@@ -32,17 +33,26 @@ pub fn run(
     let filter = socket_filter().map_err(|e| format!("the trivial socket filter: {e}"))?;
     let tracepoint = CString::new(plan.tracepoint.as_bytes())
         .map_err(|_| format!("tracepoint name {:?}", plan.tracepoint))?;
+    let mut spent = Spent::default();
     let mut results: Vec<SweepResult> = plan
         .programs
         .iter()
-        .map(|program| one(program, &tracepoint, filter.as_fd()))
+        .map(|program| one(program, &tracepoint, filter.as_fd(), &mut spent))
         .collect();
+    notes.push(format!(
+        "guest time, first pass: load {} ms, attach {} ms, fire {} ms, detach {} ms",
+        spent.load.as_millis(),
+        spent.attach.as_millis(),
+        spent.fire.as_millis(),
+        spent.detach.as_millis()
+    ));
     if plan.interpreter {
         match std::fs::write(JIT_ENABLE, "0") {
             Ok(()) => {
                 for (program, result) in plan.programs.iter().zip(results.iter_mut()) {
                     if result.after.is_some() {
-                        let again = one(program, &tracepoint, filter.as_fd());
+                        let again =
+                            one(program, &tracepoint, filter.as_fd(), &mut Spent::default());
                         result.interpreted = again.after;
                         if !again.note.is_empty() {
                             result.note = format!("interpreter: {}", again.note);
@@ -71,7 +81,22 @@ pub fn jit_enabled() -> Option<bool> {
     Some(text.trim() != "0")
 }
 
-fn one(program: &SweepProgram, tracepoint: &CString, filter: BorrowedFd<'_>) -> SweepResult {
+/// Where the first pass's time went.
+#[derive(Default)]
+struct Spent {
+    load: Duration,
+    attach: Duration,
+    fire: Duration,
+    detach: Duration,
+}
+
+fn one(
+    program: &SweepProgram,
+    tracepoint: &CString,
+    filter: BorrowedFd<'_>,
+    spent: &mut Spent,
+) -> SweepResult {
+    let start = Instant::now();
     let mut result = SweepResult {
         name: program.name.clone(),
         load: 0,
@@ -93,14 +118,16 @@ fn one(program: &SweepProgram, tracepoint: &CString, filter: BorrowedFd<'_>) -> 
                 _keep.push(map);
                 _keep.push(callee_fd);
             }
-            Err(note) => {
-                result.load = -1;
+            Err((errno, note, verdict)) => {
+                result.load = errno;
                 result.note = note;
+                result.verdict = verdict;
                 return result;
             }
         }
     }
     let loaded = load(program.prog_type, &program.name, &insns);
+    spent.load += start.elapsed();
     let prog = match loaded.result {
         Ok(fd) => fd,
         Err(error) => {
@@ -109,7 +136,10 @@ fn one(program: &SweepProgram, tracepoint: &CString, filter: BorrowedFd<'_>) -> 
             return result;
         }
     };
-    let link = match bpf_sys::raw_tracepoint_open(prog.as_fd(), tracepoint, 0) {
+    let start = Instant::now();
+    let link = bpf_sys::raw_tracepoint_open(prog.as_fd(), tracepoint, 0);
+    spent.attach += start.elapsed();
+    let link = match link {
         Ok(link) => link,
         Err(error) => {
             result.attach = Some(error.raw_os_error().unwrap_or(-1));
@@ -118,13 +148,15 @@ fn one(program: &SweepProgram, tracepoint: &CString, filter: BorrowedFd<'_>) -> 
     };
     result.attach = Some(0);
     if program.fire {
-        result.after = Some(match bpf_sys::prog_test_run(filter, &[0u8; 64]) {
-            Ok(run) => (run.ret as i32).to_le_bytes().to_vec(),
-            // A value the program stored in -4095..-1 comes back as errno.
-            Err(error) => (-error.raw_os_error().unwrap_or(0)).to_le_bytes().to_vec(),
-        });
+        let start = Instant::now();
+        let ret = bpf_sys::prog_test_run_ret(filter, &[0u8; 64]);
+        spent.fire += start.elapsed();
+        result.after = Some(ret.to_le_bytes().to_vec());
     }
+    let start = Instant::now();
     drop(link);
+    drop(prog);
+    spent.detach += start.elapsed();
     result
 }
 
@@ -151,8 +183,13 @@ fn load(prog_type: ProgType, name: &str, insns: &[bpf_insn]) -> bpf_sys::ProgLoa
     )
 }
 
-/// The prog array with the callee in slot 0, or what went wrong, in words.
-fn tail_call_target(prog_type: ProgType, callee: &[Insn]) -> Result<(OwnedFd, OwnedFd), String> {
+/// The prog array with the callee in slot 0, or what went wrong: errno, words, the verifier's
+/// verdict on the callee (a callee the kernel refuses is the caller's load answer).
+fn tail_call_target(
+    prog_type: ProgType,
+    callee: &[Insn],
+) -> Result<(OwnedFd, OwnedFd), (i32, String, String)> {
+    let errno = |e: &std::io::Error| e.raw_os_error().unwrap_or(-1);
     let map = bpf_sys::map_create(&InsnMap {
         name: Some("sweep_jmp".into()),
         map_type: PROG_ARRAY,
@@ -162,17 +199,23 @@ fn tail_call_target(prog_type: ProgType, callee: &[Insn]) -> Result<(OwnedFd, Ow
         map_flags: 0,
         insns: Vec::new(),
     })
-    .map_err(|e| format!("creating the prog array: {e}"))?;
+    .map_err(|e| {
+        (
+            errno(&e),
+            format!("creating the prog array: {e}"),
+            String::new(),
+        )
+    })?;
     let insns: Vec<bpf_insn> = callee.iter().map(encode).collect();
     let loaded = load(prog_type, "callee", &insns);
     let callee = loaded.result.map_err(|e| {
-        format!(
-            "loading the callee: {e}: {}",
-            protocol::verifier_verdict(&loaded.verifier_log)
-        )
+        let verdict = protocol::verifier_verdict(&loaded.verifier_log).to_owned();
+        (errno(&e), "the callee refused".to_owned(), verdict)
     })?;
-    bpf_sys::prog_array_update(map.as_fd(), 0, callee.as_fd())
-        .map_err(|e| format!("putting the callee into slot 0: {e}"))?;
+    bpf_sys::prog_array_update(map.as_fd(), 0, callee.as_fd()).map_err(|e| {
+        let note = format!("putting the callee into slot 0: {e}");
+        (errno(&e), note, String::new())
+    })?;
     Ok((map, callee))
 }
 
