@@ -71,6 +71,17 @@ pub fn prog_load(request: &ProgLoadRequest<'_>) -> ProgLoad {
     }
 }
 
+/// BPF_PROG_LOAD once with a log of `log_size` bytes (the sweep's small programs: their whole
+/// log fits, and thousands of loads do not each zero 64 KiB).
+pub fn prog_load_small(request: &ProgLoadRequest<'_>, log_size: usize) -> ProgLoad {
+    let mut log = vec![0u8; log_size];
+    let result = prog_load_once(request, &mut log);
+    ProgLoad {
+        result,
+        verifier_log: c_buffer_to_string(&log),
+    }
+}
+
 fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<OwnedFd> {
     let mut attr = zeroed_attr();
     // SAFETY: writing plain integer fields of the zeroed union member used by BPF_PROG_LOAD.
@@ -251,6 +262,32 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
     // SAFETY: the kernel filled in the same union member.
     let retval = unsafe { attr.test.retval };
     Ok(TestRun { ret, retval })
+}
+
+/// BPF_PROG_TEST_RUN once over `data`, returning what the kernel returned as an `int`:
+/// glibc's `syscall` reports only -4095..-1 as -1 with errno; any other negative value (a
+/// program rewrote bpf_test_finish's `err` to it) comes back as it is, and errno is stale.
+pub fn prog_test_run_ret(prog: BorrowedFd<'_>, data: &[u8]) -> i32 {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_PROG_TEST_RUN.
+    let test = unsafe { &mut attr.test };
+    test.prog_fd = prog.as_raw_fd() as u32;
+    test.data_in = data.as_ptr() as u64;
+    test.data_size_in = data.len() as u32;
+    test.repeat = 1;
+    // SAFETY: as in `bpf`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_PROG_TEST_RUN as libc::c_int,
+            &mut attr as *mut bpf_attr,
+            mem::size_of::<bpf_attr>() as libc::c_uint,
+        )
+    };
+    match ret {
+        -1 => -io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ret => ret as i32,
+    }
 }
 
 /// BPF_LINK_CREATE of `prog` with attach type BPF_TRACE_RAW_TP; closing the fd detaches.

@@ -24,5 +24,6 @@ pub mod program;
 pub mod reference;
 pub mod reference_insns;
 pub mod report;
+pub mod sweep;
 pub mod triggers;
 pub mod udev;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use harness::{case, init, module, probes, report};
+use harness::{case, init, module, probes, report, sweep};
 use protocol::{BootInfo, ModuleLoad, Plan, Record, PLAN_FILE, PROBED_PROG_TYPES, RESULTS_FILE};
 
 fn main() -> ExitCode {
@@ -66,6 +66,28 @@ fn run(run_dir: &Path) -> Result<(), String> {
             &plan.tracepoint_names,
             plan.shell,
         ))))?;
+    }
+    for planned in &plan.sweeps {
+        eprintln!(
+            "harness: sweep {} ({} programs)",
+            planned.name,
+            planned.programs.len()
+        );
+        let started = uptime_ms();
+        let notes = sweep::run(planned, 200, |results| {
+            write(Record::Sweep {
+                sweep: planned.name.clone(),
+                results,
+                done_ms: None,
+                notes: Vec::new(),
+            })
+        })?;
+        write(Record::Sweep {
+            sweep: planned.name.clone(),
+            results: Vec::new(),
+            done_ms: Some(uptime_ms().saturating_sub(started)),
+            notes,
+        })?;
     }
     if !plan.helper_probes.is_empty() {
         for prog_type in PROBED_PROG_TYPES {

@@ -37,6 +37,63 @@ pub struct Plan {
     /// pinned, and libbpf's second opinion (a second program on the tracepoint) is skipped.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shell: bool,
+    /// Boundary sweeps (issue 27), run after the cases: each a batch of instruction programs
+    /// on one tracepoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<SweepPlan>,
+}
+
+/// One boundary sweep: every program loaded, attached to `tracepoint`, fired once by the
+/// `test_run` socket filter where `fire` says so, detached; one [`SweepResult`] each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPlan {
+    /// The sweep's case name (`sweep.<tracepoint>`).
+    pub name: String,
+    pub tracepoint: String,
+    pub programs: Vec<SweepProgram>,
+    /// Fire each fired program a second time loaded with `net.core.bpf_jit_enable=0`.
+    #[serde(default)]
+    pub interpreter: bool,
+}
+
+/// One sweep program: a caller that tail-calls `callee` has a one-entry prog array whose fd
+/// goes into the `imm` of the instruction at `prog_array_at` (a `BPF_LD_MAP_FD`); the callee
+/// is loaded first (same type) and put into slot 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepProgram {
+    pub name: String,
+    pub prog_type: ProgType,
+    pub insns: Vec<Insn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_array_at: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee: Option<Vec<Insn>>,
+    /// Fire the tracepoint once if it attaches (the host says no where the model says the
+    /// program would write outside the buffer).
+    pub fire: bool,
+}
+
+/// What the kernel did with one sweep program (compact: it is one of thousands).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepResult {
+    pub name: String,
+    /// BPF_PROG_LOAD's errno; 0: loaded.
+    pub load: i32,
+    /// The verifier's verdict line on a refusal ([`verifier_verdict`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub verdict: String,
+    /// BPF_RAW_TRACEPOINT_OPEN's errno (0: attached); `None`: not tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<i32>,
+    /// The buffer (bpf_test_finish's `err`, 4 bytes) after one firing; `None`: not fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Vec<u8>>,
+    /// The same with the program loaded under the interpreter (`bpf_jit_enable=0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreted: Option<Vec<u8>>,
+    /// What went wrong in the harness (a prog array that could not be made, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 /// The BPF program types this project loads (numbers of `enum bpf_prog_type`).
@@ -591,6 +648,17 @@ pub enum Record {
     Kfuncs {
         prog_type: ProgType,
         answers: Vec<KfuncAnswer>,
+    },
+    /// A batch of one sweep's results, in plan order (a sweep writes several).
+    Sweep {
+        sweep: String,
+        results: Vec<SweepResult>,
+        /// Written after the last batch: the sweep ran to its end; guest milliseconds it took.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done_ms: Option<u64>,
+        /// What the sweep as a whole noted (the interpreter could not be turned on, ...).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
     },
     /// The harness finished every case; a results file without it is incomplete.
     End { cases: usize },

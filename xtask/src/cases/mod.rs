@@ -410,7 +410,9 @@ impl CaseSet {
         }
         // Upstream's cases come from each kernel's tree later (see [`crate::cases::upstream`]).
         let known_here = |name: &String| {
-            name.starts_with(UPSTREAM_PREFIX) || self.cases.iter().any(|c| &c.name == name)
+            name.starts_with(UPSTREAM_PREFIX)
+                || sweep::plan::by_case_name(name).is_some()
+                || self.cases.iter().any(|c| &c.name == name)
         };
         if let Some(unknown) = names.iter().find(|n| !known_here(n)) {
             let known: Vec<&str> = self.cases.iter().map(|c| c.name.as_str()).collect();

@@ -75,6 +75,7 @@ pub fn plan(
             Scope::CasesOnly => Vec::new(),
         },
         shell: false,
+        sweeps: Vec::new(),
     };
     KernelPlan { guest, decided }
 }

@@ -215,6 +215,7 @@ mod tests {
             }],
             helper_probes: vec![],
             shell: false,
+            sweeps: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protocol::{BootInfo, CaseResult, HelperAnswer, KfuncAnswer, ProgType, Record};
+use protocol::{BootInfo, CaseResult, HelperAnswer, KfuncAnswer, ProgType, Record, SweepResult};
 use serde::Serialize;
 
 /// Console lines that mean the guest kernel died.
@@ -107,6 +107,17 @@ pub struct RunRecords {
     pub kfuncs: BTreeMap<ProgType, Vec<KfuncAnswer>>,
     /// Lines that are not records (a line cut short by a crash, or garbage).
     pub bad_lines: usize,
+    /// Each sweep's results by its name, in plan order.
+    pub sweeps: BTreeMap<String, SweepRecords>,
+}
+
+/// One sweep's records, joined from its batches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SweepRecords {
+    pub results: Vec<SweepResult>,
+    /// Guest milliseconds the whole sweep took; `None`: it did not finish.
+    pub done_ms: Option<u64>,
+    pub notes: Vec<String>,
 }
 
 impl RunRecords {
@@ -130,6 +141,17 @@ impl RunRecords {
                 }
                 Ok(Record::Kfuncs { prog_type, answers }) => {
                     records.kfuncs.insert(prog_type, answers);
+                }
+                Ok(Record::Sweep {
+                    sweep,
+                    results,
+                    done_ms,
+                    notes,
+                }) => {
+                    let entry = records.sweeps.entry(sweep).or_default();
+                    entry.results.extend(results);
+                    entry.done_ms = entry.done_ms.or(done_ms);
+                    entry.notes.extend(notes);
                 }
                 Ok(Record::End { .. }) => records.end_markers += 1,
                 Err(_) => records.bad_lines += 1,

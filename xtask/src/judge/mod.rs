@@ -505,6 +505,7 @@ mod tests {
                 cases: vec![planned("a"), planned("b")],
                 helper_probes: vec![],
                 shell: false,
+                sweeps: Vec::new(),
             },
             decided: [(
                 "d".to_owned(),

@@ -43,6 +43,9 @@ pub struct RunJudging {
     /// The snapshots' directory of a `--cases DIR` run (`DIR/snapshots`); `None`: the
     /// built-in cases, whose snapshots are the checkout's `tests/snapshots/`.
     pub user_snapshots: Option<PathBuf>,
+    /// The sweeps the guest ran (`sweep.<tracepoint>`), each judged as one row.
+    #[serde(default)]
+    pub sweeps: Vec<String>,
 }
 
 /// A case with its name (which a case file does not hold: it is the file's).
@@ -79,7 +82,7 @@ impl RunJudging {
             true => Vec::new(),
             false => vec![helpers::PROBE_HELPERS.into(), helpers::PROBE_KFUNC.into()],
         };
-        cases.chain(probes).collect()
+        cases.chain(probes).chain(self.sweeps.clone()).collect()
     }
 
     /// How the snapshots take part: `stored` (name → body) compared, unless this run judged
@@ -132,7 +135,35 @@ impl RunJudging {
                 .into_iter()
                 .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
         );
+        for name in &self.sweeps {
+            let outcome = sweep_outcome(name, &records, failure);
+            rows.push(judge.probe(name, SWEEP_DESCRIPTION, outcome));
+        }
         rows
+    }
+}
+
+const SWEEP_DESCRIPTION: &str = "The boundary sweep (issue 27): every generated program loaded, \
+     attached and fired on this kernel, against the model of 7.2's rules: counts per cell, \
+     deviations, rewordings, JIT against interpreter";
+
+/// A sweep's row: its summary, or why it has none.
+fn sweep_outcome(name: &str, records: &RunRecords, failure: Option<&RunFailure>) -> CaseOutcome {
+    let Some(tp) = crate::cases::sweep::plan::by_case_name(name) else {
+        return CaseOutcome::NotRun {
+            reason: format!("no sweep `{name}`"),
+        };
+    };
+    match (records.sweeps.get(name), failure) {
+        (Some(sweep), _) if sweep.done_ms.is_some() => {
+            CaseOutcome::Probe(judge::sweep::Judged::of(&tp, Some(sweep)).summary())
+        }
+        (_, Some(failure)) => CaseOutcome::NotRun {
+            reason: failure.describe(),
+        },
+        _ => CaseOutcome::NotRun {
+            reason: "the sweep did not finish".into(),
+        },
     }
 }
 
@@ -165,6 +196,7 @@ mod tests {
             host_paths: vec![("/r".into(), "<root>".into())],
             compare_snapshots: true,
             user_snapshots: None,
+            sweeps: Vec::new(),
         };
         assert_eq!(judging.cases(), set.cases);
         let text = serde_json::to_string(&judging).unwrap();

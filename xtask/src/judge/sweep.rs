@@ -10,7 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cases::sweep::model::Expected;
+use std::collections::BTreeMap;
+
+use protocol::SweepResult;
+
+use crate::cases::sweep::model::{predict, Expected};
+use crate::cases::sweep::{generate, Program, Tracepoint};
+use crate::guest::results::SweepRecords;
 
 /// What the kernel did with one sweep program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +160,178 @@ pub fn expected_after(expected: &Expected, before: &[u8]) -> Option<Vec<u8>> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// bpf_test_finish's buffer before any program ran: the test run's own `err`, 0.
+pub const BUFFER_BEFORE: [u8; 4] = [0; 4];
+
+/// The kernel's answer as the guest recorded it.
+pub fn kernel_answer(result: &SweepResult) -> KernelAnswer {
+    KernelAnswer {
+        load: match result.load {
+            0 => Ok(()),
+            errno => Err(Refused {
+                errno,
+                log: match result.note.is_empty() {
+                    true => result.verdict.clone(),
+                    false => format!("{}\n{}", result.note, result.verdict),
+                },
+            }),
+        },
+        attach: result.attach.map(|errno| match errno {
+            0 => Ok(()),
+            errno => Err(errno),
+        }),
+        buffer: result.after.as_ref().map(|after| Observed {
+            before: BUFFER_BEFORE.to_vec(),
+            after: after.clone(),
+        }),
+    }
+}
+
+/// One sweep judged: each generated program with the model's answer and the kernel's (`None`
+/// when the guest has no record of it).
+pub struct Judged {
+    pub tracepoint: Tracepoint,
+    pub programs: Vec<Program>,
+    pub expected: Vec<Expected>,
+    pub answers: Vec<Option<KernelAnswer>>,
+    /// Per program: the buffer after the JIT's firing and the interpreter's, where both ran.
+    pub interpreted: Vec<Option<(Vec<u8>, Vec<u8>)>>,
+    pub notes: Vec<String>,
+    pub done_ms: Option<u64>,
+}
+
+impl Judged {
+    /// The programs regenerated and predicted (pure, deterministic: the plan's), matched to
+    /// the records by name.
+    pub fn of(tp: &Tracepoint, records: Option<&SweepRecords>) -> Self {
+        let programs = generate(tp);
+        let expected = programs.iter().map(|p| predict(p, tp)).collect();
+        let by_name: BTreeMap<&str, &SweepResult> = records
+            .map(|r| r.results.iter().map(|x| (x.name.as_str(), x)).collect())
+            .unwrap_or_default();
+        let found = |p: &Program| by_name.get(p.name.as_str()).copied();
+        let answers = programs
+            .iter()
+            .map(|p| found(p).map(kernel_answer))
+            .collect();
+        let interpreted = programs
+            .iter()
+            .map(|p| {
+                let r = found(p)?;
+                Some((r.after.clone()?, r.interpreted.clone()?))
+            })
+            .collect();
+        Judged {
+            tracepoint: tp.clone(),
+            programs,
+            expected,
+            answers,
+            interpreted,
+            notes: records.map(|r| r.notes.clone()).unwrap_or_default(),
+            done_ms: records.and_then(|r| r.done_ms),
+        }
+    }
+
+    /// How many programs the guest fired.
+    pub fn fired(&self) -> usize {
+        let fired = |a: &&Option<KernelAnswer>| a.as_ref().is_some_and(|a| a.buffer.is_some());
+        self.answers.iter().filter(fired).count()
+    }
+
+    /// The compact summary a kernel's snapshot keeps: counts per cell kind, the deviations
+    /// (each program with its reasons), the rewordings grouped (digits as `N`), the JIT and
+    /// interpreter comparison. A change between kernels or commits is a diff of this.
+    pub fn summary(&self) -> serde_json::Value {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut deviations = Vec::new();
+        let mut reworded: BTreeMap<String, usize> = BTreeMap::new();
+        let mut not_fired = 0;
+        for ((program, expected), answer) in
+            self.programs.iter().zip(&self.expected).zip(&self.answers)
+        {
+            let Some(answer) = answer else {
+                *counts.entry("not run").or_default() += 1;
+                continue;
+            };
+            if matches!(expected.attach, Some(Ok(()))) && answer.buffer.is_none() {
+                not_fired += 1;
+            }
+            let kind = match compare(expected, answer) {
+                Agreement::Deviates(reasons) => {
+                    deviations.push(format!("{}: {}", program.name, reasons.join("; ")));
+                    "deviates"
+                }
+                Agreement::Reworded { model, kernel } => {
+                    let key = format!("{} → {}", digits(&model), digits(&kernel));
+                    *reworded.entry(key).or_default() += 1;
+                    "refused at load, reworded"
+                }
+                Agreement::Agrees if expected.refused_at_load() => "refused at load",
+                Agreement::Agrees if expected.refused_at_attach() => "refused at attach",
+                Agreement::Agrees => "ok",
+            };
+            *counts.entry(kind).or_default() += 1;
+        }
+        let compared = self.interpreted.iter().flatten().count();
+        let differ: Vec<String> = self
+            .programs
+            .iter()
+            .zip(&self.interpreted)
+            .filter_map(|(program, pair)| {
+                let (jit, interpreter) = pair.as_ref()?;
+                (jit != interpreter).then(|| {
+                    format!(
+                        "{}: JIT → {}, interpreter → {}",
+                        program.name,
+                        hex(jit),
+                        hex(interpreter)
+                    )
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "tracepoint": format!(
+                "{} ({} bytes writable, {} arguments)",
+                self.tracepoint.name, self.tracepoint.writable_size, self.tracepoint.arg_count
+            ),
+            "programs": self.programs.len(),
+            "fired": self.fired(),
+            "not fired (the model says they write outside the buffer, or refuses their attach)":
+                not_fired,
+            "counts": counts,
+            "deviations": deviations,
+            "reworded": reworded
+                .into_iter()
+                .map(|(words, n)| format!("{words} ({n})"))
+                .collect::<Vec<_>>(),
+            "jit vs interpreter": {
+                "compared": compared,
+                "differ": differ,
+            },
+            // Timings vary from run to run: printed, never snapshotted.
+            "notes": self.notes.iter().filter(|n| !n.starts_with("guest time")).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Every run of digits as `N` (so rewordings group by their words, not their offsets).
+fn digits(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() || (in_number && c == 'x') {
+            if !in_number {
+                out.push('N');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

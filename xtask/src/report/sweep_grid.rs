@@ -10,7 +10,7 @@ use crate::cases::sweep::insn::{AtomicOp, Size};
 use crate::cases::sweep::model::Expected;
 use crate::cases::sweep::{Move, Op, ProgType, Program, Target, Tracepoint};
 use crate::infra::table::Table;
-use crate::judge::sweep::{compare, Agreement, KernelAnswer};
+use crate::judge::sweep::{compare, Agreement, Judged, KernelAnswer};
 
 /// One program, the model's answer and the kernel's (`None`: the kernel did not run it).
 pub type Triple<'a> = (&'a Program, &'a Expected, Option<&'a KernelAnswer>);
@@ -327,6 +327,62 @@ pub fn render_markdown(kernel: &str, tp: &Tracepoint, triples: &[Triple<'_>]) ->
         out.push_str("```\n</details>\n");
     }
     out
+}
+
+/// One judged sweep as (terminal text, Markdown): the grid, the counts, the deviations, the
+/// JIT against the interpreter, and the rate (programs per second of guest time).
+pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
+    let triples: Vec<Triple<'_>> = (judged.programs.iter())
+        .zip(&judged.expected)
+        .zip(&judged.answers)
+        .map(|((p, e), a)| (p, e, a.as_ref()))
+        .collect();
+    let mut extra = format!(
+        "fired {} (a store the model says lands outside the buffer, even through a tail call, \
+         is loaded and attached but never fired)\n",
+        judged.fired()
+    );
+    let compared = judged.interpreted.iter().flatten().count();
+    let differ = judged
+        .interpreted
+        .iter()
+        .flatten()
+        .filter(|(jit, interpreter)| jit != interpreter)
+        .count();
+    extra.push_str(&format!(
+        "JIT vs interpreter: {compared} programs fired both ways, {differ} differ\n"
+    ));
+    for note in &judged.notes {
+        extra.push_str(&format!("note: {note}\n"));
+    }
+    if let Some(ms) = judged.done_ms {
+        let secs = ms as f64 / 1000.0;
+        let loads = judged.programs.len() + compared;
+        extra.push_str(&format!(
+            "sweep rate: {} programs (+{compared} again under the interpreter) in {secs:.1} s \
+             of guest time: {:.0} programs/s\n",
+            judged.programs.len(),
+            loads as f64 / secs.max(0.001)
+        ));
+    }
+    let text = render_text(kernel, &judged.tracepoint, &triples) + &extra;
+    let markdown = render_markdown(kernel, &judged.tracepoint, &triples) + "\n" + &extra;
+    (text, markdown)
+}
+
+/// Appends a sweep's Markdown to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
+pub fn publish_github_summary(markdown: &str) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown.as_bytes()));
+    if let Err(error) = appended {
+        eprintln!("warning: could not write the sweep to the job summary: {error}");
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 pub mod family;
 pub mod insn;
 pub mod model;
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 

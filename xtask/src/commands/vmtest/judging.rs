@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
+use crate::cases::sweep::plan as sweep_plan;
 use crate::guest::boot::GuestRun;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::judge::snapshots::Store;
+use crate::judge::sweep::Judged;
 use crate::report::{self, KernelReport};
 
 use super::prepare::Prepared;
@@ -22,15 +24,23 @@ pub struct Judging<'a> {
 impl Judging<'_> {
     /// One kernel's turn judged (or its failure reported), printed, returned.
     pub fn turn(&self, (kernel, turn): slots::Turn<Prepared, GuestRun>) -> KernelReport {
-        let report = turn
+        let (report, sweeps) = turn
             .and_then(|(ready, vm)| self.kernel(ready, vm))
-            .unwrap_or_else(|failure| KernelReport::setup_failure(&kernel, failure));
+            .unwrap_or_else(|failure| (KernelReport::setup_failure(&kernel, failure), Vec::new()));
         eprint!("\n{}", report.render_with(self.rows));
+        for (text, markdown) in sweeps {
+            eprint!("\n{text}");
+            report::sweep_grid::publish_github_summary(&markdown);
+        }
         report
     }
 
     /// Probe answers kept, cases judged, snapshots written.
-    fn kernel(&self, mut ready: Prepared, mut vm: GuestRun) -> Result<KernelReport, SetupFailure> {
+    fn kernel(
+        &self,
+        mut ready: Prepared,
+        mut vm: GuestRun,
+    ) -> Result<(KernelReport, Vec<(String, String)>), SetupFailure> {
         if let Some(probes) = &ready.probes {
             probes.settle(&mut vm.records).at(SetupStage::Cache)?;
         }
@@ -51,8 +61,18 @@ impl Judging<'_> {
         for (case, error) in store.record_all(proposed) {
             eprintln!("  error: snapshot of {case}: {error:#}");
         }
+        let sweeps = (ready.judging.sweeps.iter())
+            .filter_map(|name| {
+                let tp = sweep_plan::by_case_name(name)?;
+                let judged = Judged::of(&tp, vm.records.sweeps.get(name));
+                Some(report::sweep_grid::render_judged(
+                    &ready.manifest.name,
+                    &judged,
+                ))
+            })
+            .collect();
         let mut report = KernelReport::of_run(&ready.manifest.name, rows, &ready.build, vm);
         report.latest = ready.judging.latest.clone();
-        Ok(report)
+        Ok((report, sweeps))
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cases::compile::{self, Compiled};
 use crate::cases::plan::{self, KernelPlan, Scope};
+use crate::cases::sweep::plan as sweep_plan;
 use crate::cases::upstream::{self, Joined};
 use crate::cases::CaseSet;
 use crate::guest::boot;
@@ -155,6 +156,10 @@ impl Inputs<'_> {
         let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
         let mut plan = plan::plan(&cases, &manifest, &modules, &compiled, self.scope, to_probe);
         plan.decided.extend(decided);
+        let sweeps = sweep_plan::for_kernel(&manifest, &self.sweeps_asked());
+        plan.guest.sweeps = (sweeps.iter())
+            .map(|tp| sweep_plan::guest_plan(tp, true))
+            .collect();
         let judging = RunJudging {
             kernel: manifest.name.clone(),
             source: source.id.clone(),
@@ -170,6 +175,7 @@ impl Inputs<'_> {
             ],
             compare_snapshots: self.compare_snapshots,
             user_snapshots: self.user_snapshots.map(Path::to_path_buf),
+            sweeps: sweeps.iter().map(sweep_plan::case_name).collect(),
         };
         Ok(Prepared {
             manifest,
@@ -179,6 +185,20 @@ impl Inputs<'_> {
             plan,
             judging,
         })
+    }
+
+    /// The sweeps this run asks for: those named with `--case`, and every known one in a
+    /// measuring run when [`sweep_plan::IN_THE_NORMAL_RUN`].
+    fn sweeps_asked(&self) -> Vec<String> {
+        let mut asked = self.only_cases.to_vec();
+        if self.scope == Scope::Measure && sweep_plan::IN_THE_NORMAL_RUN {
+            asked.extend(
+                sweep_plan::known()
+                    .iter()
+                    .map(|(tp, _)| sweep_plan::case_name(tp)),
+            );
+        }
+        asked
     }
 
     /// The run's cases and objects plus upstream's programs from this kernel's tree.
