@@ -235,11 +235,19 @@ fn compile_and_run(
     out: &Path,
     cut_of_a_program: bool,
 ) -> Result<Result<String, String>> {
-    std::fs::create_dir_all(out.parent().unwrap_or(Path::new(".")))?;
-    let c_file = out.with_extension("c");
+    let parent = out.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    // A directory of this call's own: runs side by side extract from the same tree, and one
+    // must never write the program another is executing (ETXTBSY) or its source.
+    let work = tempfile::Builder::new()
+        .prefix(".extract-")
+        .tempdir_in(parent)?;
+    let name = out.file_name().unwrap_or_default();
+    let binary = work.path().join(name);
+    let c_file = binary.with_extension("c");
     std::fs::write(&c_file, source)?;
     // Headers test_verifier.c includes that only build it (libcap's): the cut never uses them.
-    let stubs = out.with_extension("stubs");
+    let stubs = work.path().join("stubs");
     std::fs::create_dir_all(stubs.join("sys"))?;
     std::fs::write(stubs.join("sys/capability.h"), "")?;
     let selftests = tree.join(SELFTESTS);
@@ -258,7 +266,7 @@ fn compile_and_run(
     args.extend([
         c_file.display().to_string(),
         "-o".into(),
-        out.display().to_string(),
+        binary.display().to_string(),
     ]);
     if cut_of_a_program {
         // Functions of the cut of test_verifier.c that call libbpf are never called.
@@ -267,11 +275,14 @@ fn compile_and_run(
     let sh = &runner.sh;
     let output = cmd!(sh, "cc {args...}").quiet().ignore_status().output()?;
     if !output.status.success() {
-        return Ok(Err(String::from_utf8_lossy(&output.stderr)
-            .trim()
-            .to_owned()));
+        // The message names the stable path, not this call's directory.
+        let message = String::from_utf8_lossy(&output.stderr).trim().replace(
+            &work.path().display().to_string(),
+            &parent.display().to_string(),
+        );
+        return Ok(Err(message));
     }
-    let run = cmd!(sh, "{out}").quiet().ignore_status().output()?;
+    let run = cmd!(sh, "{binary}").quiet().ignore_status().output()?;
     if !run.status.success() {
         return Ok(Err(format!("the generated program failed: {}", run.status)));
     }
