@@ -249,7 +249,8 @@ pub struct TestRun {
     pub retval: u32,
 }
 
-/// BPF_PROG_TEST_RUN once over `data`.
+/// BPF_PROG_TEST_RUN once over `data`. `ret` may be negative without being an error: it is
+/// whatever a program attached to bpf_test_finish left in `err`.
 pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
     let mut attr = zeroed_attr();
     // SAFETY: plain fields of the zeroed union member used by BPF_PROG_TEST_RUN.
@@ -262,32 +263,6 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8]) -> io::Result<TestRun> {
     // SAFETY: the kernel filled in the same union member.
     let retval = unsafe { attr.test.retval };
     Ok(TestRun { ret, retval })
-}
-
-/// BPF_PROG_TEST_RUN once over `data`, returning what the kernel returned as an `int`:
-/// glibc's `syscall` reports only -4095..-1 as -1 with errno; any other negative value (a
-/// program rewrote bpf_test_finish's `err` to it) comes back as it is, and errno is stale.
-pub fn prog_test_run_ret(prog: BorrowedFd<'_>, data: &[u8]) -> i32 {
-    let mut attr = zeroed_attr();
-    // SAFETY: plain fields of the zeroed union member used by BPF_PROG_TEST_RUN.
-    let test = unsafe { &mut attr.test };
-    test.prog_fd = prog.as_raw_fd() as u32;
-    test.data_in = data.as_ptr() as u64;
-    test.data_size_in = data.len() as u32;
-    test.repeat = 1;
-    // SAFETY: as in `bpf`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            bpf_cmd::BPF_PROG_TEST_RUN as libc::c_int,
-            &mut attr as *mut bpf_attr,
-            mem::size_of::<bpf_attr>() as libc::c_uint,
-        )
-    };
-    match ret {
-        -1 => -io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ret => ret as i32,
-    }
 }
 
 /// BPF_LINK_CREATE of `prog` with attach type BPF_TRACE_RAW_TP; closing the fd detaches.
@@ -402,7 +377,10 @@ fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
             mem::size_of::<bpf_attr>() as libc::c_uint,
         )
     };
-    if ret < 0 {
+    // glibc's `syscall` turns only -4095..-1 into -1 with errno. Any other negative value is
+    // the command's own answer: BPF_PROG_TEST_RUN returns whatever a program wrote into
+    // bpf_test_finish's `err`, and errno is then stale.
+    if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
@@ -411,8 +389,14 @@ fn bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<i64> {
 
 fn bpf_fd(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
     let fd = bpf(cmd, attr)?;
+    let fd = i32::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| {
+            io::Error::other(format!("the kernel returned {fd}, not a file descriptor"))
+        })?;
     // SAFETY: these commands return a new file descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The log up to its first NUL, lossily decoded (the kernel writes ASCII).

@@ -149,7 +149,12 @@ fn one(
     result.attach = Some(0);
     if program.fire {
         let start = Instant::now();
-        let ret = bpf_sys::prog_test_run_ret(filter, &[0u8; 64]);
+        // The 4 bytes of bpf_test_finish's `err` after the program ran: the syscall's return,
+        // or -errno when the test run itself failed.
+        let ret = match bpf_sys::prog_test_run(filter, &[0u8; 64]) {
+            Ok(run) => run.ret as i32,
+            Err(error) => -error.raw_os_error().unwrap_or(0),
+        };
         spent.fire += start.elapsed();
         result.after = Some(ret.to_le_bytes().to_vec());
     }
