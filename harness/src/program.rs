@@ -51,6 +51,12 @@ impl AsFd for Link {
 }
 
 /// Something the harness itself could not do.
+/// What a program given as instructions does not have (globals, sibling programs,
+/// extensions): the same answer from both loaders.
+pub fn no_such_part_of_insns(what: &str) -> Outcome {
+    harness_error(&format!("a program given as instructions has no {what}"))
+}
+
 pub fn harness_error(message: &str) -> Outcome {
     Outcome::Error {
         message: message.to_owned(),
@@ -140,15 +146,11 @@ impl CaseProgram for InsnLoaded {
     }
 
     fn read_global(&self, _: &str) -> Result<u64, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no globals",
-        ))
+        Err(no_such_part_of_insns("globals"))
     }
 
     fn write_global(&self, _: &str, _: u64) -> Result<(), Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no globals",
-        ))
+        Err(no_such_part_of_insns("globals"))
     }
 
     fn map(&self, name: &str) -> Result<OwnedFd, Outcome> {
@@ -158,15 +160,11 @@ impl CaseProgram for InsnLoaded {
     }
 
     fn sibling(&mut self, _: &str) -> Result<OwnedFd, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no sibling programs",
-        ))
+        Err(no_such_part_of_insns("sibling programs"))
     }
 
     fn freplace(&mut self, _: &str) -> Result<Link, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no extensions",
-        ))
+        Err(no_such_part_of_insns("extensions"))
     }
 }
 

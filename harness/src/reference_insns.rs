@@ -9,7 +9,7 @@ use libbpf_rs::libbpf_sys;
 use protocol::{InsnProgram, LibbpfAnswer, Outcome};
 
 use crate::loader::insns::{encode, map_name};
-use crate::program::{harness_error, CaseProgram, Link};
+use crate::program::{harness_error, no_such_part_of_insns, CaseProgram, Link};
 
 /// An instruction program as libbpf loaded it.
 pub struct LibbpfInsns {
@@ -144,15 +144,11 @@ impl CaseProgram for LibbpfInsns {
     }
 
     fn read_global(&self, _: &str) -> Result<u64, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no globals",
-        ))
+        Err(no_such_part_of_insns("globals"))
     }
 
     fn write_global(&self, _: &str, _: u64) -> Result<(), Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no globals",
-        ))
+        Err(no_such_part_of_insns("globals"))
     }
 
     fn map(&self, name: &str) -> Result<OwnedFd, Outcome> {
@@ -162,14 +158,10 @@ impl CaseProgram for LibbpfInsns {
     }
 
     fn sibling(&mut self, _: &str) -> Result<OwnedFd, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no sibling programs",
-        ))
+        Err(no_such_part_of_insns("sibling programs"))
     }
 
     fn freplace(&mut self, _: &str) -> Result<Link, Outcome> {
-        Err(harness_error(
-            "a program given as instructions has no extensions",
-        ))
+        Err(no_such_part_of_insns("extensions"))
     }
 }
