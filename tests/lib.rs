@@ -68,3 +68,25 @@ pub fn cmdline(pid: u32) -> String {
         .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
         .unwrap_or_default()
 }
+
+/// `vmtest` of the built-in `cases` (all when empty) on every kernel of the matrix against
+/// tests/snapshots/<kernel>/: every kernel reports and passes. The reports, for more checks.
+pub fn matrix_passes(cases: &[&str]) -> Vec<xtask::report::KernelReport> {
+    let options = xtask::commands::vmtest::Options {
+        kernels: vec!["all".into()],
+        only_cases: cases.iter().map(|case| (*case).to_owned()).collect(),
+        ..xtask::commands::vmtest::Options::default()
+    };
+    let reports = xtask::commands::vmtest::run(&Paths::from_env(), &options)
+        .unwrap_or_else(|error| panic!("the VM run could not be done: {error:#}"));
+    assert!(reports.len() >= 4, "the matrix has every manifest");
+    for report in &reports {
+        assert!(
+            report.passed(),
+            "kernel {}:\n{}",
+            report.kernel,
+            report.render()
+        );
+    }
+    reports
+}
