@@ -606,7 +606,8 @@ mod tests {
         assert!(set_config_value(&kcfg("CONFIG_HZ", 1, 1), "256", &mut small).is_err());
     }
 
-    struct NoConfig;
+    /// 6.12.117 without a config file (as the guests here are: no IKCONFIG).
+    pub(super) struct NoConfig;
     impl KernelFacts for NoConfig {
         fn release(&self) -> String {
             "6.12.117".into()
@@ -656,24 +657,12 @@ mod tests {
 #[cfg(test)]
 mod object_tests {
     //! On a real object: guest-programs/kconfig_weak.bpf.c built by clang 14 -O2 -g.
+    use super::tests::NoConfig;
     use super::*;
 
     const OBJECT: &[u8] = include_bytes!("../../testdata/kconfig_weak.bpf.o");
     const ALL_BTF: aya_obj::btf::BtfFeatures =
         aya_obj::btf::BtfFeatures::new(true, true, true, true, true, true, true, true);
-
-    struct Kernel612;
-    impl KernelFacts for Kernel612 {
-        fn release(&self) -> String {
-            "6.12.117".into()
-        }
-        fn version(&self) -> u32 {
-            encode_version(6, 12, 117)
-        }
-        fn config(&self) -> Option<String> {
-            None
-        }
-    }
 
     #[test]
     fn kconfig_externs_get_a_layout_values_and_fixed_btf() {
@@ -682,7 +671,7 @@ mod object_tests {
             .ok()
             .and_then(|mut obj| obj.fixup_and_sanitize_btf(&ALL_BTF).err());
         assert!(failure.is_some(), "aya-obj sizes .kconfig now?");
-        let kconfig = prepare(OBJECT, &mut patched, &Kernel612).unwrap().unwrap();
+        let kconfig = prepare(OBJECT, &mut patched, &NoConfig).unwrap().unwrap();
         // u64 weak knob first (alignment 8), then the u32 version.
         assert_eq!(kconfig.offsets["LINUX_WTP_NO_SUCH_KNOB"], 0);
         assert_eq!(kconfig.offsets["LINUX_KERNEL_VERSION"], 8);
