@@ -35,6 +35,9 @@ pub struct ProgLoadRequest<'a> {
     /// For an extension: the program it extends and the BTF id of the function it replaces
     /// (`attach_prog_fd`, `attach_btf_id`).
     pub replaces: Option<(BorrowedFd<'a>, u32)>,
+    /// BPF_PROG_LOAD's `fd_array` (kfunc calls into a module name its BTF fd's index here);
+    /// empty: none.
+    pub fd_array: &'a [i32],
 }
 
 /// `prog_btf_fd` with the `func_info` and `line_info` records (the `.BTF.ext` of the object).
@@ -98,6 +101,9 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     if let Some((target, btf_id)) = request.replaces {
         load.__bindgen_anon_1.attach_prog_fd = target.as_raw_fd() as u32;
         load.attach_btf_id = btf_id;
+    }
+    if !request.fd_array.is_empty() {
+        load.fd_array = request.fd_array.as_ptr() as u64;
     }
     if let Some(btf) = &request.btf {
         load.prog_btf_fd = btf.fd.as_raw_fd() as u32;
@@ -187,6 +193,15 @@ fn obj_info<T>(fd: BorrowedFd<'_>, info: &mut T) -> io::Result<()> {
 
 /// Every link id BPF_LINK_GET_NEXT_ID enumerates.
 pub fn link_ids() -> io::Result<Vec<u32>> {
+    next_ids(bpf_cmd::BPF_LINK_GET_NEXT_ID)
+}
+
+/// Every BTF object id BPF_BTF_GET_NEXT_ID enumerates (vmlinux, modules, programs' BTF).
+pub fn btf_ids() -> io::Result<Vec<u32>> {
+    next_ids(bpf_cmd::BPF_BTF_GET_NEXT_ID)
+}
+
+fn next_ids(cmd: bpf_cmd) -> io::Result<Vec<u32>> {
     let mut ids = Vec::new();
     let mut start = 0;
     loop {
@@ -194,7 +209,7 @@ pub fn link_ids() -> io::Result<Vec<u32>> {
         // SAFETY: plain fields of the zeroed union member used by the GET_NEXT_ID commands.
         let next = unsafe { &mut attr.__bindgen_anon_6 };
         next.__bindgen_anon_1.start_id = start;
-        match bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) {
+        match bpf(cmd, &mut attr) {
             // SAFETY: the kernel filled in the same union member.
             Ok(_) => start = unsafe { attr.__bindgen_anon_6.next_id },
             Err(error) if error.raw_os_error() == Some(libc::ENOENT) => return Ok(ids),
@@ -202,6 +217,35 @@ pub fn link_ids() -> io::Result<Vec<u32>> {
         }
         ids.push(start);
     }
+}
+
+/// BPF_BTF_GET_FD_BY_ID: an fd of the BTF object with that id.
+pub fn btf_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by the GET_FD_BY_ID commands.
+    let get = unsafe { &mut attr.__bindgen_anon_6 };
+    get.__bindgen_anon_1.btf_id = id;
+    bpf_fd(bpf_cmd::BPF_BTF_GET_FD_BY_ID, &mut attr)
+}
+
+/// What BPF_OBJ_GET_INFO_BY_FD says about a BTF object: its name and whether the kernel's
+/// (vmlinux or a module: 5.11+; older kernels leave both empty).
+pub struct BtfInfo {
+    pub name: String,
+    pub kernel_btf: bool,
+}
+
+pub fn btf_info(btf: BorrowedFd<'_>) -> io::Result<BtfInfo> {
+    let mut name = [0u8; 64];
+    // SAFETY: bpf_btf_info is a plain C struct of integers; all-zero is its empty state.
+    let mut info: aya_obj::generated::bpf_btf_info = unsafe { mem::zeroed() };
+    info.name = name.as_mut_ptr() as u64;
+    info.name_len = name.len() as u32;
+    obj_info(btf, &mut info)?;
+    Ok(BtfInfo {
+        name: c_buffer_to_string(&name),
+        kernel_btf: info.kernel_btf != 0,
+    })
 }
 
 /// BPF_OBJ_PIN of `fd` at `path` in a bpffs.

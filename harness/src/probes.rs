@@ -84,6 +84,7 @@ fn load(prog_type: ProgType, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
         flags: 0,
         btf: None,
         replaces: None,
+        fd_array: &[],
         prog_type,
         name: "wtp_probe",
         insns,

@@ -183,6 +183,7 @@ fn load(prog_type: ProgType, name: &str, insns: &[bpf_insn]) -> bpf_sys::ProgLoa
             flags: 0,
             btf: None,
             replaces: None,
+            fd_array: &[],
         },
         LOG_SIZE,
     )
@@ -239,6 +240,7 @@ fn socket_filter() -> std::io::Result<OwnedFd> {
             flags: 0,
             btf: None,
             replaces: None,
+            fd_array: &[],
         },
         LOG_SIZE,
     );

@@ -1,5 +1,5 @@
-//! `extern` variables of an object: `__kconfig` ones are supported as libbpf 1.x does them,
-//! `__ksym` ones are refused with a clear error.
+//! `extern` variables of an object: `__kconfig` ones, as libbpf 1.x does them (`__ksym` ones
+//! are [`super::ksyms`]'s).
 //!
 //! aya-obj 0.3 knows nothing of externs: an extern is an undefined ELF symbol, the `.kconfig`
 //! DATASEC has size 0 and no ELF section, so its BTF fixup fails ("Unable to determine the size
@@ -36,9 +36,9 @@ pub enum ExternError {
     Elf(#[from] object::Error),
     #[error("the object's BTF: {0}")]
     Btf(#[from] BtfRawError),
-    #[error("own loader does not support __ksym externs (`{0}`)")]
-    Ksym(String),
-    #[error("own loader does not support extern `{0}`: only __kconfig externs are supported")]
+    #[error(
+        "own loader does not support extern `{0}`: only __kconfig and __ksym externs are supported"
+    )]
     NotKconfig(String),
     #[error(
         "own loader does not support __kconfig extern `{0}` (libbpf probes the kernel for it)"
@@ -229,10 +229,7 @@ pub fn prepare(
     for ext in &externs {
         match datasec_of(&ext.name) {
             Some(".kconfig") => {}
-            Some(".ksyms") => return Err(ExternError::Ksym(ext.name.clone())),
-            _ if parsed.find(kind::FUNC, &ext.name).is_some() => {
-                return Err(ExternError::Ksym(ext.name.clone()))
-            }
+            Some(".ksyms") => continue,
             _ => return Err(ExternError::NotKconfig(ext.name.clone())),
         }
         let (_, var) = parsed
@@ -249,6 +246,9 @@ pub fn prepare(
             align,
             offset: 0,
         });
+    }
+    if kcfgs.is_empty() {
+        return Ok(None);
     }
     let total = lay_out(&mut kcfgs);
     let mut kconfig = Kconfig {
@@ -286,8 +286,11 @@ pub fn prepare(
     }
 
     // The instructions that name an extern.
-    let by_index: HashMap<usize, &str> =
-        externs.iter().map(|e| (e.index, e.name.as_str())).collect();
+    let by_index: HashMap<usize, &str> = externs
+        .iter()
+        .filter(|e| kconfig.offsets.contains_key(&e.name))
+        .map(|e| (e.index, e.name.as_str()))
+        .collect();
     for section in file
         .sections()
         .filter(|s| s.kind() == object::SectionKind::Text)
@@ -679,20 +682,5 @@ mod object_tests {
         assert_eq!(kconfig.references.len(), 2);
         let mut obj = aya_obj::Object::parse(&patched).unwrap();
         obj.fixup_and_sanitize_btf(&ALL_BTF).unwrap();
-    }
-}
-
-#[cfg(test)]
-mod ksym_tests {
-    #[test]
-    fn a_ksym_extern_is_refused_by_name() {
-        // `extern const void bpf_prog_active __ksym;` built by clang 14 -O2 -g.
-        const OBJECT: &[u8] = include_bytes!("../../testdata/ksym_typeless.bpf.o");
-        let mut patched = OBJECT.to_vec();
-        let error = super::prepare(OBJECT, &mut patched, &super::RunningKernel).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "own loader does not support __ksym externs (`bpf_prog_active`)"
-        );
     }
 }

@@ -79,6 +79,7 @@ pub fn load(program: &InsnProgram, prog_flags: u32) -> (LoadAttempt, Option<Insn
         flags: prog_flags,
         btf: None,
         replaces: None,
+        fd_array: &[],
     });
     attempt.verifier_log = loaded.verifier_log;
     match loaded.result {

@@ -14,6 +14,7 @@ pub mod btf_raw;
 pub mod externs;
 pub mod insns;
 pub mod kernel_btf;
+pub mod ksyms;
 pub mod prog_arrays;
 pub mod sections;
 
@@ -44,6 +45,16 @@ pub struct LoadedProgram {
     prog_flags: u32,
     /// Programs a static prog array initialiser put into slots (kept for the case's life).
     static_targets: Vec<OwnedFd>,
+    /// What `__ksym` externs resolved against: the module BTF fds the instructions name
+    /// (kept open: siblings load the same instructions) and the load's `fd_array`.
+    kernel_symbols: KernelSymbolFds,
+}
+
+/// The module BTF fds a program's ksym relocations name, and its `fd_array`.
+#[derive(Default)]
+struct KernelSymbolFds {
+    _kernel: Option<ksyms::RunningKernel>,
+    fd_array: Vec<i32>,
 }
 
 /// What to load from an object, and how.
@@ -106,6 +117,8 @@ pub enum LoaderError {
     Extern(#[from] externs::ExternError),
     #[error(transparent)]
     ProgArray(#[from] prog_arrays::ProgArrayError),
+    #[error(transparent)]
+    Ksym(#[from] ksyms::KsymError),
     #[error("the kernel's BTF for CO-RE")]
     KernelBtf(#[from] kernel_btf::KernelBtfError),
 }
@@ -124,9 +137,14 @@ pub fn load(
     let program_sections = sections::program_sections(object)?;
     let (mut prepared, hidden) = sections::prepare_for_aya(object)?;
     let kconfig = externs::prepare(object, &mut prepared, &externs::RunningKernel)?;
+    let kconfig_count = kconfig.as_ref().map_or(0, |k| k.offsets.len());
+    let ksyms = ksyms::Ksyms::prepare(object, &mut prepared, kconfig_count)?;
     let prog_array_maps = prog_arrays::hide_values(object, &mut prepared)?;
     let static_slots = prog_arrays::static_slots(object)?;
     let mut obj = aya_obj::Object::parse(&prepared)?;
+    if let Some(ksyms) = &ksyms {
+        ksyms.add_dummy_var(&mut obj)?;
+    }
     for name in &prog_array_maps {
         if let Some(map) = obj.maps.get_mut(name) {
             map.set_value_size(4);
@@ -173,14 +191,18 @@ pub fn load(
     if let (Some(kconfig), Some((_, map))) = (&kconfig, maps.get(externs::KCONFIG_MAP)) {
         externs::relocate(&mut obj, kconfig, map.fd().as_fd().as_raw_fd());
     }
+    let kernel_symbols = match &ksyms {
+        Some(ksyms) => relocate_ksyms(&mut obj, ksyms)?,
+        None => KernelSymbolFds::default(),
+    };
     obj.relocate_calls(&text_sections)?;
 
     let (attempt, insn_count) = load_function(
         &obj,
         btf.as_ref().map(|fd| fd.as_fd()),
         (section.prog_type, None),
-        &program,
-        prog_flags,
+        (&program, prog_flags),
+        &kernel_symbols.fd_array,
         &mut notes,
     );
     let (result, loaded) = match attempt.result {
@@ -199,6 +221,7 @@ pub fn load(
                 btf,
                 prog_flags,
                 static_targets: Vec::new(),
+                kernel_symbols,
             }),
         ),
         Err(error) => (Err(error), None),
@@ -221,14 +244,29 @@ pub fn load(
     Ok((attempt, loaded))
 }
 
+/// Resolves the object's `__ksym` externs against the running kernel and writes them into
+/// its functions; the module BTF fds they name stay open with the program.
+fn relocate_ksyms(
+    obj: &mut aya_obj::Object,
+    ksyms: &ksyms::Ksyms,
+) -> Result<KernelSymbolFds, LoaderError> {
+    let mut kernel = ksyms::RunningKernel::default();
+    let resolved = ksyms.resolve(&mut kernel)?;
+    ksyms.relocate(obj, &resolved, &kernel);
+    Ok(KernelSymbolFds {
+        fd_array: ksyms::Ksyms::fd_array(&resolved, &kernel),
+        _kernel: Some(kernel),
+    })
+}
+
 /// BPF_PROG_LOAD of one relocated function, with its func and line info when the object's
 /// BTF was loaded; like libbpf, again without them if the kernel refuses those records.
 fn load_function(
     obj: &aya_obj::Object,
     btf: Option<BorrowedFd<'_>>,
     (prog_type, replaces): (protocol::ProgType, Option<(BorrowedFd<'_>, u32)>),
-    program: &str,
-    prog_flags: u32,
+    (program, prog_flags): (&str, u32),
+    fd_array: &[i32],
     notes: &mut Vec<String>,
 ) -> (bpf_sys::ProgLoad, usize) {
     let function = &obj.functions[&obj.programs[program].function_key()];
@@ -259,6 +297,7 @@ fn load_function(
         flags: prog_flags,
         btf: prog_btf,
         replaces,
+        fd_array,
     };
     let mut attempt = bpf_sys::prog_load(&request);
     if request.btf.is_some() && refused_program_btf(&attempt) {
@@ -317,8 +356,8 @@ impl LoadedProgram {
             &self.relocated,
             self.btf.as_ref().map(|fd| fd.as_fd()),
             (section.prog_type, replaces),
-            name,
-            self.prog_flags,
+            (name, self.prog_flags),
+            &self.kernel_symbols.fd_array,
             &mut notes,
         );
         let (result, fd) = match attempt.result {

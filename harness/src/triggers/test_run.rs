@@ -20,6 +20,7 @@ pub fn socket_filter() -> Outcome {
         flags: 0,
         btf: None,
         replaces: None,
+        fd_array: &[],
         prog_type: ProgType::SocketFilter,
         name: "wtp_sock_filter",
         insns: &program,
