@@ -597,10 +597,18 @@ impl<'k> BtfSearch<'k> {
         resolved: &mut Resolved,
     ) -> Result<(), KsymError> {
         let Some((id, module)) = self.find(&ksym.name, kind::VAR)? else {
-            if ksym.weak {
-                return Ok(());
+            if !ksym.weak {
+                return Err(KsymError::VarNotInBtf(ksym.name.clone()));
             }
-            return Err(KsymError::VarNotInBtf(ksym.name.clone()));
+            // libbpf: a typed VAR kallsyms already set counts as set, so its ld_imm64 takes
+            // the typed form with the id it never got (0).
+            if let Some(set) = resolved.by_name.get_mut(&ksym.name) {
+                *set = Resolution::BtfId {
+                    id: 0,
+                    module: None,
+                };
+            }
+            return Ok(());
         };
         let target = self.btf(module)?;
         let target = Parsed::new(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
