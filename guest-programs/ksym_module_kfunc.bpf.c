@@ -2,8 +2,9 @@
 /*
  * A kfunc of a module: bpf_testmod_test_mod_kfunc is in bpf_testmod's BTF, not vmlinux's, so
  * the call's imm is its id there and its off the index of bpf_testmod's BTF fd in the load's
- * fd_array (libbpf's way). bpf_testmod registers it for BPF_PROG_TYPE_SCHED_CLS only: the
- * verifier finds it through fd_array and refuses the call from a raw_tp.w program.
+ * fd_array (libbpf's way). bpf_testmod registers it for other program types (SCHED_CLS; from
+ * 6.12 also TRACING, SYSCALL, STRUCT_OPS), not raw tracepoints: the verifier finds it through
+ * fd_array and refuses the call from a raw_tp.w program.
  */
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>

@@ -179,8 +179,13 @@ impl KernelSymbols for RunningKernel {
                 Err(error) if error.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(error) => return Err(KsymError::Enumerate(error)),
             };
-            let info = crate::bpf_sys::btf_info(std::os::fd::AsFd::as_fd(&fd))
-                .map_err(KsymError::Enumerate)?;
+            let info = match crate::bpf_sys::btf_info(std::os::fd::AsFd::as_fd(&fd)) {
+                Ok(info) => info,
+                // A kernel before module BTF (5.11) has no `name` in bpf_btf_info and refuses
+                // the longer struct: it has no module BTFs (libbpf probes FEAT_MODULE_BTF).
+                Err(error) if error.raw_os_error() == Some(libc::E2BIG) => return Ok(Vec::new()),
+                Err(error) => return Err(KsymError::Enumerate(error)),
+            };
             if !info.kernel_btf || info.name == "vmlinux" {
                 continue;
             }
