@@ -1160,7 +1160,7 @@ mod tests {
     }
 
     #[test]
-    fn a_kfunc_with_another_prototype_is_refused_when_strong_and_unset_when_weak() {
+    fn a_strong_kfunc_with_another_prototype_or_missing_is_refused_by_name() {
         // The module's kfunc takes no argument here; the object's takes an int.
         let mut kernel = FakeKernel::new(2);
         let mut s = Strings::new(btf_raw::header(&kernel.vmlinux).unwrap().str_len);
