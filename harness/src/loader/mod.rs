@@ -55,6 +55,8 @@ pub struct LoadRequest<'a> {
     pub globals: &'a BTreeMap<String, u64>,
     /// BPF_PROG_LOAD's `prog_flags`.
     pub prog_flags: u32,
+    /// BPF_PROG_LOAD's `log_level` (the case's, [`bpf_sys::DEFAULT_LOG_LEVEL`] by default).
+    pub log_level: u32,
 }
 
 /// What one load attempt produced: always the verifier's answer, a program only on success.
@@ -120,6 +122,7 @@ pub fn load(
         program,
         globals,
         prog_flags,
+        log_level,
     } = *request;
     let program_sections = sections::program_sections(object)?;
     let (mut prepared, hidden) = sections::prepare_for_aya(object)?;
@@ -180,7 +183,7 @@ pub fn load(
         btf.as_ref().map(|fd| fd.as_fd()),
         (section.prog_type, None),
         &program,
-        prog_flags,
+        (prog_flags, log_level),
         &mut notes,
     );
     let (result, loaded) = match attempt.result {
@@ -228,7 +231,7 @@ fn load_function(
     btf: Option<BorrowedFd<'_>>,
     (prog_type, replaces): (protocol::ProgType, Option<(BorrowedFd<'_>, u32)>),
     program: &str,
-    prog_flags: u32,
+    (prog_flags, log_level): (u32, u32),
     notes: &mut Vec<String>,
 ) -> (bpf_sys::ProgLoad, usize) {
     let function = &obj.functions[&obj.programs[program].function_key()];
@@ -257,6 +260,7 @@ fn load_function(
         insns: &function.instructions,
         license: &license,
         flags: prog_flags,
+        log_level,
         btf: prog_btf,
         replaces,
     };
@@ -318,7 +322,7 @@ impl LoadedProgram {
             self.btf.as_ref().map(|fd| fd.as_fd()),
             (section.prog_type, replaces),
             name,
-            self.prog_flags,
+            (self.prog_flags, bpf_sys::DEFAULT_LOG_LEVEL),
             &mut notes,
         );
         let (result, fd) = match attempt.result {

@@ -50,8 +50,11 @@ pub enum SectionError {
     Btf(&'static str),
 }
 
-/// Classifies a section name as a raw tracepoint (or extension) program section.
+/// Classifies a section name as a raw tracepoint (or extension) program section. libbpf's
+/// leading `?` (not loaded unless asked for: upstream's selftests mark most programs so) does
+/// not change what the program is; the loader loads the one program a case names anyway.
 pub fn classify(name: &str) -> Option<(ProgType, Option<String>)> {
+    let name = name.strip_prefix('?').unwrap_or(name);
     PROGRAM_PREFIXES.iter().find_map(|(prefix, prog_type)| {
         let rest = name.strip_prefix(prefix)?;
         match rest.strip_prefix('/') {
@@ -234,8 +237,27 @@ fn rewrite_markers(table: &mut [u8]) {
     }
 }
 
-/// Rewrites the marker if `string` (which may run on past its NUL) starts with one.
+/// Rewrites the marker if `string` (which may run on past its NUL) starts with one. With
+/// libbpf's `?` in front, the `?` moves behind the first `/` (`?raw_tp.w/x` → `raw_tp/?w/x`,
+/// the same length): aya-obj parses `raw_tp/...` and does not read what follows for a raw
+/// tracepoint, and knows no `?`.
 fn rewrite_one(string: &mut [u8]) {
+    if string.first() == Some(&b'?') {
+        let marked = {
+            let mut copy = string[1..].to_vec();
+            rewrite_one(&mut copy);
+            copy != string[1..]
+        };
+        if marked {
+            let dot = (string.iter())
+                .position(|b| *b == b'.')
+                .expect("a writable marker has its dot");
+            string.copy_within(1..dot, 0);
+            string[dot - 1] = b'/';
+            string[dot] = b'?';
+        }
+        return;
+    }
     for prefix in [&b"raw_tracepoint.w"[..], b"raw_tp.w"] {
         let Some(rest) = string.strip_prefix(prefix) else {
             continue;
@@ -262,6 +284,8 @@ mod tests {
     #[case("raw_tp.w", Some((ProgType::RawTracepointWritable, None)))]
     #[case("raw_tp", Some((ProgType::RawTracepoint, None)))]
     #[case("raw_tp/", None)]
+    #[case("?raw_tp.w/xyz", Some((ProgType::RawTracepointWritable, Some("xyz"))))]
+    #[case("?raw_tracepoint.w", Some((ProgType::RawTracepointWritable, None)))]
     #[case("raw_tp.writable/x", None)]
     #[case("tp_btf/x", None)]
     #[case(".bss", None)]
@@ -280,6 +304,10 @@ mod tests {
     #[case(b"raw_tp/foo", b"raw_tp/foo")]
     #[case(b"raw_tp.wx/foo", b"raw_tp.wx/foo")]
     #[case(b"my_raw_tp.w/foo", b"my_raw_tp.w/foo")]
+    #[case(b"?raw_tp.w/xyz", b"raw_tp/?w/xyz")]
+    #[case(b"?raw_tracepoint.w", b"raw_tracepoint/?w")]
+    #[case(b"?raw_tp", b"?raw_tp")]
+    #[case(b"?tp_btf/x", b"?tp_btf/x")]
     #[case(b".text", b".text")]
     fn marker_rewrite_keeps_length_and_touches_only_section_prefixes(
         #[case] before: &[u8],

@@ -386,7 +386,9 @@ pub fn junit(reports: &[KernelReport]) -> String {
                     status
                 }
             };
-            let mut case = TestCase::new(row.case.clone(), status);
+            // Upstream's tests by upstream's names (`<file>/<program or subtest>`).
+            let name = row.upstream_name.as_ref().unwrap_or(&row.case);
+            let mut case = TestCase::new(name.clone(), status);
             case.set_classname(format!("wtp.{}", kernel.kernel));
             suite.add_test_case(case);
         }
