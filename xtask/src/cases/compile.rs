@@ -226,6 +226,28 @@ mod tests {
     }
 
     #[test]
+    fn programs_that_include_vmlinux_h_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        assert!(includes_vmlinux_h(&write(
+            "a.bpf.c",
+            "#include \"vmlinux.h\"\n"
+        )));
+        assert!(includes_vmlinux_h(&write(
+            "b.bpf.c",
+            "  #include <vmlinux.h>\n"
+        )));
+        assert!(!includes_vmlinux_h(&write(
+            "c.bpf.c",
+            "/* no vmlinux.h here */\n#include <linux/types.h>\n"
+        )));
+    }
+
+    #[test]
     fn an_unchanged_program_is_not_compiled_again_and_a_changed_header_is() {
         let dir = tempfile::tempdir().unwrap();
         let (src, out) = (dir.path().join("src"), dir.path().join("out"));

@@ -543,6 +543,36 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
         );
     }
 
+    /// Upstream's tests are reported as upstream names them, the others by their case name.
+    #[test]
+    fn junit_names_upstreams_tests_as_upstream_does() {
+        let mut upstream = row(
+            "upstream.raw_tp_writable_reject_bad_access.past_end",
+            ran(),
+            &[],
+        );
+        upstream.upstream_name = Some("raw_tp_writable_reject_bad_access/past_end".into());
+        let reports = vec![KernelReport {
+            kernel: "7.2".into(),
+            context: String::new(),
+            failure: None,
+            timings: Timings::default(),
+            run_dir: None,
+            latest: None,
+            rows: vec![upstream, row("bare", ran(), &[])],
+        }];
+        let xml = junit(&reports);
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let names: Vec<&str> = (document.descendants())
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        assert_eq!(
+            names,
+            ["raw_tp_writable_reject_bad_access/past_end", "bare"]
+        );
+    }
+
     #[test]
     fn junit_has_one_case_per_kernel_and_case_with_skips_and_failures() {
         let reports = vec![
