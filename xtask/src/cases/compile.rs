@@ -177,7 +177,8 @@ pub fn clang_args(source: &Path, object: &Path, includes: &[PathBuf]) -> Vec<Str
     // asm/types.h lives in the multiarch include directory, which -target bpf does not search.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
     // As upstream's selftests Makefile: bpf_tracing.h's BPF_PROG and PT_REGS macros need the
-    // target architecture, and upstream's programs compare pointers of distinct types.
+    // target architecture; upstream's programs compare pointers of distinct types; 7.x
+    // kernels embed structs unnamed (`-fms-extensions`), so their vmlinux.h does too.
     let arch = match std::env::consts::ARCH {
         "x86_64" => "x86",
         "aarch64" => "arm64",
@@ -189,6 +190,8 @@ pub fn clang_args(source: &Path, object: &Path, includes: &[PathBuf]) -> Vec<Str
     args.extend([
         format!("-D__TARGET_ARCH_{arch}"),
         "-Wno-compare-distinct-pointer-types".to_owned(),
+        "-fms-extensions".to_owned(),
+        "-Wno-microsoft-anon-tag".to_owned(),
     ]);
     for include in includes {
         args.extend(["-I".to_owned(), include.to_string_lossy().into_owned()]);

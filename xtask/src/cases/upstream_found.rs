@@ -134,7 +134,10 @@ pub fn discover(
     let members = upstream::members(clang, tree, families, out_dir, headers)?;
     let tree_text = tree.display().to_string();
     let first_line = |message: &str| {
-        let line = message.lines().next().unwrap_or("");
+        let line = (message.lines())
+            .find(|line| line.contains("error:"))
+            .or_else(|| message.lines().next())
+            .unwrap_or("");
         format!(
             "does not compile here: {}",
             line.replace(&tree_text, "<tree>")
