@@ -145,7 +145,8 @@ fn foreign_program_sections(data: &[u8]) -> Result<Vec<(String, usize)>, Section
         let name = String::from_utf8_lossy(sections.section_name(endian, section)?).into_owned();
         let known = name.starts_with(".text")
             || classify(&name).is_some()
-            || name.parse::<aya_obj::ProgramSection>().is_ok();
+            || name.parse::<aya_obj::ProgramSection>().is_ok()
+            || moved_name(&name).is_some();
         if executable && section.sh_size(endian) > 0 && !known {
             // sh_flags follows sh_name (u32) and sh_type (u32) in an Elf64_Shdr.
             foreign.push((name, table + index * entry + 8));
@@ -169,7 +170,7 @@ pub fn hide_writable_marker(data: &[u8]) -> Result<Vec<u8>, SectionError> {
     Ok(patched)
 }
 
-/// File offsets of the names of writable raw tracepoint sections.
+/// File offsets of the names of writable raw tracepoint sections and of `?`-marked ones.
 fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
     let file = ElfFile64::<Endianness>::parse(data)?;
     let endian = file.endian();
@@ -180,11 +181,15 @@ fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
     let mut offsets = Vec::new();
     for section in sections.iter() {
         let name = sections.section_name(endian, section)?;
-        let writable = std::str::from_utf8(name)
+        let marked = std::str::from_utf8(name)
+            .ok()
+            .and_then(moved_name)
+            .is_some();
+        let rewritten = std::str::from_utf8(name)
             .ok()
             .and_then(classify)
             .is_some_and(|(prog_type, _)| prog_type == ProgType::RawTracepointWritable);
-        if writable {
+        if rewritten || marked {
             offsets.push(names_offset as usize + section.sh_name(endian) as usize);
         }
     }
@@ -238,24 +243,13 @@ fn rewrite_markers(table: &mut [u8]) {
 }
 
 /// Rewrites the marker if `string` (which may run on past its NUL) starts with one. With
-/// libbpf's `?` in front, the `?` moves behind the first `/` (`?raw_tp.w/x` → `raw_tp/?w/x`,
-/// the same length): aya-obj parses `raw_tp/...` and does not read what follows for a raw
+/// libbpf's `?` in front (of a writable section or a plain one), the `?` moves behind the kind
+/// and a `/` (`?raw_tp.w/x` → `raw_tp/?w/x`, `?raw_tp/x` → `raw_tp/?x`, `?raw_tp` → `raw_tp/`,
+/// the same length): aya-obj parses `raw_tp/...`, does not read what follows for a raw
 /// tracepoint, and knows no `?`.
 fn rewrite_one(string: &mut [u8]) {
     if string.first() == Some(&b'?') {
-        let marked = {
-            let mut copy = string[1..].to_vec();
-            rewrite_one(&mut copy);
-            copy != string[1..]
-        };
-        if marked {
-            let dot = (string.iter())
-                .position(|b| *b == b'.')
-                .expect("a writable marker has its dot");
-            string.copy_within(1..dot, 0);
-            string[dot - 1] = b'/';
-            string[dot] = b'?';
-        }
+        move_question_mark(string);
         return;
     }
     for prefix in [&b"raw_tracepoint.w"[..], b"raw_tp.w"] {
@@ -268,6 +262,47 @@ fn rewrite_one(string: &mut [u8]) {
         }
         return;
     }
+}
+
+/// `?<kind><rest>` → `<kind>/?<rest without its first byte>` for the raw tracepoint kinds,
+/// where the rest is nothing, `/...`, or `.w` (the writable marker) and nothing or `/...`;
+/// `?<kind>/<rest>` → `<kind>/?<rest>` for the other kinds aya-obj parses once the `?` is gone
+/// (`?fexit/f` → `fexit/?f`: its programs are parsed and CO-RE relocated like the rest of the
+/// object, though never loaded; hidden, their `.BTF.ext` records would name no function).
+fn move_question_mark(string: &mut [u8]) {
+    let len = string.iter().position(|b| *b == 0).unwrap_or(string.len());
+    let Some(moved) = std::str::from_utf8(&string[..len])
+        .ok()
+        .and_then(moved_name)
+    else {
+        return;
+    };
+    string[..len].copy_from_slice(moved.as_bytes());
+}
+
+/// The name aya-obj is shown for a section libbpf marks with `?` (see [`move_question_mark`]),
+/// if the section is one it can parse that way.
+fn moved_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix('?')?;
+    for kind in ["raw_tracepoint", "raw_tp"] {
+        let Some(after) = rest.strip_prefix(kind) else {
+            continue;
+        };
+        let tail = after.strip_prefix(".w").unwrap_or(after);
+        if !(tail.is_empty() || tail.starts_with('/')) {
+            return None;
+        }
+        return Some(match after.is_empty() {
+            true => format!("{kind}/"),
+            false => format!("{kind}/?{}", &after[1..]),
+        });
+    }
+    let (kind, after) = rest.split_once('/')?;
+    let moved = format!("{kind}/?{after}");
+    moved
+        .parse::<aya_obj::ProgramSection>()
+        .is_ok()
+        .then_some(moved)
 }
 
 #[cfg(test)]
@@ -306,8 +341,12 @@ mod tests {
     #[case(b"my_raw_tp.w/foo", b"my_raw_tp.w/foo")]
     #[case(b"?raw_tp.w/xyz", b"raw_tp/?w/xyz")]
     #[case(b"?raw_tracepoint.w", b"raw_tracepoint/?w")]
-    #[case(b"?raw_tp", b"?raw_tp")]
-    #[case(b"?tp_btf/x", b"?tp_btf/x")]
+    #[case(b"?raw_tp", b"raw_tp/")]
+    #[case(b"?raw_tp/bpf_testmod_test_read", b"raw_tp/?bpf_testmod_test_read")]
+    #[case(b"?raw_tp.wx/y", b"?raw_tp.wx/y")]
+    #[case(b"?fexit/bpf_testmod_return_ptr", b"fexit/?bpf_testmod_return_ptr")]
+    #[case(b"?no_such_kind/x", b"?no_such_kind/x")]
+    #[case(b"?tp_btf/x", b"tp_btf/?x")]
     #[case(b".text", b".text")]
     fn marker_rewrite_keeps_length_and_touches_only_section_prefixes(
         #[case] before: &[u8],

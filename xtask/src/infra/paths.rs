@@ -98,6 +98,12 @@ impl Paths {
         entry.join("build").join("vmlinux")
     }
 
+    /// The tree's own bpftool built for a kernel cache entry (its `bootstrap` build's output
+    /// directory; the binary is `bootstrap/bpftool` in it).
+    pub fn entry_bpftool(entry: &Path) -> PathBuf {
+        entry.join("bpftool")
+    }
+
     /// Where the `vmlinux.h` headers generated from a kernel cache entry's BTF live: one
     /// directory per header, each holding a file named `vmlinux.h` (what programs include).
     pub fn entry_vmlinux_h(entry: &Path, header: &str) -> PathBuf {

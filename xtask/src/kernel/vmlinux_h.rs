@@ -1,6 +1,13 @@
 //! `vmlinux.h` headers generated from a built kernel's BTF, kept in its cache entry: what
 //! programs that `#include "vmlinux.h"` are compiled against on that kernel.
 //!
+//! They are dumped by the tree's own bpftool, built from its `tools/bpf/bpftool` (`make
+//! bootstrap`, out of the tree, kept in the entry), as upstream's selftests Makefile builds
+//! and uses its own: the host's bpftool (Debian's 7.1, libbpf 1.1) cannot read 7.x module BTF,
+//! which is split over a *distilled* base (`.BTF.base`, relocated against vmlinux by libbpf
+//! 1.5+ and by the kernel at module load) — it printed the module's types with names cut and
+//! members lost.
+//!
 //! Two headers, each in a directory of its own so that `-I <dir>` makes `"vmlinux.h"` the one
 //! meant:
 //! - `vmlinux`: `bpftool btf dump file <build>/vmlinux format c`, exactly the header upstream's
@@ -42,20 +49,22 @@ pub struct VmlinuxHeaders {
     pub with_testmod: Option<PathBuf>,
 }
 
-/// The headers of `build`, generated where missing or stale.
-pub fn ensure(runner: &Runner, build: &KernelBuild) -> Result<VmlinuxHeaders> {
+/// The headers of `build` (built from the source tree `tree`), generated where missing or
+/// stale.
+pub fn ensure(runner: &Runner, build: &KernelBuild, tree: &Path) -> Result<VmlinuxHeaders> {
+    let bpftool = tree_bpftool(runner, build, tree)?;
     let vmlinux = Paths::entry_vmlinux(&build.dir);
     let plain = Paths::entry_vmlinux_h(&build.dir, "vmlinux");
-    generate(runner, &plain, &[&vmlinux], |sh| {
-        cmd!(sh, "bpftool btf dump file {vmlinux} format c")
+    generate(runner, &plain, &[&bpftool, &vmlinux], |sh| {
+        cmd!(sh, "{bpftool} btf dump file {vmlinux} format c")
     })?;
     let with_testmod = match testmod(build) {
         Some(module) => {
             let dir = Paths::entry_vmlinux_h(&build.dir, "bpf_testmod");
-            generate(runner, &dir, &[&vmlinux, &module], |sh| {
+            generate(runner, &dir, &[&bpftool, &vmlinux, &module], |sh| {
                 cmd!(
                     sh,
-                    "bpftool btf dump file {module} --base-btf {vmlinux} format c"
+                    "{bpftool} btf dump file {module} --base-btf {vmlinux} format c"
                 )
             })?;
             Some(dir)
@@ -68,6 +77,49 @@ pub fn ensure(runner: &Runner, build: &KernelBuild) -> Result<VmlinuxHeaders> {
     })
 }
 
+/// The tree's own bpftool for `build`: built once per entry (`make -C <tree>/tools/bpf/bpftool
+/// OUTPUT=<dir>/ bootstrap`: nothing is written into the tree) into a scratch directory
+/// renamed into place, so runs side by side both end with one.
+fn tree_bpftool(runner: &Runner, build: &KernelBuild, tree: &Path) -> Result<PathBuf> {
+    let dir = Paths::entry_bpftool(&build.dir);
+    let binary = dir.join("bootstrap").join("bpftool");
+    if binary.is_file() {
+        return Ok(binary);
+    }
+    let source = tree.join("tools/bpf/bpftool");
+    let makefile = std::fs::read_to_string(source.join("Makefile")).unwrap_or_default();
+    if !makefile.lines().any(|line| line.starts_with("bootstrap:")) {
+        // 5.10's bpftool has no bootstrap build (its full build wants the BPF skeletons);
+        // its BTF has no distilled base either, which the host's bpftool reads well.
+        return Ok(PathBuf::from("bpftool"));
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix(".bpftool-")
+        .tempdir_in(&build.dir)
+        .with_context(|| format!("creating a build directory in {}", build.dir.display()))?;
+    let stage = Stage::start(format!("building the tree's bpftool for {}", build.kernel));
+    let output = format!("{}/", scratch.path().display());
+    let jobs = crate::infra::machine::jobs();
+    let sh = &runner.sh;
+    let cmd = cmd!(sh, "make -C {source} OUTPUT={output} -j{jobs} bootstrap");
+    let log = build.dir.join("bpftool.log");
+    runner.run_logged(cmd, &log, &stage)?;
+    let kept = scratch.keep();
+    if std::fs::rename(&kept, &dir).is_err() {
+        // Another run built it meanwhile: use its copy.
+        let _ = std::fs::remove_dir_all(&kept);
+    }
+    if !binary.is_file() {
+        anyhow::bail!(
+            "the bpftool build left no {} (log: {})",
+            binary.display(),
+            log.display()
+        );
+    }
+    stage.finish("");
+    Ok(binary)
+}
+
 /// The headers of `manifest`'s kernel built from `source`, where it is built here already;
 /// never builds one (`vmtest --list`, `cargo xtask docs`).
 pub fn of_built(
@@ -78,7 +130,7 @@ pub fn of_built(
     source: &SourceTree,
 ) -> Result<Option<VmlinuxHeaders>> {
     match crate::kernel::build::built(runner, paths, catalog, manifest, source)? {
-        Some(build) => ensure(runner, &build).map(Some),
+        Some(build) => ensure(runner, &build, &source.dir).map(Some),
         None => Ok(None),
     }
 }
@@ -117,9 +169,13 @@ fn generate<'a>(
     Ok(())
 }
 
-/// Whether `header` exists and is no older than any of `inputs`.
+/// Whether `header` exists and is no older than any of `inputs` (a bare program name, the
+/// host's bpftool, is no file to compare).
 fn is_fresh(header: &Path, inputs: &[&Path]) -> bool {
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let modified = |path: &Path| match path.is_absolute() {
+        true => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        false => Some(SystemTime::UNIX_EPOCH),
+    };
     let Some(made) = modified(header) else {
         return false;
     };

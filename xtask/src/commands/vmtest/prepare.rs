@@ -157,7 +157,7 @@ impl Inputs<'_> {
             Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
             Scope::CasesOnly => None,
         };
-        let headers = vmlinux_h::ensure(self.runner, &build)
+        let headers = vmlinux_h::ensure(self.runner, &build, &source.dir)
             .context("generating vmlinux.h from the kernel's BTF")
             .at(SetupStage::Programs)?;
         let compiled = self.against_headers(&manifest.name, &headers)?;
