@@ -12,6 +12,8 @@ use protocol::ProgType;
 
 /// Verifier log level 1: the instructions as verified plus the statistics line.
 const LOG_LEVEL: u32 = 1;
+/// BPF_PROG_LOAD's `log_level` unless a case asks for another (upstream's `__log_level(2)`).
+pub const DEFAULT_LOG_LEVEL: u32 = LOG_LEVEL;
 /// Start small; grow on ENOSPC up to the kernel's own cap (UINT_MAX >> 2 in 6.x, 16 MiB in 5.x).
 const LOG_START_SIZE: usize = 64 * 1024;
 const LOG_MAX_SIZE: usize = 16 * 1024 * 1024 - 1;
@@ -29,6 +31,8 @@ pub struct ProgLoadRequest<'a> {
     pub license: &'a CStr,
     /// BPF_PROG_LOAD's `prog_flags` (BPF_F_ANY_ALIGNMENT, ...).
     pub flags: u32,
+    /// BPF_PROG_LOAD's `log_level` ([`DEFAULT_LOG_LEVEL`] but where a case asks otherwise).
+    pub log_level: u32,
     /// The program's BTF, function and line info, as libbpf passes them: the verifier then
     /// prints the source line of each instruction it complains about.
     pub btf: Option<ProgBtf<'a>>,
@@ -94,7 +98,7 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     load.insns = request.insns.as_ptr() as u64;
     load.license = request.license.as_ptr() as u64;
     load.prog_flags = request.flags;
-    load.log_level = LOG_LEVEL;
+    load.log_level = request.log_level;
     load.log_size = log.len() as u32;
     load.log_buf = log.as_mut_ptr() as u64;
     copy_prog_name(&mut load.prog_name, request.name);

@@ -89,6 +89,7 @@ fn second_opinion(
                 program: function.as_deref().or(chosen),
                 globals: &plan.globals,
                 prog_flags: plan.prog_flags,
+                log_level: plan.log_level.unwrap_or(crate::bpf_sys::DEFAULT_LOG_LEVEL),
                 tail_call_targets: &tail_call_targets,
             });
             if let Some(program) = program {
@@ -194,6 +195,7 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<OwnProgram>, Option<String>) {
         program: function.as_deref(),
         globals: &plan.globals,
         prog_flags: plan.prog_flags,
+        log_level: plan.log_level.unwrap_or(crate::bpf_sys::DEFAULT_LOG_LEVEL),
     };
     match loader::load(&request) {
         Ok((attempt, program)) => {

@@ -82,6 +82,7 @@ fn load(prog_type: ProgType, insns: &[bpf_insn]) -> bpf_sys::ProgLoad {
     let license = CString::new("GPL").unwrap();
     bpf_sys::prog_load(&ProgLoadRequest {
         flags: 0,
+        log_level: crate::bpf_sys::DEFAULT_LOG_LEVEL,
         btf: None,
         replaces: None,
         fd_array: &[],

@@ -24,9 +24,6 @@ use crate::program::{CaseProgram, Link};
 
 /// libbpf's per-program log buffer: as large as the own loader's largest.
 const LOG_SIZE: usize = 16 * 1024 * 1024;
-/// libbpf's verifier log level for the program (1: the instructions as verified).
-const LOG_LEVEL: u32 = 1;
-
 /// What libbpf is asked to load: the case's program and what goes with it.
 pub struct Request<'a> {
     pub object: &'a Path,
@@ -34,6 +31,8 @@ pub struct Request<'a> {
     pub program: Option<&'a str>,
     pub globals: &'a BTreeMap<String, u64>,
     pub prog_flags: u32,
+    /// `log_level` of the case's program.
+    pub log_level: u32,
     /// Programs the case's `prog_array_set` steps put into prog arrays: loaded with the object.
     pub tail_call_targets: &'a [&'a str],
 }
@@ -251,7 +250,7 @@ fn open(
             candidate.set_flags(request.prog_flags);
         }
         if chosen {
-            candidate.set_log_level(LOG_LEVEL);
+            candidate.set_log_level(request.log_level);
             let raw = candidate.as_libbpf_object().as_ptr();
             // SAFETY: `raw` is this open object's program; `log` outlives the load, which is
             // the only user of the buffer (libbpf keeps the pointer, never frees it).

@@ -74,6 +74,7 @@ pub fn row(case: &str, outcome: CaseOutcome, deviations: &[&str]) -> Row {
         known: vec![],
         unsupported,
         notes: vec![],
+        upstream_name: None,
     }
 }
 
@@ -88,6 +89,8 @@ pub fn case(name: &str, requires: &[&str]) -> crate::cases::Case {
         load: crate::cases::Expect::Ok,
         load_on: Default::default(),
         log_contains: vec![],
+        log_sequence: Vec::new(),
+        log_level: None,
         globals: Default::default(),
         flags: vec![],
         source: None,

@@ -209,6 +209,10 @@ pub struct CasePlan {
     /// `prog_flags` of BPF_PROG_LOAD (e.g. BPF_F_ANY_ALIGNMENT = 2, as upstream's `__flag`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub prog_flags: u32,
+    /// BPF_PROG_LOAD's `log_level` for the case's program (upstream's `__log_level`); both
+    /// loaders use 1 when it is not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<u32>,
     pub steps: Vec<Step>,
 }
 

@@ -77,6 +77,7 @@ pub fn load(program: &InsnProgram, prog_flags: u32) -> (LoadAttempt, Option<Insn
         insns: &insns,
         license: &license,
         flags: prog_flags,
+        log_level: crate::bpf_sys::DEFAULT_LOG_LEVEL,
         btf: None,
         replaces: None,
         fd_array: &[],

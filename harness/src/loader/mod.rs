@@ -66,6 +66,8 @@ pub struct LoadRequest<'a> {
     pub globals: &'a BTreeMap<String, u64>,
     /// BPF_PROG_LOAD's `prog_flags`.
     pub prog_flags: u32,
+    /// BPF_PROG_LOAD's `log_level` (the case's, [`bpf_sys::DEFAULT_LOG_LEVEL`] by default).
+    pub log_level: u32,
 }
 
 /// What one load attempt produced: always the verifier's answer, a program only on success.
@@ -133,6 +135,7 @@ pub fn load(
         program,
         globals,
         prog_flags,
+        log_level,
     } = *request;
     let program_sections = sections::program_sections(object)?;
     let (mut prepared, hidden) = sections::prepare_for_aya(object)?;
@@ -201,7 +204,8 @@ pub fn load(
         &obj,
         btf.as_ref().map(|fd| fd.as_fd()),
         (section.prog_type, None),
-        (&program, prog_flags),
+        &program,
+        (prog_flags, log_level),
         &kernel_symbols.fd_array,
         &mut notes,
     );
@@ -265,7 +269,8 @@ fn load_function(
     obj: &aya_obj::Object,
     btf: Option<BorrowedFd<'_>>,
     (prog_type, replaces): (protocol::ProgType, Option<(BorrowedFd<'_>, u32)>),
-    (program, prog_flags): (&str, u32),
+    program: &str,
+    (prog_flags, log_level): (u32, u32),
     fd_array: &[i32],
     notes: &mut Vec<String>,
 ) -> (bpf_sys::ProgLoad, usize) {
@@ -295,6 +300,7 @@ fn load_function(
         insns: &function.instructions,
         license: &license,
         flags: prog_flags,
+        log_level,
         btf: prog_btf,
         replaces,
         fd_array,
@@ -356,7 +362,8 @@ impl LoadedProgram {
             &self.relocated,
             self.btf.as_ref().map(|fd| fd.as_fd()),
             (section.prog_type, replaces),
-            (name, self.prog_flags),
+            name,
+            (self.prog_flags, bpf_sys::DEFAULT_LOG_LEVEL),
             &self.kernel_symbols.fd_array,
             &mut notes,
         );

@@ -50,8 +50,11 @@ pub enum SectionError {
     Btf(&'static str),
 }
 
-/// Classifies a section name as a raw tracepoint (or extension) program section.
+/// Classifies a section name as a raw tracepoint (or extension) program section. libbpf's
+/// leading `?` (not loaded unless asked for: upstream's selftests mark most programs so) does
+/// not change what the program is; the loader loads the one program a case names anyway.
 pub fn classify(name: &str) -> Option<(ProgType, Option<String>)> {
+    let name = name.strip_prefix('?').unwrap_or(name);
     PROGRAM_PREFIXES.iter().find_map(|(prefix, prog_type)| {
         let rest = name.strip_prefix(prefix)?;
         match rest.strip_prefix('/') {
@@ -142,7 +145,8 @@ fn foreign_program_sections(data: &[u8]) -> Result<Vec<(String, usize)>, Section
         let name = String::from_utf8_lossy(sections.section_name(endian, section)?).into_owned();
         let known = name.starts_with(".text")
             || classify(&name).is_some()
-            || name.parse::<aya_obj::ProgramSection>().is_ok();
+            || name.parse::<aya_obj::ProgramSection>().is_ok()
+            || moved_name(&name).is_some();
         if executable && section.sh_size(endian) > 0 && !known {
             // sh_flags follows sh_name (u32) and sh_type (u32) in an Elf64_Shdr.
             foreign.push((name, table + index * entry + 8));
@@ -166,7 +170,7 @@ pub fn hide_writable_marker(data: &[u8]) -> Result<Vec<u8>, SectionError> {
     Ok(patched)
 }
 
-/// File offsets of the names of writable raw tracepoint sections.
+/// File offsets of the names of writable raw tracepoint sections and of `?`-marked ones.
 fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
     let file = ElfFile64::<Endianness>::parse(data)?;
     let endian = file.endian();
@@ -177,11 +181,15 @@ fn writable_name_offsets(data: &[u8]) -> Result<Vec<usize>, SectionError> {
     let mut offsets = Vec::new();
     for section in sections.iter() {
         let name = sections.section_name(endian, section)?;
-        let writable = std::str::from_utf8(name)
+        let marked = std::str::from_utf8(name)
+            .ok()
+            .and_then(moved_name)
+            .is_some();
+        let rewritten = std::str::from_utf8(name)
             .ok()
             .and_then(classify)
             .is_some_and(|(prog_type, _)| prog_type == ProgType::RawTracepointWritable);
-        if writable {
+        if rewritten || marked {
             offsets.push(names_offset as usize + section.sh_name(endian) as usize);
         }
     }
@@ -234,8 +242,16 @@ fn rewrite_markers(table: &mut [u8]) {
     }
 }
 
-/// Rewrites the marker if `string` (which may run on past its NUL) starts with one.
+/// Rewrites the marker if `string` (which may run on past its NUL) starts with one. With
+/// libbpf's `?` in front (of a writable section or a plain one), the `?` moves behind the kind
+/// and a `/` (`?raw_tp.w/x` → `raw_tp/?w/x`, `?raw_tp/x` → `raw_tp/?x`, `?raw_tp` → `raw_tp/`,
+/// the same length): aya-obj parses `raw_tp/...`, does not read what follows for a raw
+/// tracepoint, and knows no `?`.
 fn rewrite_one(string: &mut [u8]) {
+    if string.first() == Some(&b'?') {
+        move_question_mark(string);
+        return;
+    }
     for prefix in [&b"raw_tracepoint.w"[..], b"raw_tp.w"] {
         let Some(rest) = string.strip_prefix(prefix) else {
             continue;
@@ -246,6 +262,47 @@ fn rewrite_one(string: &mut [u8]) {
         }
         return;
     }
+}
+
+/// `?<kind><rest>` → `<kind>/?<rest without its first byte>` for the raw tracepoint kinds,
+/// where the rest is nothing, `/...`, or `.w` (the writable marker) and nothing or `/...`;
+/// `?<kind>/<rest>` → `<kind>/?<rest>` for the other kinds aya-obj parses once the `?` is gone
+/// (`?fexit/f` → `fexit/?f`: its programs are parsed and CO-RE relocated like the rest of the
+/// object, though never loaded; hidden, their `.BTF.ext` records would name no function).
+fn move_question_mark(string: &mut [u8]) {
+    let len = string.iter().position(|b| *b == 0).unwrap_or(string.len());
+    let Some(moved) = std::str::from_utf8(&string[..len])
+        .ok()
+        .and_then(moved_name)
+    else {
+        return;
+    };
+    string[..len].copy_from_slice(moved.as_bytes());
+}
+
+/// The name aya-obj is shown for a section libbpf marks with `?` (see [`move_question_mark`]),
+/// if the section is one it can parse that way.
+fn moved_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix('?')?;
+    for kind in ["raw_tracepoint", "raw_tp"] {
+        let Some(after) = rest.strip_prefix(kind) else {
+            continue;
+        };
+        let tail = after.strip_prefix(".w").unwrap_or(after);
+        if !(tail.is_empty() || tail.starts_with('/')) {
+            return None;
+        }
+        return Some(match after.is_empty() {
+            true => format!("{kind}/"),
+            false => format!("{kind}/?{}", &after[1..]),
+        });
+    }
+    let (kind, after) = rest.split_once('/')?;
+    let moved = format!("{kind}/?{after}");
+    moved
+        .parse::<aya_obj::ProgramSection>()
+        .is_ok()
+        .then_some(moved)
 }
 
 #[cfg(test)]
@@ -262,6 +319,8 @@ mod tests {
     #[case("raw_tp.w", Some((ProgType::RawTracepointWritable, None)))]
     #[case("raw_tp", Some((ProgType::RawTracepoint, None)))]
     #[case("raw_tp/", None)]
+    #[case("?raw_tp.w/xyz", Some((ProgType::RawTracepointWritable, Some("xyz"))))]
+    #[case("?raw_tracepoint.w", Some((ProgType::RawTracepointWritable, None)))]
     #[case("raw_tp.writable/x", None)]
     #[case("tp_btf/x", None)]
     #[case(".bss", None)]
@@ -280,6 +339,14 @@ mod tests {
     #[case(b"raw_tp/foo", b"raw_tp/foo")]
     #[case(b"raw_tp.wx/foo", b"raw_tp.wx/foo")]
     #[case(b"my_raw_tp.w/foo", b"my_raw_tp.w/foo")]
+    #[case(b"?raw_tp.w/xyz", b"raw_tp/?w/xyz")]
+    #[case(b"?raw_tracepoint.w", b"raw_tracepoint/?w")]
+    #[case(b"?raw_tp", b"raw_tp/")]
+    #[case(b"?raw_tp/bpf_testmod_test_read", b"raw_tp/?bpf_testmod_test_read")]
+    #[case(b"?raw_tp.wx/y", b"?raw_tp.wx/y")]
+    #[case(b"?fexit/bpf_testmod_return_ptr", b"fexit/?bpf_testmod_return_ptr")]
+    #[case(b"?no_such_kind/x", b"?no_such_kind/x")]
+    #[case(b"?tp_btf/x", b"tp_btf/?x")]
     #[case(b".text", b".text")]
     fn marker_rewrite_keeps_length_and_touches_only_section_prefixes(
         #[case] before: &[u8],

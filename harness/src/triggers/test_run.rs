@@ -18,6 +18,7 @@ pub fn socket_filter() -> Outcome {
     let license = CString::new("GPL").unwrap();
     let load = bpf_sys::prog_load(&ProgLoadRequest {
         flags: 0,
+        log_level: crate::bpf_sys::DEFAULT_LOG_LEVEL,
         btf: None,
         replaces: None,
         fd_array: &[],

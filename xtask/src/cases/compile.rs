@@ -40,12 +40,22 @@ impl<'a> Clang<'a> {
     }
 
     pub fn compile_all(&self, sources: &[PathBuf], out_dir: &Path) -> Result<Compiled> {
+        self.compile_all_with(sources, out_dir, &[])
+    }
+
+    /// [`Self::compile_all`] with `includes` searched first (a kernel's generated `vmlinux.h`).
+    pub fn compile_all_with(
+        &self,
+        sources: &[PathBuf],
+        out_dir: &Path,
+        includes: &[PathBuf],
+    ) -> Result<Compiled> {
         let stage = Stage::start(format!("compiling {} BPF programs", sources.len()));
         std::fs::create_dir_all(out_dir)?;
         let mut compiled = Compiled::new();
         let mut reused = 0;
         for source in sources {
-            let (result, fresh) = self.compile_keyed(source, out_dir, &[])?;
+            let (result, fresh) = self.compile_keyed(source, out_dir, includes)?;
             reused += usize::from(!fresh);
             compiled.insert(source.clone(), result);
         }
@@ -125,6 +135,16 @@ impl<'a> Clang<'a> {
     }
 }
 
+/// Whether a program includes `vmlinux.h`: such a program is compiled once per kernel,
+/// against the header generated from that kernel's BTF ([`crate::kernel::vmlinux_h`]).
+pub fn includes_vmlinux_h(source: &Path) -> bool {
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    text.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with("#include") && line.contains("vmlinux.h")
+    })
+}
+
 /// The prerequisites of a make-style dependency file (`obj.o: a.c b.h \` ...), with `\ `
 /// for spaces inside a path.
 pub fn dependencies(depfile: &str) -> Vec<PathBuf> {
@@ -156,9 +176,23 @@ pub fn dependencies(depfile: &str) -> Vec<PathBuf> {
 pub fn clang_args(source: &Path, object: &Path, includes: &[PathBuf]) -> Vec<String> {
     // asm/types.h lives in the multiarch include directory, which -target bpf does not search.
     let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    // As upstream's selftests Makefile: bpf_tracing.h's BPF_PROG and PT_REGS macros need the
+    // target architecture; upstream's programs compare pointers of distinct types; 7.x
+    // kernels embed structs unnamed (`-fms-extensions`), so their vmlinux.h does too.
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86",
+        "aarch64" => "arm64",
+        other => other,
+    };
     let mut args: Vec<String> = ["-target", "bpf", "-O2", "-g", "-Wall", "-Werror"]
         .map(str::to_owned)
         .to_vec();
+    args.extend([
+        format!("-D__TARGET_ARCH_{arch}"),
+        "-Wno-compare-distinct-pointer-types".to_owned(),
+        "-fms-extensions".to_owned(),
+        "-Wno-microsoft-anon-tag".to_owned(),
+    ]);
     for include in includes {
         args.extend(["-I".to_owned(), include.to_string_lossy().into_owned()]);
     }
@@ -192,6 +226,28 @@ mod tests {
             ]
         );
         assert!(dependencies("garbage").is_empty());
+    }
+
+    #[test]
+    fn programs_that_include_vmlinux_h_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        assert!(includes_vmlinux_h(&write(
+            "a.bpf.c",
+            "#include \"vmlinux.h\"\n"
+        )));
+        assert!(includes_vmlinux_h(&write(
+            "b.bpf.c",
+            "  #include <vmlinux.h>\n"
+        )));
+        assert!(!includes_vmlinux_h(&write(
+            "c.bpf.c",
+            "/* no vmlinux.h here */\n#include <linux/types.h>\n"
+        )));
     }
 
     #[test]

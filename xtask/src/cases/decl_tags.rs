@@ -26,6 +26,30 @@ pub fn of_object(elf: &[u8]) -> Result<FunctionTags> {
     of_btf(section.data().context("reading .BTF")?)
 }
 
+/// Every program of a BPF ELF object (a global function in an executable section other
+/// than `.text`, where subprograms live) with its section's name, as libbpf names it
+/// (`?raw_tp.w/xyz`: the `?` says the program is not loaded unless asked for).
+pub fn program_sections(elf: &[u8]) -> Result<BTreeMap<String, String>> {
+    use object::{ObjectSymbol, SectionKind, SymbolKind};
+
+    let file = object::File::parse(elf).context("parsing the BPF object")?;
+    let mut programs = BTreeMap::new();
+    for symbol in file.symbols() {
+        if symbol.kind() != SymbolKind::Text || !symbol.is_global() {
+            continue;
+        }
+        let Some(index) = symbol.section_index() else {
+            continue;
+        };
+        let section = file.section_by_index(index)?;
+        let name = section.name()?;
+        if section.kind() == SectionKind::Text && !name.starts_with(".text") {
+            programs.insert(symbol.name()?.to_owned(), name.to_owned());
+        }
+    }
+    Ok(programs)
+}
+
 /// The same, from the raw `.BTF` section.
 pub fn of_btf(btf: &[u8]) -> Result<FunctionTags> {
     let header = Header::parse(btf)?;

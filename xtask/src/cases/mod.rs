@@ -101,6 +101,14 @@ pub struct Case {
     /// documented normalisation), whatever the load's outcome.
     #[serde(default)]
     pub log_contains: Vec<String>,
+    /// Patterns the verifier's log must match one after the other, as upstream's
+    /// test_loader.c matches `__msg` / `__not_msg` (see [`LogPattern`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_sequence: Vec<LogPattern>,
+    /// BPF_PROG_LOAD's `log_level` (upstream's `__log_level`; 1 when not given). Level 2 logs
+    /// every instruction's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<u32>,
     /// Globals patched into the object's data sections before load (signed or unsigned).
     #[serde(default)]
     pub globals: BTreeMap<String, i64>,
@@ -133,6 +141,21 @@ pub struct CaseStep {
     /// unsupported, with the errno, instead of failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported_if: Vec<String>,
+}
+
+/// One pattern of a [`Case::log_sequence`], matched as upstream's test_loader.c matches its
+/// `__msg`: each positive pattern from where the previous one's match ended; a `not` pattern
+/// (`__not_msg`) must not occur between the matches of the positive patterns around it. In a
+/// `regex` pattern the parts inside `{{` `}}` are regular expressions and the rest is literal
+/// (trees whose test_loader.c has no `{{`...`}}` syntax take every pattern literally).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPattern {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regex: bool,
 }
 
 /// What one kernel is known to answer instead, and why.

@@ -125,6 +125,7 @@ fn plan_case(
             .collect(),
         // Validated when the case was read.
         prog_flags: case.prog_flags().unwrap_or_default(),
+        log_level: case.log_level,
         steps: case.steps.iter().map(|s| s.step.clone()).collect(),
     })
 }

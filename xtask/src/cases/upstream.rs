@@ -1,23 +1,32 @@
 //! Upstream's own writable-tracepoint programs, from the tree under test: each family
 //! (`guest-programs/upstream/<family>.toml`) names an annotated program file of the tree's
-//! selftests. On every kernel the file is compiled with the tree's selftest headers, and each
-//! program in it becomes a load-only case whose expectation comes from upstream's own
-//! annotations (`__success`, `__failure`, `__msg`, `__flag`, `__description`, read from the
-//! object's BTF as upstream's test_loader.c reads them). A tree without the file reports the
-//! family as absent, naming the form the tree keeps those tests in instead.
+//! selftests. On every kernel the file is compiled with the tree's selftest headers (and, for
+//! a file that includes `vmlinux.h`, the header generated from that kernel's BTF, as upstream's
+//! Makefile generates it: [`crate::kernel::vmlinux_h`]), and each program in it (each writable
+//! one, for a file that holds other tests too) becomes a case whose expectation comes from
+//! upstream's own annotations (`__success`, `__failure`, `__msg`, `__not_msg`, `__flag`,
+//! `__log_level`, `__description`, read from the object's BTF as upstream's test_loader.c reads
+//! them), or from the family's `[[checks]]` where upstream's checks are C code of a prog_tests
+//! file. A tree without the file reports the family as absent, naming the form the tree keeps
+//! those tests in instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use xshell::cmd;
 
 use crate::cases::compile::{self, Compiled};
 use crate::cases::decl_tags::{self, FunctionTags};
+use crate::cases::upstream_insns::SELFTESTS;
 use crate::cases::CaseOutcome;
-use crate::cases::{Case, CaseSet, Expect, UPSTREAM_PREFIX};
+use crate::cases::{Case, CaseSet, CaseStep, Expect, LogPattern, UPSTREAM_PREFIX};
+use crate::infra::fsutil::write_atomic;
 use crate::infra::progress::Stage;
+use crate::infra::runner::Runner;
 use crate::kernel::manifest::Vocabulary;
+use crate::kernel::vmlinux_h::VmlinuxHeaders;
 
 /// One annotated program file of the kernel tree's selftests.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -40,6 +49,49 @@ pub struct Family {
     pub other_forms: Vec<OtherForm>,
     #[serde(default)]
     pub requires: Vec<String>,
+    /// The file includes `vmlinux.h`: it is compiled with the header generated from the
+    /// kernel's own BTF; where that kernel is not built (discovery without a run), its
+    /// programs are found in the text and say so.
+    #[serde(default)]
+    pub vmlinux_h: bool,
+    /// Only the file's writable programs (`raw_tp.w`, `raw_tracepoint.w`, with or without
+    /// libbpf's `?`) become cases: the file holds other tests too.
+    #[serde(default)]
+    pub writable_only: bool,
+    /// Cases are named `upstream.<file stem>.<function>`; otherwise `upstream.<function>`
+    /// (verifier_raw_tp_writable's, the first family, named before there were others).
+    #[serde(default)]
+    pub names_with_file: bool,
+    /// What upstream's C code checks of a program (a prog_tests file), as data.
+    #[serde(default)]
+    pub checks: Vec<ProgramChecks>,
+}
+
+/// The checks a prog_tests file makes of one program of the family's file: C code, so data
+/// here, each entry saying in words which check it mirrors. Its messages are looked up in the
+/// tree's prog_tests file: one that is not there any more makes the case a row saying the
+/// mapping is out of date, never a wrong expectation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramChecks {
+    pub program: String,
+    /// The prog_tests file, relative to the selftests directory.
+    pub test: PathBuf,
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// The load's expectation, when the test expects other than the annotations say.
+    #[serde(default)]
+    pub load: Option<Expect>,
+    /// Words the test looks for in the verifier's log (`strstr`).
+    #[serde(default)]
+    pub log_contains: Vec<String>,
+    /// The test looks for the message its table pairs with the program's name
+    /// (`{ "<program>", "<message>" }`): taken from the tree's file, never retyped.
+    #[serde(default)]
+    pub log_from_test: bool,
+    #[serde(default)]
+    pub steps: Vec<CaseStep>,
+    pub what: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -93,9 +145,30 @@ pub struct Origin {
     pub file: PathBuf,
 }
 
-/// A kernel's cases (the run's and upstream's), their objects, and the outcomes decided
-/// without a boot.
-pub type Joined = (CaseSet, Compiled, BTreeMap<String, CaseOutcome>);
+impl Origin {
+    /// The test as upstream names it: `<file>/<program or subtest>`, the file without its
+    /// directory and `.c` (`verifier_raw_tp_writable/tracepoint_writable_reject_variable_offset`,
+    /// `raw_tp_writable_reject_bad_access/past_end`), for JUnit.
+    pub fn upstream_name(&self, case: &str) -> String {
+        let stem = self
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let test = case.strip_prefix(UPSTREAM_PREFIX).unwrap_or(case);
+        let test = test.strip_prefix(&format!("{stem}.")).unwrap_or(test);
+        format!("{stem}/{test}")
+    }
+}
+
+/// A kernel's cases (the run's and upstream's), their objects, the outcomes decided without a
+/// boot, and upstream's name of each of upstream's tests (case → `<file>/<test>`).
+pub struct Joined {
+    pub cases: CaseSet,
+    pub compiled: Compiled,
+    pub decided: BTreeMap<String, CaseOutcome>,
+    pub upstream_names: BTreeMap<String, String>,
+}
 
 impl Members {
     fn add(&mut self, case: Case, form: Form, file: &Path) {
@@ -122,7 +195,15 @@ impl Members {
         cases.cases.extend(self.cases.into_iter().filter(chosen));
         let mut compiled = compiled.clone();
         compiled.extend(self.compiled);
-        (cases, compiled, self.decided)
+        let upstream_names = (self.origins.iter())
+            .map(|(case, origin)| (case.clone(), origin.upstream_name(case)))
+            .collect();
+        Joined {
+            cases,
+            compiled,
+            decided: self.decided,
+            upstream_names,
+        }
     }
 }
 
@@ -174,11 +255,15 @@ pub fn families(dir: &Path, known: &Vocabulary) -> Result<Vec<Family>> {
 }
 
 /// Compiles each family's file from `tree` into `out_dir` and turns its programs into cases.
+/// `headers` are the kernel's generated `vmlinux.h` headers; `None` where the kernel is not
+/// built (discovery without a run), and then a family that needs them is one row saying so,
+/// which is none of upstream's tests (discovery finds its programs in the text).
 pub fn members(
     clang: &compile::Clang<'_>,
     tree: &Path,
     families: &[Family],
     out_dir: &Path,
+    headers: Option<&VmlinuxHeaders>,
 ) -> Result<Members> {
     // Upstream's tests belong to the built-in set only: a user's case directory has no
     // families, and gets none of upstream's instruction arrays either.
@@ -190,32 +275,76 @@ pub fn members(
         "compiling upstream's programs from {}",
         tree.display()
     ));
+    let rules = LoaderRules::of_tree(tree);
     let mut members = Members::default();
     for family in families {
         let source = tree.join(&family.source);
         if !source.is_file() {
-            let (case, outcome) = absent(family, tree);
-            members.decided.insert(case.name.clone(), outcome);
-            members.cases.push(case);
+            // A file of other tests that has no writable program in this tree is no news.
+            if !family.writable_only {
+                let (case, outcome) = absent(family, tree);
+                members.decided.insert(case.name.clone(), outcome);
+                members.cases.push(case);
+            }
             continue;
         }
-        let includes: Vec<PathBuf> = family.includes.iter().map(|i| tree.join(i)).collect();
+        let includes = match (family.vmlinux_h, headers) {
+            (true, None) => {
+                let case = family_case(family, &source);
+                let reason = format!(
+                    "{} includes vmlinux.h, which is generated from the built kernel's BTF, and                      this kernel is not built here",
+                    family.source.display()
+                );
+                members
+                    .decided
+                    .insert(case.name.clone(), CaseOutcome::Unsupported { reason });
+                members.cases.push(case);
+                continue;
+            }
+            // Upstream's Makefile: the generated vmlinux.h and the tree's own libbpf headers
+            // (`__arg_ctx` and friends are newer than the host's libbpf-dev).
+            (true, Some(headers)) => vec![
+                headers.vmlinux.clone(),
+                tree_libbpf_headers(clang.runner(), tree, out_dir)?,
+            ],
+            (false, _) => Vec::new(),
+        };
+        let includes: Vec<PathBuf> = (includes.into_iter())
+            .chain(family.includes.iter().map(|i| tree.join(i)))
+            .collect();
         let compiled = clang.compile(&source, out_dir, &includes)?;
-        let tags = match &compiled {
-            Ok(object) => decl_tags::of_object(&std::fs::read(object)?)
-                .with_context(|| format!("reading the annotations of {}", object.display()))?,
+        let object = match &compiled {
+            Ok(object) => object.clone(),
             Err(message) => {
                 let case = family_case(family, &source);
                 let outcome = CaseOutcome::CompileError {
                     message: message.clone(),
                 };
                 members.decided.insert(case.name.clone(), outcome);
-                members.add(case, Form::AnnotatedC, &family.source);
+                match family.writable_only {
+                    // Discovery finds a mixed file's writable programs in its text instead.
+                    true => members.cases.push(case),
+                    false => members.add(case, Form::AnnotatedC, &family.source),
+                }
+                members.compiled.insert(source.clone(), compiled);
                 continue;
             }
         };
+        let elf = std::fs::read(&object)?;
+        let tags = decl_tags::of_object(&elf)
+            .with_context(|| format!("reading the annotations of {}", object.display()))?;
+        let sections = decl_tags::program_sections(&elf)
+            .with_context(|| format!("reading the programs of {}", object.display()))?;
         members.compiled.insert(source.clone(), compiled);
-        for case in cases_of(family, &source, &tags) {
+        let programs = programs_of(family, &sections, &tags);
+        for (case, cannot_run) in cases_of(family, &source, &programs, &rules) {
+            let mut case = case;
+            let cannot_run = cannot_run.or_else(|| complete_checks(family, &mut case, tree));
+            if let Some(reason) = cannot_run {
+                members
+                    .decided
+                    .insert(case.name.clone(), CaseOutcome::Unsupported { reason });
+            }
             members.add(case, Form::AnnotatedC, &family.source);
         }
     }
@@ -234,33 +363,200 @@ pub fn members(
     Ok(members)
 }
 
+/// The tree's libbpf headers as upstream's selftests Makefile installs them: `bpf/*.h` of
+/// tools/lib/bpf and `bpf/bpf_helper_defs.h` generated by the tree's `scripts/bpf_doc.py`
+/// from its tools' uapi `bpf.h` (as tools/lib/bpf/Makefile does); the include directory.
+fn tree_libbpf_headers(runner: &Runner, tree: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let include = out_dir.join("libbpf-include");
+    let dir = include.join("bpf");
+    let defs = dir.join("bpf_helper_defs.h");
+    let libbpf = tree.join("tools/lib/bpf");
+    let uapi = tree.join("tools/include/uapi/linux/bpf.h");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for entry in
+        std::fs::read_dir(&libbpf).with_context(|| format!("reading {}", libbpf.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "h") {
+            let bytes = std::fs::read(&path)?;
+            let target = dir.join(path.file_name().unwrap_or_default());
+            if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+                write_atomic(&target, &bytes)?;
+            }
+        }
+    }
+    if !defs.is_file() {
+        let sh = &runner.sh;
+        let script = tree.join("scripts/bpf_doc.py");
+        let text = cmd!(sh, "python3 {script} --header --file {uapi}")
+            .quiet()
+            .read()
+            .with_context(|| format!("generating bpf_helper_defs.h with {}", script.display()))?;
+        write_atomic(&defs, format!("{text}\n").as_bytes())?;
+    }
+    Ok(include)
+}
+
+/// What the tree's own test_loader.c makes of an annotation.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoaderRules {
+    /// `{{...}}` in a `__msg` is a regular expression (test_loader.c's `compile_regex`, 6.10+);
+    /// older loaders take the braces literally.
+    pub regex: bool,
+}
+
+impl LoaderRules {
+    pub fn of_tree(tree: &Path) -> Self {
+        let loader = tree.join(SELFTESTS).join("test_loader.c");
+        let text = std::fs::read_to_string(loader).unwrap_or_default();
+        Self {
+            regex: text.contains("\"{{\""),
+        }
+    }
+}
+
+/// Whether a section holds a writable raw tracepoint program (libbpf's `?` prefix aside).
+pub fn is_writable_section(name: &str) -> bool {
+    let name = name.strip_prefix('?').unwrap_or(name);
+    ["raw_tp.w", "raw_tracepoint.w"]
+        .iter()
+        .any(|marker| name == *marker || name.starts_with(&format!("{marker}/")))
+}
+
+/// The programs of a family's object that become cases (its writable ones, for a file that
+/// holds other tests too), each with its annotations (none: upstream's defaults).
+fn programs_of(
+    family: &Family,
+    sections: &BTreeMap<String, String>,
+    tags: &FunctionTags,
+) -> FunctionTags {
+    (sections.iter())
+        .filter(|(_, section)| !family.writable_only || is_writable_section(section))
+        .map(|(function, _)| {
+            let tags = tags.get(function).cloned().unwrap_or_default();
+            (function.clone(), tags)
+        })
+        .collect()
+}
+
 /// One case per program, its expectation from its annotations (upstream's defaults: no
-/// annotation means success). Auxiliary programs (loaded for other tests) and programs that
-/// upstream runs only unprivileged are not cases here: the harness runs as root.
-pub fn cases_of(family: &Family, source: &Path, tags: &FunctionTags) -> Vec<Case> {
-    tags.iter()
+/// annotation means success) and the family's checks of it; with the reason when upstream's
+/// test cannot run here as shipped. Auxiliary programs (loaded for other tests) and programs
+/// that upstream runs only unprivileged are not cases here: the harness runs as root.
+pub fn cases_of(
+    family: &Family,
+    source: &Path,
+    programs: &FunctionTags,
+    rules: &LoaderRules,
+) -> Vec<(Case, Option<String>)> {
+    programs
+        .iter()
         .filter_map(|(function, tags)| {
-            let words = Annotations::parse(tags);
+            let words = Annotations::parse(tags, rules);
             if words.auxiliary || words.unprivileged_only {
                 return None;
             }
             let mut case = family_case(family, source);
-            case.name = format!("{UPSTREAM_PREFIX}{function}");
+            case.name = match family.names_with_file {
+                true => format!("{UPSTREAM_PREFIX}{}.{function}", file_stem(&family.source)),
+                false => format!("{UPSTREAM_PREFIX}{function}"),
+            };
             case.function = Some(function.clone());
             case.description = format!(
                 "{}\n(upstream {}, {function}: expectation from its annotations)",
-                words.description.unwrap_or_else(|| function.clone()),
+                words
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| function.clone()),
                 family.source.display()
             );
             case.load = match words.failure {
                 true => Expect::Fails,
                 false => Expect::Ok,
             };
-            case.log_contains = words.messages;
+            case.log_sequence = words.messages;
+            case.log_level = words.log_level;
             case.flags = words.flags;
-            Some(case)
+            if let Some(checks) = family.checks.iter().find(|c| &c.program == function) {
+                apply_checks(&mut case, checks);
+            }
+            // Every program here is writable, and BPF_PROG_TEST_RUN has no runner for them.
+            let cannot_run = words.retval.map(|retval| {
+                format!(
+                    "upstream test-runs it (__retval({retval})), and BPF_PROG_TEST_RUN has no \
+                     runner for raw_tp.w programs (ENOTSUPP)"
+                )
+            });
+            Some((case, cannot_run))
         })
         .collect()
+}
+
+/// The family's checks of a program (C code of a prog_tests file) put into its case.
+fn apply_checks(case: &mut Case, checks: &ProgramChecks) {
+    case.requires.extend(checks.requires.iter().cloned());
+    if let Some(load) = &checks.load {
+        case.load = load.clone();
+    }
+    case.log_contains
+        .extend(checks.log_contains.iter().cloned());
+    case.steps = checks.steps.clone();
+    case.description = format!(
+        "{}\nChecks of {} (C code, mirrored): {}",
+        case.description,
+        checks.test.display(),
+        checks.what.trim()
+    );
+}
+
+/// The case's checks completed from the tree's prog_tests file (the message its table pairs
+/// with the program, for `log_from_test`); the reason they no longer describe the tree's
+/// test when its file is gone or no longer holds a message the mapping expects.
+fn complete_checks(family: &Family, case: &mut Case, tree: &Path) -> Option<String> {
+    let function = case.function.as_deref()?;
+    let checks = family.checks.iter().find(|c| c.program == function)?;
+    let test = tree.join(SELFTESTS).join(&checks.test);
+    let Ok(text) = std::fs::read_to_string(&test) else {
+        return Some(format!(
+            "the mapping of its checks names {}, which this tree does not have",
+            checks.test.display()
+        ));
+    };
+    if checks.log_from_test {
+        match message_paired_with(&text, function) {
+            Some(message) => case.log_contains.push(message),
+            None => {
+                return Some(format!(
+                "the mapping of its checks is out of date: {} pairs no message with “{function}”",
+                checks.test.display()
+            ))
+            }
+        }
+    }
+    let missing = checks
+        .log_contains
+        .iter()
+        .find(|m| !text.contains(m.as_str()))?;
+    Some(format!(
+        "the mapping of its checks is out of date: {} no longer looks for “{missing}”",
+        checks.test.display()
+    ))
+}
+
+/// In a prog_tests table of `{ "<program>", "<message>" }` rows, the message of `program`.
+fn message_paired_with(text: &str, program: &str) -> Option<String> {
+    let name = format!("\"{program}\"");
+    let line = text.lines().find(|line| line.contains(&name))?;
+    let after = &line[line.find(&name)? + name.len()..];
+    let start = after.find('"')? + 1;
+    let end = start + after[start..].find('"')?;
+    Some(after[start..end].to_owned())
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// What upstream's annotations of one program say, as far as a privileged load goes.
@@ -268,33 +564,45 @@ pub fn cases_of(family: &Family, source: &Path, tags: &FunctionTags) -> Vec<Case
 struct Annotations {
     description: Option<String>,
     failure: bool,
-    messages: Vec<String>,
+    messages: Vec<LogPattern>,
     flags: Vec<String>,
+    log_level: Option<u32>,
+    retval: Option<String>,
     auxiliary: bool,
     unprivileged_only: bool,
 }
 
 impl Annotations {
-    fn parse(tags: &[String]) -> Self {
+    /// Read in the order upstream's test_loader.c reads them: numbered tags by their number
+    /// (the `__COUNTER__` bpf_misc.h puts in, so source order), the rest as the object lists
+    /// them.
+    fn parse(tags: &[String], rules: &LoaderRules) -> Self {
         let mut found = Annotations::default();
         let (mut privileged, mut unprivileged) = (false, false);
-        for tag in tags {
-            let Some(word) = tag
-                .strip_prefix("comment:")
-                .map(|word| without_number(word, ':'))
-            else {
-                continue;
-            };
+        let mut words: Vec<(Option<u64>, &str)> = tags
+            .iter()
+            .filter_map(|tag| tag.strip_prefix("comment:"))
+            .map(numbered)
+            .collect();
+        words.sort_by_key(|(number, _)| *number);
+        for (_, word) in words {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
             match key {
                 "test_description" => found.description = Some(value.to_owned()),
                 "test_expect_failure" => (found.failure, privileged) = (true, true),
                 "test_expect_success" => privileged = true,
-                "test_expect_msg" => {
-                    found.messages.push(without_number(value, '=').to_owned());
+                "test_expect_msg" | "test_expect_not_msg" => {
+                    let text = without_number(value, '=').to_owned();
+                    found.messages.push(LogPattern {
+                        regex: rules.regex && text.contains("{{"),
+                        not: key == "test_expect_not_msg",
+                        text,
+                    });
                     privileged = true;
                 }
                 "test_prog_flags" => found.flags.push(value.to_owned()),
+                "test_log_level" => found.log_level = value.parse().ok(),
+                "test_retval" => (found.retval, privileged) = (Some(value.to_owned()), true),
                 "test_auxiliary" => found.auxiliary = true,
                 _ if key.ends_with("_unpriv") => unprivileged = true,
                 _ => {}
@@ -303,6 +611,15 @@ impl Annotations {
         found.unprivileged_only = unprivileged && !privileged;
         found
     }
+}
+
+/// A tag's number, if the tree numbers its tags (`<n>:test_...`), and the tag without it.
+fn numbered(word: &str) -> (Option<u64>, &str) {
+    let rest = without_number(word, ':');
+    let number = (rest.len() != word.len())
+        .then(|| word[..word.len() - rest.len() - 1].parse().ok())
+        .flatten();
+    (number, rest)
 }
 
 /// `text` without a leading `<digits><separator>`. Trees number their tags so that equal ones
@@ -332,6 +649,8 @@ fn family_case(family: &Family, source: &Path) -> Case {
         load: Expect::Ok,
         load_on: BTreeMap::new(),
         log_contains: Vec::new(),
+        log_sequence: Vec::new(),
+        log_level: None,
         globals: BTreeMap::new(),
         flags: Vec::new(),
         source: Some(source.to_path_buf()),
@@ -373,7 +692,17 @@ mod tests {
                 what: "instruction arrays for test_verifier".into(),
             }],
             requires: vec![],
+            vmlinux_h: false,
+            writable_only: false,
+            names_with_file: false,
+            checks: vec![],
         }
+    }
+
+    const REGEX: LoaderRules = LoaderRules { regex: true };
+
+    fn texts(case: &Case) -> Vec<&str> {
+        case.log_sequence.iter().map(|p| p.text.as_str()).collect()
     }
 
     fn tags(words: &[&str]) -> Vec<String> {
@@ -399,13 +728,14 @@ mod tests {
         #[case] flags: &[&str],
     ) {
         let found: FunctionTags = [("prog".to_owned(), tags(words))].into();
-        let cases = cases_of(&family(), Path::new("/tree/x.c"), &found);
+        let cases = cases_of(&family(), Path::new("/tree/x.c"), &found, &REGEX);
         assert_eq!(cases.len(), 1);
-        let case = &cases[0];
+        let (case, cannot_run) = &cases[0];
+        assert_eq!(*cannot_run, None);
         assert_eq!(case.name, "upstream.prog");
         assert_eq!(case.function.as_deref(), Some("prog"));
         assert_eq!(case.load, load);
-        assert_eq!(case.log_contains, messages);
+        assert_eq!(texts(case), messages);
         assert_eq!(case.flags, flags);
         assert!(case.steps.is_empty(), "upstream's programs are load-only");
     }
@@ -415,7 +745,97 @@ mod tests {
     #[case(&["test_expect_failure_unpriv", "test_expect_msg_unpriv=x"])]
     fn auxiliary_and_unprivileged_only_programs_are_not_cases(#[case] words: &[&str]) {
         let found: FunctionTags = [("prog".to_owned(), tags(words))].into();
-        assert!(cases_of(&family(), Path::new("/tree/x.c"), &found).is_empty());
+        assert!(cases_of(&family(), Path::new("/tree/x.c"), &found, &REGEX).is_empty());
+    }
+
+    /// test_loader.c's order is the tags' numbers (source order), whatever the object's;
+    /// `__not_msg`, `{{regex}}` where the tree's loader has it, `__log_level`, and `__retval`,
+    /// which cannot run on a writable program.
+    #[test]
+    fn numbered_tags_keep_source_order_and_every_annotation_counts() {
+        let words = &[
+            "3:test_expect_msg=b{{[0-9]+}}",
+            "1:test_expect_failure",
+            "2:test_expect_msg=a",
+            "4:test_expect_not_msg=c",
+            "5:test_log_level=2",
+            "6:test_retval=0",
+        ];
+        let found: FunctionTags = [("prog".to_owned(), tags(words))].into();
+        let mut family = family();
+        family.names_with_file = true;
+        let cases = cases_of(&family, Path::new("/tree/x.c"), &found, &REGEX);
+        let (case, cannot_run) = &cases[0];
+        assert_eq!(case.name, "upstream.verifier_raw_tp_writable.prog");
+        assert_eq!(texts(case), ["a", "b{{[0-9]+}}", "c"]);
+        let flags: Vec<(bool, bool)> = case.log_sequence.iter().map(|p| (p.not, p.regex)).collect();
+        assert_eq!(flags, [(false, false), (false, true), (true, false)]);
+        assert_eq!(case.log_level, Some(2));
+        assert!(cannot_run.as_deref().unwrap().contains("__retval(0)"));
+        let older = cases_of(
+            &family,
+            Path::new("/tree/x.c"),
+            &found,
+            &LoaderRules::default(),
+        );
+        assert!(
+            !older[0].0.log_sequence[1].regex,
+            "braces are literal to older loaders"
+        );
+    }
+
+    #[rstest]
+    #[case("raw_tp.w", true)]
+    #[case("?raw_tp.w/xyz", true)]
+    #[case("?raw_tracepoint.w", true)]
+    #[case("raw_tp/xyz", false)]
+    #[case("?raw_tp", false)]
+    #[case("raw_tp.wx", false)]
+    fn writable_sections_with_or_without_libbpfs_question_mark(
+        #[case] section: &str,
+        #[case] writable: bool,
+    ) {
+        assert_eq!(is_writable_section(section), writable);
+    }
+
+    #[test]
+    fn a_prog_tests_table_pairs_a_program_with_its_message() {
+        let text = "static struct { const char *prog_name; const char *err_msg; } t[] = {\n\
+                    \t{ \"map_compat_raw_tp\", \"x\" },\n\
+                    \t{ \"map_compat_raw_tp_w\", \"tracing progs cannot use bpf_{list_head,rb_root} yet\" },\n";
+        assert_eq!(
+            message_paired_with(text, "map_compat_raw_tp_w").as_deref(),
+            Some("tracing progs cannot use bpf_{list_head,rb_root} yet")
+        );
+        assert_eq!(message_paired_with(text, "absent"), None);
+    }
+
+    #[rstest]
+    #[case(
+        "upstream.tracepoint_writable_reject_variable_offset",
+        "progs/verifier_raw_tp_writable.c",
+        "verifier_raw_tp_writable/tracepoint_writable_reject_variable_offset"
+    )]
+    #[case(
+        "upstream.test_module_attach.handle_raw_tp_writable_bare",
+        "progs/test_module_attach.c",
+        "test_module_attach/handle_raw_tp_writable_bare"
+    )]
+    #[case(
+        "upstream.raw_tp_writable_reject_bad_access.past_end",
+        "prog_tests/raw_tp_writable_reject_bad_access.c",
+        "raw_tp_writable_reject_bad_access/past_end"
+    )]
+    fn upstream_names_are_file_and_test(
+        #[case] case: &str,
+        #[case] file: &str,
+        #[case] name: &str,
+    ) {
+        let origin = Origin {
+            form: Form::AnnotatedC,
+            file: file.into(),
+        };
+        assert_eq!(origin.upstream_name(case), name);
     }
 
     #[test]

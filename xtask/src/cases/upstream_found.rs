@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::cases::compile::Clang;
 use crate::cases::upstream::{self, Family, Form};
 use crate::cases::upstream_insns::SELFTESTS;
-use crate::cases::{Case, CaseOutcome, CaseStep, Expect};
+use crate::cases::{Case, CaseOutcome, CaseStep, Expect, LogPattern};
+use crate::kernel::vmlinux_h::VmlinuxHeaders;
 
 /// The record's file name, beside the families.
 pub const RECORD: &str = upstream::FOUND_RECORD;
@@ -43,6 +44,12 @@ pub struct FoundTest {
     /// ... the words its log must contain, ...
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_contains: Vec<String>,
+    /// ... the patterns its log must match in order (annotated C: `__msg`, `__not_msg`), ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_sequence: Vec<LogPattern>,
+    /// ... the log level it is loaded with (`__log_level`), ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<u32>,
     /// ... and the checks after it (prog_tests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<CaseStep>,
@@ -65,8 +72,26 @@ impl FoundTest {
             Expect::Fails => "load refused".to_owned(),
             other => format!("load {other}"),
         };
+        if let Some(level) = self.log_level {
+            words.push_str(&format!(" (log level {level})"));
+        }
         for message in &self.log_contains {
             words.push_str(&format!(", log: “{message}”"));
+        }
+        let mut positive = 0;
+        for pattern in &self.log_sequence {
+            let kind = match (pattern.not, positive) {
+                (true, _) => "not",
+                (false, 0) => "log",
+                (false, _) => "then",
+            };
+            positive += usize::from(!pattern.not);
+            let regex = if pattern.regex {
+                " ({{…}}: regex)"
+            } else {
+                ""
+            };
+            words.push_str(&format!(", {kind}: “{}”{regex}", pattern.text));
         }
         for step in &self.steps {
             words.push_str(&format!("; {}: {}", step.step.name(), step.expect));
@@ -85,6 +110,8 @@ impl FoundTest {
             load: self.load.clone(),
             load_on: BTreeMap::new(),
             log_contains: self.log_contains.clone(),
+            log_sequence: self.log_sequence.clone(),
+            log_level: self.log_level,
             globals: BTreeMap::new(),
             flags: Vec::new(),
             source: None,
@@ -94,15 +121,28 @@ impl FoundTest {
     }
 }
 
-/// Every writable test upstream ships in `tree`, in file order within each form.
+/// Every writable test upstream ships in `tree`, in file order within each form. `headers`:
+/// the kernel's generated `vmlinux.h` headers, `None` when it is not built here (the files
+/// that need them are then read as text, each program a row that says so).
 pub fn discover(
     clang: &Clang<'_>,
     tree: &Path,
     families: &[Family],
     out_dir: &Path,
+    headers: Option<&VmlinuxHeaders>,
 ) -> Result<Vec<FoundTest>> {
-    let members = upstream::members(clang, tree, families, out_dir)?;
+    let members = upstream::members(clang, tree, families, out_dir, headers)?;
     let tree_text = tree.display().to_string();
+    let first_line = |message: &str| {
+        let line = (message.lines())
+            .find(|line| line.contains("error:"))
+            .or_else(|| message.lines().next())
+            .unwrap_or("");
+        format!(
+            "does not compile here: {}",
+            line.replace(&tree_text, "<tree>")
+        )
+    };
     let found = members.cases.iter().filter_map(|case| {
         let origin = members.origins.get(&case.name)?;
         let file = origin.file.strip_prefix(SELFTESTS).unwrap_or(&origin.file);
@@ -111,14 +151,7 @@ pub fn discover(
             .get(&case.name)
             .map(|outcome| match outcome {
                 CaseOutcome::Unsupported { reason } => reason.clone(),
-                CaseOutcome::CompileError { message } => format!(
-                    "does not compile here: {}",
-                    message
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .replace(&tree_text, "<tree>")
-                ),
+                CaseOutcome::CompileError { message } => first_line(message),
                 other => format!("{other:?}"),
             });
         Some(FoundTest {
@@ -128,14 +161,36 @@ pub fn discover(
             requires: case.requires.clone(),
             load: case.load.clone(),
             log_contains: case.log_contains.clone(),
+            log_sequence: case.log_sequence.clone(),
+            log_level: case.log_level,
             steps: case.steps.clone(),
             not_runnable,
             expects: None,
         })
     });
     let mut found: Vec<FoundTest> = found.collect();
-    let compiled: Vec<&Path> = families.iter().map(|f| f.source.as_path()).collect();
-    found.extend(other_annotated(tree, &compiled));
+    // The families whose programs were cases; the others' (a mixed file that did not
+    // compile, or needs a vmlinux.h this kernel cannot give yet) are read from the text.
+    let mut text_reasons = BTreeMap::new();
+    for family in families {
+        let source = tree.join(&family.source);
+        let reason = match members.compiled.get(&source) {
+            Some(Ok(_)) => continue,
+            Some(Err(message)) => first_line(message),
+            None if family.vmlinux_h => format!(
+                "{} includes vmlinux.h, which is generated from the built kernel's BTF, and this \
+                 kernel is not built here (a run builds it)",
+                family.source.display()
+            ),
+            None => continue,
+        };
+        text_reasons.insert(source, reason);
+    }
+    let compiled: Vec<&Path> = (families.iter())
+        .filter(|f| !text_reasons.contains_key(&tree.join(&f.source)))
+        .map(|f| f.source.as_path())
+        .collect();
+    found.extend(other_annotated(tree, &compiled, &text_reasons));
     found.sort_by_key(|test| test.form);
     Ok(found)
 }
@@ -152,7 +207,11 @@ const WRITABLE_SECTIONS: [&str; 4] = [
 /// compiled and run): found in the text, each a row that says why it does not run here yet.
 /// A macro given a writable section (7.2's `no_rewrite_ctx_access("raw_tracepoint.w", ...)`)
 /// is one row: its programs exist only once the file is preprocessed.
-pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
+pub fn other_annotated(
+    tree: &Path,
+    compiled: &[&Path],
+    reasons: &BTreeMap<std::path::PathBuf, String>,
+) -> Vec<FoundTest> {
     let progs = tree.join(SELFTESTS).join("progs");
     let Ok(entries) = std::fs::read_dir(&progs) else {
         return Vec::new();
@@ -164,6 +223,7 @@ pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
         .filter(|p| !compiled.iter().any(|c| tree.join(c) == *p))
         .collect();
     files.sort();
+    let rules = upstream::LoaderRules::of_tree(tree);
     let mut found = Vec::new();
     for path in files {
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -175,9 +235,11 @@ pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
             .to_string_lossy()
             .into_owned();
         let file = format!("progs/{stem}.c");
-        let why = match text.contains("vmlinux.h") {
-            true => format!("not run here yet: {file} includes vmlinux.h (none is generated from the built kernel's BTF yet) and is not an upstream family"),
-            false => format!("not run here yet: {file} is not an upstream family"),
+        let why = match reasons.get(&path) {
+            Some(reason) => format!("not run here: {reason}"),
+            None => format!(
+                "not run here yet: {file} is not an upstream family (guest-programs/upstream/{stem}.toml would make it one)"
+            ),
         };
         let lines: Vec<&str> = text.lines().collect();
         for (at, line) in lines.iter().enumerate() {
@@ -198,26 +260,22 @@ pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
                 let messages = tags
                     .iter()
                     .filter_map(|t| {
-                        t.strip_prefix("__msg(\"")?
-                            .strip_suffix("\")")
-                            .map(str::to_owned)
+                        let (text, not) = match t.strip_prefix("__not_msg(\"") {
+                            Some(rest) => (rest, true),
+                            None => (t.strip_prefix("__msg(\"")?, false),
+                        };
+                        let text = text.strip_suffix("\")")?.to_owned();
+                        let regex = rules.regex && text.contains("{{");
+                        Some(LogPattern { text, not, regex })
                     })
                     .collect();
-                let mut reason = why.clone();
-                let extras: Vec<&String> = tags
-                    .iter()
-                    .filter(|t| t.starts_with("__log_level") || t.starts_with("__not_msg"))
-                    .collect();
-                if !extras.is_empty() {
-                    reason.push_str(&format!(
-                        "; it uses {}",
-                        extras
-                            .iter()
-                            .map(|t| t.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
+                let log_level = tags.iter().find_map(|t| {
+                    t.strip_prefix("__log_level(")?
+                        .strip_suffix(')')?
+                        .parse()
+                        .ok()
+                });
+                let reason = why.clone();
                 found.push(FoundTest {
                     name: format!("{}{stem}.{function}", crate::cases::UPSTREAM_PREFIX),
                     form: Form::AnnotatedC,
@@ -227,7 +285,9 @@ pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
                         true => Expect::Fails,
                         false => Expect::Ok,
                     },
-                    log_contains: messages,
+                    log_contains: Vec::new(),
+                    log_sequence: messages,
+                    log_level,
                     steps: Vec::new(),
                     not_runnable: Some(reason),
                     expects,
@@ -254,6 +314,8 @@ pub fn other_annotated(tree: &Path, compiled: &[&Path]) -> Vec<FoundTest> {
                     requires: Vec::new(),
                     load: Expect::Ok,
                     log_contains: Vec::new(),
+                    log_sequence: Vec::new(),
+                    log_level: None,
                     steps: Vec::new(),
                     not_runnable: Some(format!("{why}; the macro {call} expands to several programs, each with its own annotations")),
                     expects: Some(format!("per program of {call}'s expansion (annotations in the macro)")),
@@ -282,14 +344,18 @@ fn program_after(lines: &[&str]) -> Option<(String, Vec<String>)> {
                 .filter(|word| word.starts_with("__"))
                 .map(str::to_owned),
         );
-        if line.contains("__msg(") {
+        if line.contains("_msg(") {
             // A message may hold spaces: take it whole.
-            tags.retain(|t| !t.starts_with("__msg("));
+            tags.retain(|t| !t.starts_with("__msg(") && !t.starts_with("__not_msg("));
             let mut rest = line;
-            while let Some(at) = rest.find("__msg(\"") {
-                let after = &rest[at + 7..];
+            while let Some(at) = rest.find("_msg(\"") {
+                let kind = match rest[..at].ends_with("__not") {
+                    true => "__not_msg",
+                    false => "__msg",
+                };
+                let after = &rest[at + 6..];
                 let Some(end) = after.find("\")") else { break };
-                tags.push(format!("__msg(\"{}\")", &after[..end]));
+                tags.push(format!("{kind}(\"{}\")", &after[..end]));
                 rest = &after[end..];
             }
         }
@@ -418,6 +484,8 @@ mod tests {
             requires: Vec::new(),
             load: Expect::Fails,
             log_contains: vec!["R6 invalid variable buffer offset".into()],
+            log_sequence: Vec::new(),
+            log_level: None,
             steps: Vec::new(),
             not_runnable: None,
             expects: None,
@@ -474,15 +542,13 @@ mod tests {
         )
         .unwrap();
         let family = Path::new(SELFTESTS).join("progs/family.c");
-        let found = other_annotated(tree.path(), &[family.as_path()]);
+        let found = other_annotated(tree.path(), &[family.as_path()], &BTreeMap::new());
         let names: Vec<&str> = found.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["upstream.g.w_prog", "upstream.g.m.raw_tp_w"]);
         assert_eq!(found[0].load, Expect::Fails);
-        assert_eq!(found[0].log_contains, ["R1 bad ctx"]);
+        assert_eq!(found[0].log_sequence[0].text, "R1 bad ctx");
+        assert_eq!(found[0].log_level, Some(2));
         let reason = found[0].not_runnable.as_deref().unwrap();
-        assert!(
-            reason.contains("vmlinux.h") && reason.contains("__log_level(2)"),
-            "{reason}"
-        );
+        assert!(reason.contains("is not an upstream family"), "{reason}");
     }
 }

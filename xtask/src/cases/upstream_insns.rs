@@ -336,6 +336,8 @@ fn row(name: &str, file: &Path, form: &str, what: &str) -> Case {
         load: Expect::Ok,
         load_on: BTreeMap::new(),
         log_contains: Vec::new(),
+        log_sequence: Vec::new(),
+        log_level: None,
         globals: BTreeMap::new(),
         flags: Vec::new(),
         source: None,

@@ -11,7 +11,7 @@ use crate::infra::paths::Paths;
 use crate::infra::runner::Runner;
 use crate::judge::{helpers, upstream_doc};
 use crate::kernel::manifest::Catalog;
-use crate::kernel::source;
+use crate::kernel::{source, vmlinux_h};
 
 pub fn run(paths: &Paths) -> Result<()> {
     helpers::write_doc(paths)?;
@@ -34,9 +34,19 @@ fn record_upstream(paths: &Paths) -> Result<()> {
             eprintln!("{kernel}: its tree is not fetched; its recorded upstream tests are kept");
             continue;
         };
+        let Some(headers) = vmlinux_h::of_built(&runner, paths, &catalog, &manifest, &tree)? else {
+            eprintln!(
+                "{kernel}: not built here (its files that include vmlinux.h cannot be compiled); \
+                 its recorded upstream tests are kept"
+            );
+            continue;
+        };
         let out_dir = paths.bpf_objects(&format!("upstream-list-{kernel}"));
-        let found = upstream_found::discover(&clang, &tree.dir, &families, &out_dir)
-            .with_context(|| format!("discovering upstream's tests in {}", tree.dir.display()))?;
+        let found =
+            upstream_found::discover(&clang, &tree.dir, &families, &out_dir, Some(&headers))
+                .with_context(|| {
+                    format!("discovering upstream's tests in {}", tree.dir.display())
+                })?;
         if let Err(lost) = record.update(&kernel, &tree.id, found) {
             bail!(
                 "{kernel}: discovery no longer finds {} recorded upstream test(s): {}. Fix the \

@@ -15,7 +15,7 @@ use crate::infra::paths::Paths;
 use crate::infra::runner::Runner;
 use crate::infra::table::Table;
 use crate::kernel::manifest::{Catalog, Manifest};
-use crate::kernel::source;
+use crate::kernel::{source, vmlinux_h};
 
 /// Upstream's tests per kernel: `None` where the kernel's tree is not fetched yet.
 pub type Upstream = BTreeMap<String, Option<Vec<FoundTest>>>;
@@ -60,8 +60,14 @@ fn discover(
             Some(tree) => {
                 // Apart from a run's objects: a run may be compiling them at this moment.
                 let out_dir = paths.bpf_objects(&format!("upstream-list-{}", manifest.name));
+                let catalog = Catalog::new(&paths.kernels());
+                let headers = vmlinux_h::of_built(&runner, paths, &catalog, manifest, &tree)?;
                 Some(upstream_found::discover(
-                    &clang, &tree.dir, families, &out_dir,
+                    &clang,
+                    &tree.dir,
+                    families,
+                    &out_dir,
+                    headers.as_ref(),
                 )?)
             }
             None => None,
@@ -169,6 +175,10 @@ mod tests {
             includes: vec![],
             other_forms: vec![],
             requires: vec![],
+            vmlinux_h: false,
+            writable_only: false,
+            names_with_file: false,
+            checks: vec![],
         };
         let text = render(
             &[testmod, case("plain", &[])],
@@ -195,6 +205,8 @@ upstream.verifier_raw_tp_writable (family)  -            tree  tree  Upstream's 
             requires: vec!["bpf_testmod".into()],
             load: Expect::Ok,
             log_contains: vec![],
+            log_sequence: Vec::new(),
+            log_level: None,
             steps: vec![],
             not_runnable: not_runnable.map(Into::into),
             expects: None,

@@ -211,6 +211,7 @@ mod tests {
                 source: protocol::ProgramSource::object("/o.o", None),
                 globals: Default::default(),
                 prog_flags: 0,
+                log_level: None,
                 steps,
             }],
             helper_probes: vec![],

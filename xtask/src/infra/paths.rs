@@ -92,6 +92,23 @@ impl Paths {
     pub fn lock_dir(&self) -> PathBuf {
         self.cache.join("locks")
     }
+
+    /// The BTF-carrying `vmlinux` of a kernel cache entry's build tree.
+    pub fn entry_vmlinux(entry: &Path) -> PathBuf {
+        entry.join("build").join("vmlinux")
+    }
+
+    /// The tree's own bpftool built for a kernel cache entry (its `bootstrap` build's output
+    /// directory; the binary is `bootstrap/bpftool` in it).
+    pub fn entry_bpftool(entry: &Path) -> PathBuf {
+        entry.join("bpftool")
+    }
+
+    /// Where the `vmlinux.h` headers generated from a kernel cache entry's BTF live: one
+    /// directory per header, each holding a file named `vmlinux.h` (what programs include).
+    pub fn entry_vmlinux_h(entry: &Path, header: &str) -> PathBuf {
+        entry.join("vmlinux-h").join(header)
+    }
 }
 
 fn cache_dir_from_env() -> PathBuf {

@@ -3,7 +3,7 @@
 
 use protocol::{CaseResult, Outcome};
 
-use crate::cases::{Case, CaseOutcome, Expect};
+use crate::cases::{Case, CaseOutcome, Expect, LogPattern};
 use crate::judge::normalise;
 
 /// Differences between what a case expects on `kernel` and what happened; empty means it
@@ -29,6 +29,10 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
             found.push(format!("load: the verifier log does not contain {words:?}"));
         }
     }
+    found.extend(log_sequence_problem(
+        &case.log_sequence,
+        &result.load.verifier_log,
+    ));
     if result.steps.len() != case.steps.len() {
         found.push(format!(
             "expected {} step results, got {}",
@@ -49,6 +53,92 @@ pub fn deviations(case: &Case, kernel: &str, outcome: &CaseOutcome) -> Vec<Strin
         }
     }
     found
+}
+
+/// Where `log` fails `patterns` as upstream's test_loader.c (`validate_msgs`) matches them:
+/// positive patterns one after the other, each searched from the end of the previous match
+/// (a pattern not found leaves the position where it was); a `not` pattern must not occur
+/// between the end of the positive match before it and the start of the one after it. The
+/// first failure, as test_loader reports only that one.
+pub fn log_sequence_problem(patterns: &[LogPattern], log: &str) -> Option<String> {
+    let compiled: Vec<Matcher> = patterns.iter().map(Matcher::new).collect();
+    let mut matches: Vec<Option<(usize, usize)>> = vec![None; patterns.len()];
+    let mut from = 0;
+    for (index, matcher) in compiled.iter().enumerate() {
+        if patterns[index].not {
+            continue;
+        }
+        if let Some((start, end)) = matcher.find(log, from) {
+            matches[index] = Some((start, end));
+            from = end;
+        }
+    }
+    for (index, pattern) in patterns.iter().enumerate() {
+        if !pattern.not {
+            if matches[index].is_none() {
+                return Some(format!(
+                    "load: the verifier log does not match {:?} (upstream's __msg, pattern {} of {}, after the ones before it)",
+                    pattern.text,
+                    index + 1,
+                    patterns.len()
+                ));
+            }
+            continue;
+        }
+        let start = (matches[..index].iter().rev())
+            .find_map(|m| m.map(|(_, end)| end))
+            .unwrap_or(0);
+        let end = (matches[index + 1..].iter())
+            .zip(&patterns[index + 1..])
+            .find(|(_, p)| !p.not)
+            .and_then(|(m, _)| m.map(|(start, _)| start))
+            .unwrap_or(log.len());
+        let found = compiled[index].find(log, start);
+        if found.is_some_and(|(_, match_end)| match_end <= end) {
+            return Some(format!(
+                "load: the verifier log contains {:?} where upstream's __not_msg forbids it",
+                pattern.text
+            ));
+        }
+    }
+    None
+}
+
+/// One pattern, ready to search: a substring, or (test_loader's `compile_regex`) the literal
+/// parts escaped and the `{{...}}` parts as regular expressions, `.` not matching a newline
+/// and `^`/`$` at line ends (POSIX `REG_NEWLINE`).
+enum Matcher {
+    Literal(String),
+    Regex(Option<regex::Regex>),
+}
+
+impl Matcher {
+    fn new(pattern: &LogPattern) -> Self {
+        if !pattern.regex {
+            return Matcher::Literal(pattern.text.clone());
+        }
+        let mut expression = String::from("(?m)");
+        for (index, part) in pattern.text.split("{{").enumerate() {
+            let (inside, outside) = match (index, part.split_once("}}")) {
+                (0, _) => ("", part),
+                (_, Some((inside, outside))) => (inside, outside),
+                (_, None) => (part, ""),
+            };
+            expression.push_str(inside);
+            expression.push_str(&regex::escape(outside));
+        }
+        Matcher::Regex(regex::Regex::new(&expression).ok())
+    }
+
+    /// The first match at or after `from`: its start and end.
+    fn find(&self, log: &str, from: usize) -> Option<(usize, usize)> {
+        let rest = log.get(from..)?;
+        let (start, end) = match self {
+            Matcher::Literal(text) => rest.find(text.as_str()).map(|at| (at, at + text.len()))?,
+            Matcher::Regex(regex) => regex.as_ref()?.find(rest).map(|m| (m.start(), m.end()))?,
+        };
+        Some((from + start, from + end))
+    }
 }
 
 /// Why the case counts as unsupported on this kernel although it ran: a step answered an
@@ -324,6 +414,43 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn pattern(text: &str, not: bool, regex: bool) -> LogPattern {
+        LogPattern {
+            text: text.into(),
+            not,
+            regex,
+        }
+    }
+
+    /// test_loader.c's `validate_msgs`: in order, from the end of the previous match; a
+    /// `__not_msg` only between its neighbours' matches; `{{...}}` a regex, the rest literal.
+    #[rstest::rstest]
+    #[case(&[("R1 ctx", false, false), ("R6 invalid", false, false)], None)]
+    #[case(&[("R6 invalid", false, false), ("R1 ctx", false, false)], Some("\"R1 ctx\""))]
+    #[case(&[("R1 ctx", false, false), ("safe", true, false), ("R6", false, false)], None)]
+    #[case(&[("R1 ctx", false, false), ("R2 =", true, false), ("R6", false, false)], Some("__not_msg"))]
+    #[case(&[("R6", false, false), ("R2 =", true, false)], None)]
+    #[case(&[("off={{[0-9]+}}, var_off=(0x0", false, true)], None)]
+    #[case(&[("off={{[a-z]+}}", false, true)], Some("does not match"))]
+    #[case(&[("off={{[0-9]+}}", false, false)], Some("does not match"))]
+    fn log_sequences_match_as_upstreams_loader_does(
+        #[case] patterns: &[(&str, bool, bool)],
+        #[case] problem: Option<&str>,
+    ) {
+        let log = "0: R1 ctx\n1: R2 = 7\n2: R6 invalid variable buffer offset: off=0, var_off=(0x0; 0xffffffff)\n";
+        let patterns: Vec<LogPattern> = (patterns.iter())
+            .map(|(t, n, r)| pattern(t, *n, *r))
+            .collect();
+        let found = log_sequence_problem(&patterns, log);
+        match problem {
+            None => assert_eq!(found, None),
+            Some(words) => assert!(
+                found.as_deref().is_some_and(|f| f.contains(words)),
+                "{found:?}"
+            ),
+        }
+    }
     use crate::cases::CaseStep;
 
     #[rstest]
@@ -358,6 +485,8 @@ mod tests {
             load: Expect::Ok,
             load_on: Default::default(),
             log_contains: vec![],
+            log_sequence: Vec::new(),
+            log_level: None,
             globals: Default::default(),
             flags: vec![],
             source: None,

@@ -71,6 +71,8 @@ pub struct Row {
     pub unsupported: Option<String>,
     /// What was not checked, with why (the steps libbpf's run left to the own loader).
     pub notes: Vec<String>,
+    /// For one of upstream's tests, upstream's name of it (`<file>/<program or subtest>`).
+    pub upstream_name: Option<String>,
 }
 
 impl Row {
@@ -182,6 +184,7 @@ impl Judge<'_> {
                 _ => Vec::new(),
             },
             outcome,
+            upstream_name: None,
         }
     }
 
@@ -201,6 +204,7 @@ impl Judge<'_> {
             known: Vec::new(),
             unsupported: None,
             notes: Vec::new(),
+            upstream_name: None,
         }
     }
 
@@ -276,6 +280,8 @@ mod tests {
             load: Expect::Ok,
             load_on: Default::default(),
             log_contains: vec![],
+            log_sequence: Vec::new(),
+            log_level: None,
             globals: Default::default(),
             flags: vec![],
             source: None,
@@ -492,6 +498,7 @@ mod tests {
             source: protocol::ProgramSource::object("/x.o", None),
             globals: Default::default(),
             prog_flags: 0,
+            log_level: None,
             steps: vec![],
         }
     }

@@ -46,6 +46,10 @@ pub struct RunJudging {
     /// The sweeps the guest ran (`sweep.<tracepoint>`), each judged as one row.
     #[serde(default)]
     pub sweeps: Vec<String>,
+    /// Upstream's name of each of upstream's tests among the cases (`<file>/<test>`), which
+    /// JUnit reports them by.
+    #[serde(default)]
+    pub upstream_names: BTreeMap<String, String>,
 }
 
 /// A case with its name (which a case file does not hold: it is the file's).
@@ -130,6 +134,9 @@ impl RunJudging {
         };
         let outcomes = judge::outcomes(&plan, &records, failure);
         let mut rows = judge.cases(&self.cases(), outcomes);
+        for row in &mut rows {
+            row.upstream_name = self.upstream_names.get(&row.case).cloned();
+        }
         rows.extend(
             probes
                 .into_iter()
@@ -197,6 +204,7 @@ mod tests {
             compare_snapshots: true,
             user_snapshots: None,
             sweeps: Vec::new(),
+            upstream_names: BTreeMap::new(),
         };
         assert_eq!(judging.cases(), set.cases);
         let text = serde_json::to_string(&judging).unwrap();

@@ -272,6 +272,8 @@ mod tests {
             requires: vec![],
             load,
             log_contains: vec!["R6 invalid".into()],
+            log_sequence: vec![],
+            log_level: None,
             steps: vec![],
             not_runnable: None,
             expects: None,

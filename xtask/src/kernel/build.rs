@@ -52,14 +52,7 @@ pub fn ensure(
     let merged = kconfig::merge_files(&catalog.config_paths(manifest)).at(SetupStage::Input)?;
     let config = merged.render();
     let toolchain = toolchain_fingerprint(runner).at(SetupStage::HostTools)?;
-    let key = KeyInputs {
-        recipe: RECIPE_VERSION,
-        source_id: &source.id,
-        config: &config,
-        toolchain: &toolchain,
-        testmod_dir: manifest.testmod_dir.as_deref(),
-    }
-    .key();
+    let key = key_of(manifest, source, &config, &toolchain);
     let name = format!("{}-{key}", manifest.name);
     // A local tree can change under us: kbuild, not the cache key, knows what is stale. Any
     // other complete entry is used under a shared lock, so runs share it and only a build
@@ -113,6 +106,32 @@ pub fn ensure(
     entry.publish(&build).at(SetupStage::Cache)?;
     drop(entry);
     in_use(paths, &name, build).at(SetupStage::Cache)
+}
+
+/// The cache key of `manifest` built from `source` with `config` by `toolchain`.
+fn key_of(manifest: &Manifest, source: &SourceTree, config: &str, toolchain: &str) -> String {
+    KeyInputs {
+        recipe: RECIPE_VERSION,
+        source_id: &source.id,
+        config,
+        toolchain,
+        testmod_dir: manifest.testmod_dir.as_deref(),
+    }
+    .key()
+}
+
+/// The cached build of `manifest` from `source`, held shared, if it is built already; never
+/// builds (what `vmtest --list` and `cargo xtask docs` read a kernel's BTF from).
+pub fn built(
+    runner: &Runner,
+    paths: &Paths,
+    catalog: &Catalog,
+    manifest: &Manifest,
+    source: &SourceTree,
+) -> Result<Option<KernelBuild>> {
+    let config = kconfig::merge_files(&catalog.config_paths(manifest))?.render();
+    let key = key_of(manifest, source, &config, &toolchain_fingerprint(runner)?);
+    cached(paths, &format!("{}-{key}", manifest.name))
 }
 
 /// The complete entry `name`, held shared, if there is one.

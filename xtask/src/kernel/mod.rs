@@ -10,3 +10,4 @@ pub mod latest;
 pub mod manifest;
 pub mod source;
 pub mod user_module;
+pub mod vmlinux_h;

@@ -386,7 +386,9 @@ pub fn junit(reports: &[KernelReport]) -> String {
                     status
                 }
             };
-            let mut case = TestCase::new(row.case.clone(), status);
+            // Upstream's tests by upstream's names (`<file>/<program or subtest>`).
+            let name = row.upstream_name.as_ref().unwrap_or(&row.case);
+            let mut case = TestCase::new(name.clone(), status);
             case.set_classname(format!("wtp.{}", kernel.kernel));
             suite.add_test_case(case);
         }
@@ -538,6 +540,36 @@ kernel 6.12 (6.12.117, TCG): 2 passed, 2 failed, 1 unsupported
         assert!(
             text.contains("  wrong_global  compiled  error  -       FAIL\n"),
             "{text}"
+        );
+    }
+
+    /// Upstream's tests are reported as upstream names them, the others by their case name.
+    #[test]
+    fn junit_names_upstreams_tests_as_upstream_does() {
+        let mut upstream = row(
+            "upstream.raw_tp_writable_reject_bad_access.past_end",
+            ran(),
+            &[],
+        );
+        upstream.upstream_name = Some("raw_tp_writable_reject_bad_access/past_end".into());
+        let reports = vec![KernelReport {
+            kernel: "7.2".into(),
+            context: String::new(),
+            failure: None,
+            timings: Timings::default(),
+            run_dir: None,
+            latest: None,
+            rows: vec![upstream, row("bare", ran(), &[])],
+        }];
+        let xml = junit(&reports);
+        let document = roxmltree::Document::parse(&xml).unwrap();
+        let names: Vec<&str> = (document.descendants())
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        assert_eq!(
+            names,
+            ["raw_tp_writable_reject_bad_access/past_end", "bare"]
         );
     }
 

@@ -21,6 +21,7 @@ use crate::kernel::latest;
 use crate::kernel::manifest::{Catalog, Manifest, SourceSpec};
 use crate::kernel::source;
 use crate::kernel::user_module;
+use crate::kernel::vmlinux_h::{self, VmlinuxHeaders};
 use anyhow::Context;
 
 use super::slots::BootJob;
@@ -42,7 +43,11 @@ pub fn guest_side<'a>(
             boot::build_harness(&runner)?;
             initramfs::build(&runner, paths)
         });
-        let compiled = clang.compile_all(&case_set.program_sources(), &objects);
+        // Programs that include vmlinux.h are compiled per kernel (`against_headers`).
+        let sources: Vec<PathBuf> = (case_set.program_sources().into_iter())
+            .filter(|source| !compile::includes_vmlinux_h(source))
+            .collect();
+        let compiled = clang.compile_all(&sources, &objects);
         (
             compiled,
             harness.join().expect("the harness build does not panic"),
@@ -152,7 +157,16 @@ impl Inputs<'_> {
             Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
             Scope::CasesOnly => None,
         };
-        let (cases, compiled, decided) = self.with_upstream(&manifest.name, &source.dir)?;
+        let headers = vmlinux_h::ensure(self.runner, &build, &source.dir)
+            .context("generating vmlinux.h from the kernel's BTF")
+            .at(SetupStage::Programs)?;
+        let compiled = self.against_headers(&manifest.name, &headers)?;
+        let Joined {
+            cases,
+            compiled,
+            decided,
+            upstream_names,
+        } = self.with_upstream(&manifest.name, &source.dir, &compiled, &headers)?;
         let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
         let mut plan = plan::plan(&cases, &manifest, &modules, &compiled, self.scope, to_probe);
         plan.decided.extend(decided);
@@ -176,6 +190,7 @@ impl Inputs<'_> {
             compare_snapshots: self.compare_snapshots,
             user_snapshots: self.user_snapshots.map(Path::to_path_buf),
             sweeps: sweeps.iter().map(sweep_plan::case_name).collect(),
+            upstream_names,
         };
         Ok(Prepared {
             manifest,
@@ -201,11 +216,42 @@ impl Inputs<'_> {
         asked
     }
 
-    /// The run's cases and objects plus upstream's programs from this kernel's tree.
-    fn with_upstream(&self, kernel: &str, tree: &Path) -> Result<Joined, SetupFailure> {
-        let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
-        let members = upstream::members(self.clang, tree, self.families, &out_dir)
+    /// The run's objects, those of programs that include `vmlinux.h` compiled against this
+    /// kernel's (vmlinux's types and bpf_testmod's, where it has bpf_testmod).
+    fn against_headers(
+        &self,
+        kernel: &str,
+        headers: &VmlinuxHeaders,
+    ) -> Result<Compiled, SetupFailure> {
+        let sources: Vec<PathBuf> = (self.case_set.program_sources().into_iter())
+            .filter(|source| compile::includes_vmlinux_h(source))
+            .collect();
+        let mut compiled = self.compiled.clone();
+        if sources.is_empty() {
+            return Ok(compiled);
+        }
+        let header = headers.with_testmod.as_ref().unwrap_or(&headers.vmlinux);
+        let out_dir = self
+            .paths
+            .bpf_objects(&format!("{}-{kernel}", self.case_set.name));
+        let per_kernel = (self.clang)
+            .compile_all_with(&sources, &out_dir, std::slice::from_ref(header))
             .at(SetupStage::Programs)?;
-        Ok(members.joined(self.case_set, self.compiled, self.only_cases))
+        compiled.extend(per_kernel);
+        Ok(compiled)
+    }
+
+    /// The run's cases and objects plus upstream's programs from this kernel's tree.
+    fn with_upstream(
+        &self,
+        kernel: &str,
+        tree: &Path,
+        compiled: &Compiled,
+        headers: &VmlinuxHeaders,
+    ) -> Result<Joined, SetupFailure> {
+        let out_dir = self.paths.bpf_objects(&format!("upstream-{kernel}"));
+        let members = upstream::members(self.clang, tree, self.families, &out_dir, Some(headers))
+            .at(SetupStage::Programs)?;
+        Ok(members.joined(self.case_set, compiled, self.only_cases))
     }
 }
