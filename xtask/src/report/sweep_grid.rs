@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::cases::sweep::insn::{AtomicOp, Size};
 use crate::cases::sweep::model::Expected;
+use crate::cases::sweep::trigger::Trigger;
 use crate::cases::sweep::{Move, Op, ProgType, Program, Target, Tracepoint};
 use crate::infra::table::Table;
 use crate::judge::sweep::{compare, Agreement, Judged, KernelAnswer};
@@ -337,11 +338,15 @@ pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
         .zip(&judged.answers)
         .map(|((p, e), a)| (p, e, a.as_ref()))
         .collect();
-    let mut extra = format!(
-        "fired {} (a store the model says lands outside the buffer, even through a tail call, \
-         is loaded and attached but never fired)\n",
-        judged.fired()
-    );
+    let trigger = Trigger::of(&judged.tracepoint);
+    let mut extra = format!("{}\n", trigger.words());
+    if trigger.fires() {
+        extra.push_str(&format!(
+            "fired {} (a store the model says lands outside the buffer, even through a tail \
+             call, is loaded and attached but never fired)\n",
+            judged.fired()
+        ));
+    }
     let compared = judged.interpreted.iter().flatten().count();
     let differ = judged
         .interpreted
@@ -412,7 +417,7 @@ mod tests {
                         log: format!("{}\n", r.words),
                     }),
                     attach: e.attach.clone().map(|a| a.map_err(|r| r.errno.number())),
-                    buffer: None,
+                    seen: None,
                 };
                 twist(program, answer)
             })
