@@ -468,6 +468,38 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_keeps_bpf_test_finishs_keys_and_says_what_others_add() {
+        let keys = |name: &str, size, args| {
+            let judged = Judged::of(&Tracepoint::new(name, size, args), None);
+            let summary = judged.summary();
+            let keys: Vec<String> = summary.as_object().unwrap().keys().cloned().collect();
+            (keys, summary)
+        };
+        let finish = [
+            "counts",
+            "deviations",
+            "fired",
+            "jit vs interpreter",
+            "not fired (the model says they write outside the buffer, or refuses their attach)",
+            "notes",
+            "programs",
+            "reworded",
+            "tracepoint",
+        ];
+        assert_eq!(keys("bpf_test_finish", 4, 1).0, finish);
+        let (testmod, _) = keys("bpf_testmod_test_writable_bare", 8, 1);
+        assert!(testmod.contains(
+            &"fired, but the model cannot say what the read shows (not compared)".to_owned()
+        ));
+        let (nbd, summary) = keys("nbd_send_request", 28, 3);
+        assert!(!nbd.iter().any(|k| k.starts_with("not fired (")));
+        assert!(summary["not fired"]
+            .as_str()
+            .unwrap()
+            .starts_with("its buffer is the NBD request"));
+    }
+
+    #[test]
     fn other_words_for_the_same_refusal_are_reworded_not_deviating() {
         let negative = expected(Op::Ldx, Size::W, -4);
         let on_7_2 = "0: (79) r6 = *(u64 *)(r1 +0)\nR6 invalid negative tracepoint buffer offset: off=-4, var_off=0\n";

@@ -354,9 +354,11 @@ pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
         .flatten()
         .filter(|(jit, interpreter)| jit != interpreter)
         .count();
-    extra.push_str(&format!(
-        "JIT vs interpreter: {compared} programs fired both ways, {differ} differ\n"
-    ));
+    if trigger.fires() {
+        extra.push_str(&format!(
+            "JIT vs interpreter: {compared} programs fired both ways, {differ} differ\n"
+        ));
+    }
     for note in &judged.notes {
         extra.push_str(&format!("note: {note}\n"));
     }
@@ -527,6 +529,39 @@ mod tests {
         assert!(markdown.contains("| **4** | ✗ | A |"), "{markdown}");
         assert!(markdown.contains("<details><summary>Deviations</summary>"));
         assert!(markdown.contains("| buffer (the grid) |"));
+    }
+
+    #[test]
+    fn a_tracepoint_without_a_trigger_says_why_it_was_not_fired() {
+        let tp = Tracepoint::new("nbd_send_request", 28, 3);
+        let judged = Judged::of(&tp, None);
+        let (text, markdown) = render_judged("6.12", &judged);
+        assert!(
+            text.starts_with(
+                "sweep nbd_send_request on 6.12: 28 bytes writable, 3 arguments, 2601 programs\n"
+            ),
+            "{text}"
+        );
+        for out in [&text, &markdown] {
+            assert!(
+                out.contains("\nnot fired: its buffer is the NBD request"),
+                "{out}"
+            );
+            assert!(
+                !out.contains("JIT vs interpreter") && !out.contains("\nfired "),
+                "{out}"
+            );
+        }
+        let testmod = Tracepoint::new("bpf_testmod_test_writable_bare", 8, 1);
+        let (text, _) = render_judged("6.12", &Judged::of(&testmod, None));
+        assert!(
+            text.contains("\nfired by a 64-byte read of /sys/kernel/bpf_testmod"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nfired 0 ") && text.contains("JIT vs interpreter: 0"),
+            "{text}"
+        );
     }
 
     #[test]
