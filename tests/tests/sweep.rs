@@ -1,9 +1,10 @@
-//! The boundary sweep (opt-in in `vmtest`: 20–40 s of guest time per tracepoint and kernel
-//! under TCG) of every writable tracepoint the built-in runs load, on every kernel of the
-//! matrix, against its snapshots in tests/snapshots/<kernel>/sweep.<tracepoint>.snap: a change
-//! in what any generated program gets from any kernel (or in the model) shows as a snapshot
-//! diff here. The tracepoints' sizes come from each kernel's own files; 5.10 has no
-//! bpf_testmod, so its row for that sweep is unsupported (and snapshotted as such).
+//! The boundary sweep (opt-in in `vmtest`: 2–5 s of guest time per tracepoint and kernel
+//! under TCG, plus one boot per kernel) of every writable tracepoint the built-in runs load,
+//! on every kernel of the matrix, against its snapshots in
+//! tests/snapshots/<kernel>/sweep.<tracepoint>.snap: a change in what any generated program
+//! gets from any kernel (or in the model) shows as a snapshot diff here. The tracepoints'
+//! sizes come from each kernel's own files; 5.10 has no bpf_testmod, so its row for that sweep
+//! is unsupported (and snapshotted as such).
 
 const SWEEPS: [&str; 3] = [
     "sweep.bpf_test_finish",
