@@ -5,6 +5,7 @@
 //! - [`case`]: runs one case's load and steps, then libbpf's;
 //! - [`program`]: what a case's steps need from a loaded program, for either loader;
 //! - [`reference`]: libbpf's answer to the same case (the second opinion);
+//! - [`sweep`]: the boundary sweep's batch, [`sweep_fire`] how it fires its tracepoint;
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
 //! - [`faults`]: deliberate failures, for testing the harness itself;
@@ -25,5 +26,6 @@ pub mod reference;
 pub mod reference_insns;
 pub mod report;
 pub mod sweep;
+pub mod sweep_fire;
 pub mod triggers;
 pub mod udev;

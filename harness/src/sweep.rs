@@ -1,16 +1,18 @@
 //! The boundary sweep's guest half (issue 27): thousands of small instruction programs on one
 //! tracepoint, in one batch. Each program: BPF_PROG_LOAD with a small log (the verdict line
 //! kept on a refusal), for a tail-call caller first its prog array and callee; then
-//! BPF_RAW_TRACEPOINT_OPEN; where the plan says so one firing (BPF_PROG_TEST_RUN of a trivial
-//! socket filter fires `bpf_test_finish`, whose 4-byte buffer is the run's `err`: the syscall's
-//! return value, 0 before any program touched it); then everything closed. No judging here.
+//! BPF_RAW_TRACEPOINT_OPEN; where the plan says so one firing by the sweep's trigger
+//! ([`crate::sweep_fire`]: BPF_PROG_TEST_RUN of a trivial socket filter fires
+//! `bpf_test_finish`, whose 4-byte buffer is the run's `err`, the syscall's return value, 0
+//! before any program touched it; bpf_testmod's 64-byte read fires its writable tracepoint);
+//! then everything closed. No judging here.
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use aya_obj::generated::bpf_insn;
-use protocol::{Insn, InsnMap, ProgType, SweepPlan, SweepProgram, SweepResult};
+use protocol::{Insn, InsnMap, ProgType, SweepPlan, SweepProgram, SweepResult, SweepTrigger};
 
 use crate::bpf_sys::{self, ProgLoadRequest};
 use crate::loader::insns::encode;
@@ -37,7 +39,15 @@ pub fn run(
     let mut results: Vec<SweepResult> = plan
         .programs
         .iter()
-        .map(|program| one(program, &tracepoint, filter.as_fd(), &mut spent))
+        .map(|program| {
+            one(
+                program,
+                &tracepoint,
+                plan.trigger,
+                filter.as_fd(),
+                &mut spent,
+            )
+        })
         .collect();
     notes.push(format!(
         "guest time, first pass: load {} ms, attach {} ms, fire {} ms, detach {} ms",
@@ -51,8 +61,13 @@ pub fn run(
             Ok(()) => {
                 for (program, result) in plan.programs.iter().zip(results.iter_mut()) {
                     if result.after.is_some() {
-                        let again =
-                            one(program, &tracepoint, filter.as_fd(), &mut Spent::default());
+                        let again = one(
+                            program,
+                            &tracepoint,
+                            plan.trigger,
+                            filter.as_fd(),
+                            &mut Spent::default(),
+                        );
                         result.interpreted = again.after;
                         if !again.note.is_empty() {
                             result.note = format!("interpreter: {}", again.note);
@@ -93,6 +108,7 @@ struct Spent {
 fn one(
     program: &SweepProgram,
     tracepoint: &CString,
+    trigger: SweepTrigger,
     filter: BorrowedFd<'_>,
     spent: &mut Spent,
 ) -> SweepResult {
@@ -149,14 +165,8 @@ fn one(
     result.attach = Some(0);
     if program.fire {
         let start = Instant::now();
-        // The 4 bytes of bpf_test_finish's `err` after the program ran: the syscall's return,
-        // or -errno when the test run itself failed.
-        let ret = match bpf_sys::prog_test_run(filter, &[0u8; 64]) {
-            Ok(run) => run.ret as i32,
-            Err(error) => -error.raw_os_error().unwrap_or(0),
-        };
+        result.after = crate::sweep_fire::fire(trigger, filter);
         spent.fire += start.elapsed();
-        result.after = Some(ret.to_le_bytes().to_vec());
     }
     let start = Instant::now();
     drop(link);

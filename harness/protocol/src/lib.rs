@@ -43,17 +43,55 @@ pub struct Plan {
     pub sweeps: Vec<SweepPlan>,
 }
 
-/// One boundary sweep: every program loaded, attached to `tracepoint`, fired once by the
-/// `test_run` socket filter where `fire` says so, detached; one [`SweepResult`] each.
+/// One boundary sweep: every program loaded, attached to `tracepoint`, fired once by
+/// `trigger` where `fire` says so, detached; one [`SweepResult`] each.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPlan {
     /// The sweep's case name (`sweep.<tracepoint>`).
     pub name: String,
+    /// The name BPF_RAW_TRACEPOINT_OPEN takes on this kernel.
     pub tracepoint: String,
     pub programs: Vec<SweepProgram>,
     /// Fire each fired program a second time loaded with `net.core.bpf_jit_enable=0`.
     #[serde(default)]
     pub interpreter: bool,
+    /// How the tracepoint is fired (plans from before there was a choice swept
+    /// bpf_test_finish only).
+    #[serde(default)]
+    pub trigger: SweepTrigger,
+}
+
+/// How a sweep fires its tracepoint, and so what a firing shows ([`SweepSeen`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepTrigger {
+    /// BPF_PROG_TEST_RUN of a trivial socket filter fires `bpf_test_finish`; its 4-byte
+    /// buffer is the run's `err`, the syscall's return: [`SweepSeen::Buffer`].
+    #[default]
+    TestRun,
+    /// One read(2) of [`TESTMOD_WRITABLE_READ_LEN`] bytes of [`TESTMOD_SYSFS`] fires
+    /// `bpf_testmod_test_writable_bare`: [`SweepSeen::Read`].
+    TestmodRead,
+    /// Never fired: load and attach only.
+    None,
+}
+
+/// What one firing showed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SweepSeen {
+    /// The whole buffer after the program ran (bpf_test_finish's 4 bytes, little-endian).
+    Buffer(Vec<u8>),
+    /// What bpf_testmod's read answered.
+    Read(ReadAnswer),
+}
+
+/// A read(2)'s answer: the text it returned, or its errno.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadAnswer {
+    Text(String),
+    Errno(i32),
 }
 
 /// One sweep program: a caller that tail-calls `callee` has a one-entry prog array whose fd
@@ -85,12 +123,13 @@ pub struct SweepResult {
     /// BPF_RAW_TRACEPOINT_OPEN's errno (0: attached); `None`: not tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<i32>,
-    /// The buffer (bpf_test_finish's `err`, 4 bytes) after one firing; `None`: not fired.
+    /// What one firing showed (bpf_test_finish's 4 bytes, bpf_testmod's read); `None`: not
+    /// fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<Vec<u8>>,
+    pub after: Option<SweepSeen>,
     /// The same with the program loaded under the interpreter (`bpf_jit_enable=0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interpreted: Option<Vec<u8>>,
+    pub interpreted: Option<SweepSeen>,
     /// What went wrong in the harness (a prog array that could not be made, ...).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
@@ -1196,5 +1235,26 @@ mod tests {
             assert_eq!(errno_name(number), name);
         }
         assert_eq!(errno_name(4242), "EUNKNOWN");
+    }
+
+    /// A sweep result written before reads were a thing (`after` as the buffer's bytes) reads
+    /// back as the buffer; a read's answer is tagged by its kind.
+    #[test]
+    fn what_a_firing_showed_keeps_the_buffers_old_form() {
+        let old = r#"{"name":"p","load":0,"attach":0,"after":[42,0,0,0],"interpreted":[42,0,0,0]}"#;
+        let result: SweepResult = serde_json::from_str(old).unwrap();
+        assert_eq!(result.after, Some(SweepSeen::Buffer(vec![42, 0, 0, 0])));
+        let read = SweepSeen::Read(ReadAnswer::Text("1024\n".into()));
+        let text = serde_json::to_string(&read).unwrap();
+        assert_eq!(text, r#"{"text":"1024\n"}"#);
+        assert_eq!(serde_json::from_str::<SweepSeen>(&text).unwrap(), read);
+        let failed = SweepSeen::Read(ReadAnswer::Errno(5));
+        let text = serde_json::to_string(&failed).unwrap();
+        assert_eq!(text, r#"{"errno":5}"#);
+        assert_eq!(serde_json::from_str::<SweepSeen>(&text).unwrap(), failed);
+        let plan =
+            r#"{"name":"sweep.bpf_test_finish","tracepoint":"bpf_test_finish","programs":[]}"#;
+        let plan: SweepPlan = serde_json::from_str(plan).unwrap();
+        assert_eq!(plan.trigger, SweepTrigger::TestRun);
     }
 }

@@ -434,7 +434,7 @@ impl CaseSet {
         // Upstream's cases come from each kernel's tree later (see [`crate::cases::upstream`]).
         let known_here = |name: &String| {
             name.starts_with(UPSTREAM_PREFIX)
-                || sweep::plan::by_case_name(name).is_some()
+                || sweep::plan::is_sweep(name)
                 || self.cases.iter().any(|c| &c.name == name)
         };
         if let Some(unknown) = names.iter().find(|n| !known_here(n)) {

@@ -12,6 +12,7 @@ use protocol::{HelperProbe, Plan};
 use serde::{Deserialize, Serialize};
 
 use crate::cases::plan::KernelPlan;
+use crate::cases::sweep::plan::{Asked, Sweep};
 use crate::cases::{Case, CaseOutcome};
 use crate::guest::probe_cache::Answers;
 use crate::guest::results::{RunFailure, RunRecords};
@@ -43,9 +44,10 @@ pub struct RunJudging {
     /// The snapshots' directory of a `--cases DIR` run (`DIR/snapshots`); `None`: the
     /// built-in cases, whose snapshots are the checkout's `tests/snapshots/`.
     pub user_snapshots: Option<PathBuf>,
-    /// The sweeps the guest ran (`sweep.<tracepoint>`), each judged as one row.
+    /// The sweeps the run asked for (`sweep.<tracepoint>`), each judged as one row: the
+    /// tracepoint as this kernel gave it, or why it has none.
     #[serde(default)]
-    pub sweeps: Vec<String>,
+    pub sweeps: Vec<Asked>,
     /// Upstream's name of each of upstream's tests among the cases (`<file>/<test>`), which
     /// JUnit reports them by.
     #[serde(default)]
@@ -86,7 +88,8 @@ impl RunJudging {
             true => Vec::new(),
             false => vec![helpers::PROBE_HELPERS.into(), helpers::PROBE_KFUNC.into()],
         };
-        cases.chain(probes).chain(self.sweeps.clone()).collect()
+        let sweeps = self.sweeps.iter().map(Asked::case_name);
+        cases.chain(probes).chain(sweeps).collect()
     }
 
     /// How the snapshots take part: `stored` (name → body) compared, unless this run judged
@@ -142,9 +145,14 @@ impl RunJudging {
                 .into_iter()
                 .map(|(name, description, outcome)| judge.probe(name, description, outcome)),
         );
-        for name in &self.sweeps {
-            let outcome = sweep_outcome(name, &records, failure);
-            rows.push(judge.probe(name, SWEEP_DESCRIPTION, outcome));
+        for asked in &self.sweeps {
+            let outcome = match asked {
+                Asked::Runs(sweep) => sweep_outcome(sweep, &records, failure),
+                Asked::Missing { reason, .. } => CaseOutcome::Unsupported {
+                    reason: reason.clone(),
+                },
+            };
+            rows.push(judge.probe(&asked.case_name(), SWEEP_DESCRIPTION, outcome));
         }
         rows
     }
@@ -155,15 +163,13 @@ const SWEEP_DESCRIPTION: &str = "The boundary sweep (issue 27): every generated 
      deviations, rewordings, JIT against interpreter";
 
 /// A sweep's row: its summary, or why it has none.
-fn sweep_outcome(name: &str, records: &RunRecords, failure: Option<&RunFailure>) -> CaseOutcome {
-    let Some(tp) = crate::cases::sweep::plan::by_case_name(name) else {
-        return CaseOutcome::NotRun {
-            reason: format!("no sweep `{name}`"),
-        };
-    };
-    match (records.sweeps.get(name), failure) {
-        (Some(sweep), _) if sweep.done_ms.is_some() => {
-            CaseOutcome::Probe(judge::sweep::Judged::of(&tp, Some(sweep)).summary())
+fn sweep_outcome(sweep: &Sweep, records: &RunRecords, failure: Option<&RunFailure>) -> CaseOutcome {
+    if let Some(reason) = module_not_loaded(sweep, records) {
+        return CaseOutcome::NotRun { reason };
+    }
+    match (records.sweeps.get(&sweep.case_name()), failure) {
+        (Some(swept), _) if swept.done_ms.is_some() => {
+            CaseOutcome::Probe(judge::sweep::Judged::of(&sweep.tracepoint, Some(swept)).summary())
         }
         (_, Some(failure)) => CaseOutcome::NotRun {
             reason: failure.describe(),
@@ -172,6 +178,21 @@ fn sweep_outcome(name: &str, records: &RunRecords, failure: Option<&RunFailure>)
             reason: "the sweep did not finish".into(),
         },
     }
+}
+
+/// Why the module that defines a sweep's tracepoint is not there, if the guest says so (every
+/// attach would have been refused with ENOENT: no sweep to judge).
+fn module_not_loaded(sweep: &Sweep, records: &RunRecords) -> Option<String> {
+    let module = sweep.module.as_ref()?;
+    let boot = records.boot.as_ref()?;
+    let load = boot.modules.iter().find(|m| &m.path == module)?;
+    let name = module.file_name().unwrap_or_default().to_string_lossy();
+    (!load.outcome.is_ok()).then(|| {
+        format!(
+            "{name}, which defines {}, did not load: {:?}",
+            sweep.kernel_name, load.outcome
+        )
+    })
 }
 
 #[cfg(test)]
@@ -211,5 +232,73 @@ mod tests {
         let back = serde_json::from_str::<RunJudging>(&text).unwrap();
         assert_eq!(back.cases(), set.cases);
         assert_eq!(back.decided, judging.decided);
+    }
+
+    #[test]
+    fn a_sweep_is_a_row_unsupported_where_the_kernel_lacks_it_not_run_without_its_module() {
+        use crate::cases::sweep::plan::Sweep;
+        use crate::cases::sweep::Tracepoint;
+        use protocol::{BootInfo, ModuleLoad, Outcome};
+
+        let ko = PathBuf::from("/cache/6.12/testmod/bpf_testmod.ko");
+        let testmod = Sweep {
+            tracepoint: Tracepoint::new("bpf_testmod_test_writable_bare", 8, 1),
+            kernel_name: "bpf_testmod_test_writable_bare".into(),
+            module: Some(ko.clone()),
+        };
+        let judging = RunJudging {
+            kernel: "6.12".into(),
+            source: "s".into(),
+            latest: None,
+            cases: Vec::new(),
+            decided: BTreeMap::new(),
+            probes: Vec::new(),
+            reused_probes: None,
+            host_paths: Vec::new(),
+            compare_snapshots: false,
+            user_snapshots: None,
+            sweeps: vec![
+                Asked::Missing {
+                    case: "sweep.nope".into(),
+                    reason: "kernel 6.12 has no writable raw tracepoint `nope`".into(),
+                },
+                Asked::Runs(testmod),
+            ],
+            upstream_names: BTreeMap::new(),
+        };
+        assert_eq!(
+            judging.snapshot_names(),
+            ["sweep.nope", "sweep.bpf_testmod_test_writable_bare"]
+        );
+        let text = serde_json::to_string(&judging).unwrap();
+        assert_eq!(serde_json::from_str::<RunJudging>(&text).unwrap(), judging);
+        let plan: Plan = serde_json::from_str(r#"{"modules":[],"cases":[]}"#).unwrap();
+        let records = RunRecords {
+            boot: Some(BootInfo {
+                kernel_release: "6.12".into(),
+                modules: vec![ModuleLoad {
+                    path: ko,
+                    outcome: Outcome::errno(2),
+                }],
+                uptime_ms: 0,
+            }),
+            ..RunRecords::default()
+        };
+        let rows = judging.rows(&plan, &records, None, Snapshots::Ignored);
+        assert_eq!(rows.len(), 2);
+        assert!(
+            matches!(&rows[0].outcome, CaseOutcome::Unsupported { reason } if reason.contains("`nope`")),
+            "{:?}",
+            rows[0].outcome
+        );
+        let CaseOutcome::NotRun { reason } = &rows[1].outcome else {
+            panic!("{:?}", rows[1].outcome)
+        };
+        assert!(
+            reason.starts_with(
+                "bpf_testmod.ko, which defines bpf_testmod_test_writable_bare, did not load"
+            ),
+            "{reason}"
+        );
     }
 }

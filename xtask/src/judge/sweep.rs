@@ -3,7 +3,9 @@
 //! records), the verdict goes out as data.
 //!
 //! Compared: the load (accepted or not, and the errno), the attach (same), and, where the
-//! trigger shows the buffer, the bytes one firing changed. The verifier's words are compared
+//! guest fired the tracepoint, what the firing showed against what the model's bytes predict
+//! ([`crate::cases::sweep::trigger`]: bpf_test_finish's whole buffer, bpf_testmod's read).
+//! The verifier's words are compared
 //! apart: the same refusal in other words (6.12's "invalid tracepoint buffer access" where 7.2
 //! says "invalid negative tracepoint buffer offset") is [`Agreement::Reworded`], a finding of
 //! its own but not a deviation.
@@ -12,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
-use protocol::SweepResult;
+use protocol::{SweepResult, SweepSeen, SweepTrigger};
 
 use crate::cases::sweep::model::{predict, Expected};
+use crate::cases::sweep::trigger::{self, shown, Prediction, Trigger};
 use crate::cases::sweep::{generate, Program, Tracepoint};
 use crate::guest::results::SweepRecords;
 
@@ -25,21 +28,15 @@ pub struct KernelAnswer {
     pub load: Result<(), Refused>,
     /// BPF_RAW_TRACEPOINT_OPEN after a load: `Ok` or the errno; `None` if not tried.
     pub attach: Option<Result<(), i32>>,
-    /// The buffer before and after one firing, where the trigger shows it (bpf_test_finish's
-    /// return value, bpf_testmod's read, the NBD server's request) and the guest fired it.
-    pub buffer: Option<Observed>,
+    /// What one firing showed (bpf_test_finish's buffer, bpf_testmod's read), where the guest
+    /// fired it.
+    pub seen: Option<SweepSeen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refused {
     pub errno: i32,
     pub log: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Observed {
-    pub before: Vec<u8>,
-    pub after: Vec<u8>,
 }
 
 /// How far the kernel and the model agree.
@@ -131,16 +128,9 @@ pub fn compare(expected: &Expected, kernel: &KernelAnswer) -> Agreement {
             (Some(_), Some(_)) => {}
         }
     }
-    if let (true, Some(observed)) = (reasons.is_empty(), &kernel.buffer) {
-        if let Some(want) = expected_after(expected, &observed.before) {
-            if want != observed.after {
-                reasons.push(format!(
-                    "buffer: model {} → {}, kernel → {}",
-                    hex(&observed.before),
-                    hex(&want),
-                    hex(&observed.after)
-                ));
-            }
+    if let (true, Some(seen)) = (reasons.is_empty(), &kernel.seen) {
+        if let Some(reason) = seen_differs(expected, seen) {
+            reasons.push(reason);
         }
     }
     if !reasons.is_empty() {
@@ -149,21 +139,43 @@ pub fn compare(expected: &Expected, kernel: &KernelAnswer) -> Agreement {
     reworded.unwrap_or(Agreement::Agrees)
 }
 
-/// The buffer after one firing per the model, or `None` where the model cannot say (an
-/// effect outside the buffer, or of an unknown value).
-pub fn expected_after(expected: &Expected, before: &[u8]) -> Option<Vec<u8>> {
-    expected
-        .effects
-        .iter()
-        .try_fold(before.to_vec(), |bytes, effect| effect.apply(&bytes))
+/// What a firing showed against what the model predicts from the bytes its stores change;
+/// `None` when they agree or the model cannot say.
+fn seen_differs(expected: &Expected, seen: &SweepSeen) -> Option<String> {
+    let kind = trigger::trigger_of(seen);
+    let Some(Prediction::Seen(want)) = trigger::predict(kind, &expected.effects) else {
+        return None;
+    };
+    if want == *seen {
+        return None;
+    }
+    Some(match kind {
+        SweepTrigger::TestmodRead => format!(
+            "read: model {}, kernel {}",
+            shown(&want).trim_start_matches("read "),
+            shown(seen).trim_start_matches("read ")
+        ),
+        _ => format!(
+            "buffer: model {} → {}, kernel → {}",
+            hex(&trigger::TEST_RUN_BEFORE),
+            shown(&want),
+            shown(seen)
+        ),
+    })
+}
+
+/// Whether the model can say what a firing shows (a fired program whose answer it cannot
+/// predict is not compared: counted apart).
+pub fn predicted(expected: &Expected, seen: &SweepSeen) -> bool {
+    matches!(
+        trigger::predict(trigger::trigger_of(seen), &expected.effects),
+        Some(Prediction::Seen(_))
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
-/// bpf_test_finish's buffer before any program ran: the test run's own `err`, 0.
-pub const BUFFER_BEFORE: [u8; 4] = [0; 4];
 
 /// The kernel's answer as the guest recorded it.
 pub fn kernel_answer(result: &SweepResult) -> KernelAnswer {
@@ -182,10 +194,7 @@ pub fn kernel_answer(result: &SweepResult) -> KernelAnswer {
             0 => Ok(()),
             errno => Err(errno),
         }),
-        buffer: result.after.as_ref().map(|after| Observed {
-            before: BUFFER_BEFORE.to_vec(),
-            after: after.clone(),
-        }),
+        seen: result.after.clone(),
     }
 }
 
@@ -196,8 +205,8 @@ pub struct Judged {
     pub programs: Vec<Program>,
     pub expected: Vec<Expected>,
     pub answers: Vec<Option<KernelAnswer>>,
-    /// Per program: the buffer after the JIT's firing and the interpreter's, where both ran.
-    pub interpreted: Vec<Option<(Vec<u8>, Vec<u8>)>>,
+    /// Per program: what the JIT's firing showed and the interpreter's, where both ran.
+    pub interpreted: Vec<Option<(SweepSeen, SweepSeen)>>,
     pub notes: Vec<String>,
     pub done_ms: Option<u64>,
 }
@@ -236,7 +245,7 @@ impl Judged {
 
     /// How many programs the guest fired.
     pub fn fired(&self) -> usize {
-        let fired = |a: &&Option<KernelAnswer>| a.as_ref().is_some_and(|a| a.buffer.is_some());
+        let fired = |a: &&Option<KernelAnswer>| a.as_ref().is_some_and(|a| a.seen.is_some());
         self.answers.iter().filter(fired).count()
     }
 
@@ -248,6 +257,7 @@ impl Judged {
         let mut deviations = Vec::new();
         let mut reworded: BTreeMap<String, usize> = BTreeMap::new();
         let mut not_fired = 0;
+        let mut unpredicted = Vec::new();
         for ((program, expected), answer) in
             self.programs.iter().zip(&self.expected).zip(&self.answers)
         {
@@ -255,8 +265,13 @@ impl Judged {
                 *counts.entry("not run").or_default() += 1;
                 continue;
             };
-            if matches!(expected.attach, Some(Ok(()))) && answer.buffer.is_none() {
+            if matches!(expected.attach, Some(Ok(()))) && answer.seen.is_none() {
                 not_fired += 1;
+            }
+            if let Some(seen) = &answer.seen {
+                if !predicted(expected, seen) {
+                    unpredicted.push(program.name.clone());
+                }
             }
             let kind = match compare(expected, answer) {
                 Agreement::Deviates(reasons) => {
@@ -285,13 +300,13 @@ impl Judged {
                     format!(
                         "{}: JIT → {}, interpreter → {}",
                         program.name,
-                        hex(jit),
-                        hex(interpreter)
+                        shown(jit),
+                        shown(interpreter)
                     )
                 })
             })
             .collect();
-        serde_json::json!({
+        let mut summary = serde_json::json!({
             "tracepoint": format!(
                 "{} ({} bytes writable, {} arguments)",
                 self.tracepoint.name, self.tracepoint.writable_size, self.tracepoint.arg_count
@@ -312,7 +327,25 @@ impl Judged {
             },
             // Timings vary from run to run: printed, never snapshotted.
             "notes": self.notes.iter().filter(|n| !n.starts_with("guest time")).collect::<Vec<_>>(),
-        })
+        });
+        // bpf_test_finish's summary is as it was before there were other triggers.
+        let object = summary.as_object_mut().expect("an object");
+        match Trigger::of(&self.tracepoint) {
+            Trigger::TestRun => {}
+            Trigger::TestmodRead => {
+                object.insert(
+                    "fired, but the model cannot say what the read shows (not compared)".into(),
+                    unpredicted.into(),
+                );
+            }
+            Trigger::None(why) => {
+                object.remove(
+                    "not fired (the model says they write outside the buffer, or refuses their attach)",
+                );
+                object.insert("not fired".into(), why.into());
+            }
+        }
+        summary
     }
 }
 
@@ -338,9 +371,10 @@ fn digits(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::cases::sweep::family::buffer;
-    use crate::cases::sweep::insn::Size;
+    use crate::cases::sweep::insn::{AtomicOp, Size};
     use crate::cases::sweep::model::predict;
     use crate::cases::sweep::{Move, Op, ProgType, Tracepoint};
+    use protocol::ReadAnswer;
 
     fn tp() -> Tracepoint {
         Tracepoint::new("bpf_test_finish", 4, 1)
@@ -358,14 +392,11 @@ mod tests {
         predict(&program, &tp())
     }
 
-    fn ran(before: [u8; 4], after: [u8; 4]) -> KernelAnswer {
+    fn ran(after: [u8; 4]) -> KernelAnswer {
         KernelAnswer {
             load: Ok(()),
             attach: Some(Ok(())),
-            buffer: Some(Observed {
-                before: before.to_vec(),
-                after: after.to_vec(),
-            }),
+            seen: Some(SweepSeen::Buffer(after.to_vec())),
         }
     }
 
@@ -376,24 +407,96 @@ mod tests {
                 log: log.into(),
             }),
             attach: None,
-            buffer: None,
+            seen: None,
         }
     }
 
     #[test]
     fn the_right_bytes_agree_and_the_wrong_ones_deviate() {
         let store = expected(Op::Stx, Size::H, 2);
-        assert_eq!(
-            compare(&store, &ran([0; 4], [0, 0, 0x11, 0x22])),
-            Agreement::Agrees
-        );
-        let wrong = compare(&store, &ran([0; 4], [0x11, 0x22, 0, 0]));
+        assert_eq!(compare(&store, &ran([0, 0, 0x11, 0x22])), Agreement::Agrees);
+        let wrong = compare(&store, &ran([0x11, 0x22, 0, 0]));
         assert_eq!(
             wrong,
             Agreement::Deviates(vec![
                 "buffer: model 00000000 → 00001122, kernel → 11220000".into()
             ])
         );
+    }
+
+    #[test]
+    fn bpf_testmods_read_is_compared_with_what_the_models_bytes_say() {
+        let tp = Tracepoint::new("bpf_testmod_test_writable_bare", 8, 1);
+        let at = |op, size, off| {
+            let program = buffer(
+                &tp,
+                ProgType::RawTracepointWritable,
+                op,
+                size,
+                off,
+                Move::None,
+            );
+            predict(&program, &tp)
+        };
+        let read = |answer: ReadAnswer| KernelAnswer {
+            load: Ok(()),
+            attach: Some(Ok(())),
+            seen: Some(SweepSeen::Read(answer)),
+        };
+        let early_ret = at(Op::St, Size::B, 0);
+        let text = |t: &str| read(ReadAnswer::Text(t.into()));
+        assert_eq!(compare(&early_ret, &text("1024\n")), Agreement::Agrees);
+        assert_eq!(
+            compare(&early_ret, &read(ReadAnswer::Errno(5))),
+            Agreement::Deviates(vec![r#"read: model "1024\n", kernel fails with EIO"#.into()])
+        );
+        let val_alone = at(Op::Stx, Size::W, 4);
+        assert_eq!(
+            compare(&val_alone, &read(ReadAnswer::Errno(5))),
+            Agreement::Agrees
+        );
+        assert!(compare(&val_alone, &text("1144201745\n")).deviates());
+        // What the padding decides is not compared, but counted apart.
+        let cmpxchg = at(Op::Atomic(AtomicOp::Cmpxchg), Size::W, 0);
+        let seen = SweepSeen::Read(ReadAnswer::Text("1024\n".into()));
+        assert!(!predicted(&cmpxchg, &seen));
+        assert_eq!(compare(&cmpxchg, &text("1024\n")), Agreement::Agrees);
+        assert_eq!(
+            compare(&cmpxchg, &read(ReadAnswer::Errno(5))),
+            Agreement::Agrees
+        );
+    }
+
+    #[test]
+    fn the_summary_keeps_bpf_test_finishs_keys_and_says_what_others_add() {
+        let keys = |name: &str, size, args| {
+            let judged = Judged::of(&Tracepoint::new(name, size, args), None);
+            let summary = judged.summary();
+            let keys: Vec<String> = summary.as_object().unwrap().keys().cloned().collect();
+            (keys, summary)
+        };
+        let finish = [
+            "counts",
+            "deviations",
+            "fired",
+            "jit vs interpreter",
+            "not fired (the model says they write outside the buffer, or refuses their attach)",
+            "notes",
+            "programs",
+            "reworded",
+            "tracepoint",
+        ];
+        assert_eq!(keys("bpf_test_finish", 4, 1).0, finish);
+        let (testmod, _) = keys("bpf_testmod_test_writable_bare", 8, 1);
+        assert!(testmod.contains(
+            &"fired, but the model cannot say what the read shows (not compared)".to_owned()
+        ));
+        let (nbd, summary) = keys("nbd_send_request", 28, 3);
+        assert!(!nbd.iter().any(|k| k.starts_with("not fired (")));
+        assert!(summary["not fired"]
+            .as_str()
+            .unwrap()
+            .starts_with("its buffer is the NBD request"));
     }
 
     #[test]
@@ -418,7 +521,7 @@ mod tests {
         let attached = KernelAnswer {
             load: Ok(()),
             attach: Some(Ok(())),
-            buffer: None,
+            seen: None,
         };
         assert_eq!(
             compare(&past, &attached),
@@ -438,7 +541,7 @@ mod tests {
             &ok,
             &KernelAnswer {
                 attach: None,
-                ..ran([0; 4], [0; 4])
+                ..ran([0; 4])
             }
         )
         .deviates());

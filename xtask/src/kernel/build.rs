@@ -38,6 +38,14 @@ pub struct KernelBuild {
     pub in_use: Option<Arc<std::fs::File>>,
 }
 
+impl KernelBuild {
+    /// The linked kernel with its symbols (kept in the entry's build tree; modules are built
+    /// against it, and [`crate::kernel::raw_tp`] reads its raw tracepoints).
+    pub fn vmlinux(&self) -> PathBuf {
+        self.dir.join("build").join("vmlinux")
+    }
+}
+
 const TESTMOD_KO: &str = "bpf_testmod.ko";
 
 /// Returns the cached build for `manifest`, building it first if needed. Errors name the

@@ -8,6 +8,7 @@ pub mod helper_list;
 pub mod kconfig;
 pub mod latest;
 pub mod manifest;
+pub mod raw_tp;
 pub mod source;
 pub mod user_module;
 pub mod vmlinux_h;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::cases::sweep::insn::{AtomicOp, Size};
 use crate::cases::sweep::model::Expected;
+use crate::cases::sweep::trigger::Trigger;
 use crate::cases::sweep::{Move, Op, ProgType, Program, Target, Tracepoint};
 use crate::infra::table::Table;
 use crate::judge::sweep::{compare, Agreement, Judged, KernelAnswer};
@@ -337,11 +338,15 @@ pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
         .zip(&judged.answers)
         .map(|((p, e), a)| (p, e, a.as_ref()))
         .collect();
-    let mut extra = format!(
-        "fired {} (a store the model says lands outside the buffer, even through a tail call, \
-         is loaded and attached but never fired)\n",
-        judged.fired()
-    );
+    let trigger = Trigger::of(&judged.tracepoint);
+    let mut extra = format!("{}\n", trigger.words());
+    if trigger.fires() {
+        extra.push_str(&format!(
+            "fired {} (a store the model says lands outside the buffer, even through a tail \
+             call, is loaded and attached but never fired)\n",
+            judged.fired()
+        ));
+    }
     let compared = judged.interpreted.iter().flatten().count();
     let differ = judged
         .interpreted
@@ -349,9 +354,11 @@ pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
         .flatten()
         .filter(|(jit, interpreter)| jit != interpreter)
         .count();
-    extra.push_str(&format!(
-        "JIT vs interpreter: {compared} programs fired both ways, {differ} differ\n"
-    ));
+    if trigger.fires() {
+        extra.push_str(&format!(
+            "JIT vs interpreter: {compared} programs fired both ways, {differ} differ\n"
+        ));
+    }
     for note in &judged.notes {
         extra.push_str(&format!("note: {note}\n"));
     }
@@ -412,7 +419,7 @@ mod tests {
                         log: format!("{}\n", r.words),
                     }),
                     attach: e.attach.clone().map(|a| a.map_err(|r| r.errno.number())),
-                    buffer: None,
+                    seen: None,
                 };
                 twist(program, answer)
             })
@@ -522,6 +529,39 @@ mod tests {
         assert!(markdown.contains("| **4** | ✗ | A |"), "{markdown}");
         assert!(markdown.contains("<details><summary>Deviations</summary>"));
         assert!(markdown.contains("| buffer (the grid) |"));
+    }
+
+    #[test]
+    fn a_tracepoint_without_a_trigger_says_why_it_was_not_fired() {
+        let tp = Tracepoint::new("nbd_send_request", 28, 3);
+        let judged = Judged::of(&tp, None);
+        let (text, markdown) = render_judged("6.12", &judged);
+        assert!(
+            text.starts_with(
+                "sweep nbd_send_request on 6.12: 28 bytes writable, 3 arguments, 2601 programs\n"
+            ),
+            "{text}"
+        );
+        for out in [&text, &markdown] {
+            assert!(
+                out.contains("\nnot fired: its buffer is the NBD request"),
+                "{out}"
+            );
+            assert!(
+                !out.contains("JIT vs interpreter") && !out.contains("\nfired "),
+                "{out}"
+            );
+        }
+        let testmod = Tracepoint::new("bpf_testmod_test_writable_bare", 8, 1);
+        let (text, _) = render_judged("6.12", &Judged::of(&testmod, None));
+        assert!(
+            text.contains("\nfired by a 64-byte read of /sys/kernel/bpf_testmod"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nfired 0 ") && text.contains("JIT vs interpreter: 0"),
+            "{text}"
+        );
     }
 
     #[test]

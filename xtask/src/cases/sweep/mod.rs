@@ -1,12 +1,28 @@
 //! The boundary sweep (issue 27), host side and pure: a generated family of programs, given as
 //! instructions, around one writable tracepoint's buffer and ctx ([`family`]), and a model of
-//! the kernel's rules that says what each should come to ([`model`]). The guest runs them; the
-//! judge compares ([`crate::judge::sweep`]); the grid shows it ([`crate::report::sweep_grid`]).
+//! the kernel's rules that says what each should come to ([`model`]) and what firing the
+//! tracepoint then shows ([`trigger`]). The guest runs them; the judge compares
+//! ([`crate::judge::sweep`]); the grid shows it ([`crate::report::sweep_grid`]).
+//!
+//! Which tracepoints: every one the kernel under test defines with a writable size, read
+//! from its vmlinux and the modules the guest loads ([`crate::kernel::raw_tp`]: `struct
+//! bpf_raw_event_map`'s `num_args` and `writable_size`), one sweep each, `sweep.<tracepoint>`
+//! ([`plan`]). On the matrix's kernels: bpf_test_finish (4 bytes, 1 argument; all four),
+//! nbd_send_request (28 bytes, 3 arguments; all four), bpf_testmod_test_writable_bare (8
+//! bytes, 1 argument; 6.1, 6.12, 7.2), and a case directory's module's own (e.g.
+//! examples/own-tracepoint's `wtp_own_rewrite`, 16 bytes, 2 arguments).
+//!
+//! How each is fired ([`trigger`]): bpf_test_finish by BPF_PROG_TEST_RUN (its 4 bytes come
+//! back as the return value), bpf_testmod's by a 64-byte read (`early_ret` and, when set,
+//! `val` come back as the read's answer); nbd_send_request and a module's own tracepoint are
+//! loaded and attached only (rewriting an NBD request on the wire breaks the device; what fires
+//! a module's own tracepoint is its code's business).
 //!
 //! What the guest-running half calls:
 //! - [`family::generate`]`(&Tracepoint)` → every [`Program`] for one tracepoint, whose
-//!   writable size and argument count the kernel gave at run time;
+//!   writable size and argument count the kernel gave;
 //! - [`model::predict`]`(&Program, &Tracepoint)` → the [`model::Expected`] answer;
+//! - [`trigger::predict`]`(trigger, &effects)` → what one firing shows;
 //! - a tail-call caller ([`Program::tail_call`] is `Some`) has a [`Relocation`] naming the
 //!   `ld_imm64` whose `imm` is [`insn::MAP_FD_PLACEHOLDER`]: the guest creates a
 //!   `BPF_MAP_TYPE_PROG_ARRAY` (4-byte key and value, one entry), loads the callee (same
@@ -16,15 +32,16 @@
 //! Counts (from the test `counts_per_tracepoint`; the family grows with the writable size and
 //! shrinks with the argument count, whose ctx reads past the arguments get tail-call callers):
 //! bpf_testmod_test_writable_bare (8 bytes, 1 argument) 2199 programs, nbd_send_request
-//! (28 bytes, 3 arguments) 2601, bpf_test_finish (4 bytes, 1 argument) 2158. Of nbd's, the
-//! model accepts 718 alone and refuses 1108 at load and 455 at attach; the other 455 are
-//! those reached through a tail call, and 135 of the refusals at attach are ctx reads past
-//! the 3 arguments.
+//! (28 bytes, 3 arguments) 2601, bpf_test_finish (4 bytes, 1 argument) 2158, wtp_own_rewrite
+//! (16 bytes, 2 arguments) 2400. Of nbd's, the model accepts 718 alone and refuses 1108
+//! at load and 455 at attach; the other 455 are those reached through a tail call, and 135 of
+//! the refusals at attach are ctx reads past the 3 arguments.
 
 pub mod family;
 pub mod insn;
 pub mod model;
 pub mod plan;
+pub mod trigger;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +49,8 @@ pub use family::generate;
 use insn::{AtomicOp, Insn, Size};
 
 /// One tracepoint as the kernel describes it (`struct bpf_raw_event_map`: `writable_size`,
-/// `num_args`); the name as BPF_RAW_TRACEPOINT_OPEN takes it.
+/// `num_args`); the name as case files know it (where a kernel renames the tracepoint, the
+/// sweep's [`plan::Sweep`] keeps the kernel's name for the attach).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tracepoint {
     pub name: String,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cases::sweep::plan as sweep_plan;
+use crate::cases::sweep::plan::Asked;
 use crate::guest::boot::GuestRun;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::judge::snapshots::Store;
@@ -62,9 +62,12 @@ impl Judging<'_> {
             eprintln!("  error: snapshot of {case}: {error:#}");
         }
         let sweeps = (ready.judging.sweeps.iter())
-            .filter_map(|name| {
-                let tp = sweep_plan::by_case_name(name)?;
-                let judged = Judged::of(&tp, vm.records.sweeps.get(name));
+            .filter_map(|asked| {
+                let Asked::Runs(sweep) = asked else {
+                    return None;
+                };
+                let judged =
+                    Judged::of(&sweep.tracepoint, vm.records.sweeps.get(&sweep.case_name()));
                 Some(report::sweep_grid::render_judged(
                     &ready.manifest.name,
                     &judged,

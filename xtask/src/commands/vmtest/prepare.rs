@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cases::compile::{self, Compiled};
 use crate::cases::plan::{self, KernelPlan, Scope};
-use crate::cases::sweep::plan as sweep_plan;
+use crate::cases::sweep::plan::{self as sweep_plan, Asked};
 use crate::cases::upstream::{self, Joined};
 use crate::cases::CaseSet;
 use crate::guest::boot;
@@ -19,6 +19,7 @@ use crate::judge::run::{NamedCase, RunJudging};
 use crate::kernel::build::{self, KernelBuild};
 use crate::kernel::latest;
 use crate::kernel::manifest::{Catalog, Manifest, SourceSpec};
+use crate::kernel::raw_tp;
 use crate::kernel::source;
 use crate::kernel::user_module;
 use crate::kernel::vmlinux_h::{self, VmlinuxHeaders};
@@ -170,9 +171,12 @@ impl Inputs<'_> {
         let to_probe = probes.as_ref().map(Probes::to_run).unwrap_or_default();
         let mut plan = plan::plan(&cases, &manifest, &modules, &compiled, self.scope, to_probe);
         plan.decided.extend(decided);
-        let sweeps = sweep_plan::for_kernel(&manifest, &self.sweeps_asked());
+        let sweeps = self.sweeps(&manifest, &build, &modules)?;
         plan.guest.sweeps = (sweeps.iter())
-            .map(|tp| sweep_plan::guest_plan(tp, true))
+            .filter_map(|asked| match asked {
+                Asked::Runs(sweep) => Some(sweep_plan::guest_plan(sweep, true)),
+                Asked::Missing { .. } => None,
+            })
             .collect();
         let judging = RunJudging {
             kernel: manifest.name.clone(),
@@ -189,7 +193,7 @@ impl Inputs<'_> {
             ],
             compare_snapshots: self.compare_snapshots,
             user_snapshots: self.user_snapshots.map(Path::to_path_buf),
-            sweeps: sweeps.iter().map(sweep_plan::case_name).collect(),
+            sweeps,
             upstream_names,
         };
         Ok(Prepared {
@@ -202,18 +206,28 @@ impl Inputs<'_> {
         })
     }
 
-    /// The sweeps this run asks for: those named with `--case`, and every known one in a
-    /// measuring run when [`sweep_plan::IN_THE_NORMAL_RUN`].
-    fn sweeps_asked(&self) -> Vec<String> {
-        let mut asked = self.only_cases.to_vec();
-        if self.scope == Scope::Measure && sweep_plan::IN_THE_NORMAL_RUN {
-            asked.extend(
-                sweep_plan::known()
-                    .iter()
-                    .map(|(tp, _)| sweep_plan::case_name(tp)),
-            );
+    /// The sweeps this run asks for on this kernel: those named with `--case`, and every
+    /// writable tracepoint in a measuring run when [`sweep_plan::IN_THE_NORMAL_RUN`]. The
+    /// tracepoints are the kernel's: read from its vmlinux and the modules the guest loads
+    /// (only when a sweep is asked for).
+    fn sweeps(
+        &self,
+        manifest: &Manifest,
+        build: &KernelBuild,
+        modules: &[PathBuf],
+    ) -> Result<Vec<Asked>, SetupFailure> {
+        let all = self.scope == Scope::Measure && sweep_plan::IN_THE_NORMAL_RUN;
+        if !sweep_plan::any_asked(self.only_cases, all) {
+            return Ok(Vec::new());
         }
-        asked
+        let found = raw_tp::of_kernel(&build.vmlinux(), modules).at(SetupStage::Cache)?;
+        let sweeps = sweep_plan::of_kernel(manifest, &found);
+        Ok(sweep_plan::for_kernel(
+            &manifest.name,
+            &sweeps,
+            self.only_cases,
+            all,
+        ))
     }
 
     /// The run's objects, those of programs that include `vmlinux.h` compiled against this
