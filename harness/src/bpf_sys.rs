@@ -79,7 +79,7 @@ pub fn prog_load(request: &ProgLoadRequest<'_>) -> ProgLoad {
 }
 
 /// BPF_PROG_LOAD once with a log of `log_size` bytes (the sweep's small programs: their whole
-/// log fits, and thousands of loads do not each zero 64 KiB).
+/// log fits, and thousands of loads do not each zero 64 KiB); 0 asks for no log.
 pub fn prog_load_small(request: &ProgLoadRequest<'_>, log_size: usize) -> ProgLoad {
     let mut log = vec![0u8; log_size];
     let result = prog_load_once(request, &mut log);
@@ -98,9 +98,12 @@ fn prog_load_once(request: &ProgLoadRequest<'_>, log: &mut [u8]) -> io::Result<O
     load.insns = request.insns.as_ptr() as u64;
     load.license = request.license.as_ptr() as u64;
     load.prog_flags = request.flags;
-    load.log_level = request.log_level;
-    load.log_size = log.len() as u32;
-    load.log_buf = log.as_mut_ptr() as u64;
+    // An empty buffer asks for no log at all: the verifier then formats nothing.
+    if !log.is_empty() {
+        load.log_level = request.log_level;
+        load.log_size = log.len() as u32;
+        load.log_buf = log.as_mut_ptr() as u64;
+    }
     copy_prog_name(&mut load.prog_name, request.name);
     if let Some((target, btf_id)) = request.replaces {
         load.__bindgen_anon_1.attach_prog_fd = target.as_raw_fd() as u32;
