@@ -15,7 +15,8 @@
 //! the object relocates; else vmlinux + the module that has the most of the missing ones
 //! (ties: the module name that sorts first). Types in neither are poisoned, as by libbpf.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use super::btf_raw::{self, kind, BtfRawError, Parsed};
 
@@ -144,8 +145,84 @@ pub fn choose(
     best.map_or(Choice::Vmlinux, |(_, name)| Choice::Module(name.clone()))
 }
 
-fn read(path: &str) -> Result<Vec<u8>, KernelBtfError> {
-    std::fs::read(path).map_err(|e| KernelBtfError::Read(path.into(), e))
+fn read(path: &str) -> Result<std::sync::Arc<[u8]>, KernelBtfError> {
+    super::kernel_files::read(path).map_err(|e| KernelBtfError::Read(path.into(), e))
+}
+
+/// vmlinux's BTF and its named types.
+struct Vmlinux {
+    btf: Arc<[u8]>,
+    types: HashSet<TypeKey>,
+    count: usize,
+}
+
+/// Each module's BTF made standalone (vmlinux + module) and the module's own named types.
+type Modules = Vec<(String, HashSet<TypeKey>, Vec<u8>)>;
+
+/// What is worked out once per process: the kernel's BTF does not change during a boot (see
+/// [`super::kernel_files`]), and each step parses megabytes (under TCG, ~40 ms a parse).
+#[derive(Default)]
+struct Memo {
+    vmlinux: Option<Arc<Vmlinux>>,
+    modules: Option<Arc<Modules>>,
+    /// The aya-obj target per choice (`None`: vmlinux alone).
+    targets: HashMap<Option<String>, Arc<aya_obj::btf::Btf>>,
+}
+
+static MEMO: Mutex<Option<Memo>> = Mutex::new(None);
+
+fn memo<T>(get: impl FnOnce(&mut Memo) -> T) -> T {
+    let mut guard = MEMO.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    get(guard.get_or_insert_with(Memo::default))
+}
+
+fn raw(what: &str) -> impl FnOnce(BtfRawError) -> KernelBtfError {
+    let what = what.to_owned();
+    move |e| KernelBtfError::Raw(what, e)
+}
+
+fn vmlinux() -> Result<Arc<Vmlinux>, KernelBtfError> {
+    if let Some(known) = memo(|m| m.vmlinux.clone()) {
+        return Ok(known);
+    }
+    let btf = read(&format!("{SYS_BTF}/vmlinux"))?;
+    let types = named_types(&btf, 0).map_err(raw("vmlinux BTF"))?;
+    let count = Parsed::new(&btf).map_err(raw("vmlinux BTF"))?.types.len();
+    let known = Arc::new(Vmlinux { btf, types, count });
+    memo(|m| m.vmlinux = Some(known.clone()));
+    Ok(known)
+}
+
+fn modules(vmlinux: &Vmlinux) -> Result<Arc<Modules>, KernelBtfError> {
+    if let Some(known) = memo(|m| m.modules.clone()) {
+        return Ok(known);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(SYS_BTF)
+        .map_err(|e| KernelBtfError::Read(SYS_BTF.into(), e))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name != "vmlinux")
+        .collect();
+    names.sort();
+    let mut modules = Vec::new();
+    for name in names {
+        let split = read(&format!("{SYS_BTF}/{name}"))?;
+        let combined = concat_split(&vmlinux.btf, &split).map_err(raw(&name))?;
+        let types = named_types(&combined, vmlinux.count).map_err(raw(&name))?;
+        modules.push((name, types, combined));
+    }
+    let known = Arc::new(modules);
+    memo(|m| m.modules = Some(known.clone()));
+    Ok(known)
+}
+
+fn target(module: Option<&str>, btf: &[u8]) -> Result<Arc<aya_obj::btf::Btf>, KernelBtfError> {
+    let key = module.map(str::to_owned);
+    if let Some(known) = memo(|m| m.targets.get(&key).cloned()) {
+        return Ok(known);
+    }
+    let parsed = Arc::new(aya_obj::btf::Btf::parse(btf, object::Endianness::Little)?);
+    memo(|m| m.targets.insert(key, parsed.clone()));
+    Ok(parsed)
 }
 
 /// The target BTF for the object's CO-RE relocations, and the module whose types it holds
@@ -153,49 +230,23 @@ fn read(path: &str) -> Result<Vec<u8>, KernelBtfError> {
 pub fn for_object(
     object_btf: &[u8],
     object_btf_ext: &[u8],
-) -> Result<(aya_obj::btf::Btf, Option<String>), KernelBtfError> {
-    let raw = |what: &str| {
-        let what = what.to_owned();
-        move |e| KernelBtfError::Raw(what, e)
-    };
-    let vmlinux = read(&format!("{SYS_BTF}/vmlinux"))?;
+) -> Result<(Arc<aya_obj::btf::Btf>, Option<String>), KernelBtfError> {
     let wanted = relocated_types(object_btf, object_btf_ext).map_err(raw("the object's BTF"))?;
-    let vmlinux_types = named_types(&vmlinux, 0).map_err(raw("vmlinux BTF"))?;
-    let mut modules = Vec::new();
-    if wanted.iter().any(|k| !vmlinux_types.contains(k)) {
-        let base_count = Parsed::new(&vmlinux)
-            .map_err(raw("vmlinux BTF"))?
-            .types
-            .len();
-        let mut names: Vec<String> = std::fs::read_dir(SYS_BTF)
-            .map_err(|e| KernelBtfError::Read(SYS_BTF.into(), e))?
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| name != "vmlinux")
-            .collect();
-        names.sort();
-        for name in names {
-            let split = read(&format!("{SYS_BTF}/{name}"))?;
-            let combined = concat_split(&vmlinux, &split).map_err(raw(&name))?;
-            let types = named_types(&combined, base_count).map_err(raw(&name))?;
-            modules.push((name, types, combined));
-        }
-    }
+    let vmlinux = vmlinux()?;
+    let modules = match wanted.iter().any(|k| !vmlinux.types.contains(k)) {
+        true => modules(&vmlinux)?,
+        false => Arc::new(Vec::new()),
+    };
     let keys: Vec<(String, HashSet<TypeKey>)> = modules
         .iter()
         .map(|(name, types, _)| (name.clone(), types.clone()))
         .collect();
-    match choose(&wanted, &vmlinux_types, &keys) {
-        Choice::Vmlinux => Ok((
-            aya_obj::btf::Btf::parse(&vmlinux, object::Endianness::Little)?,
-            None,
-        )),
+    match choose(&wanted, &vmlinux.types, &keys) {
+        Choice::Vmlinux => Ok((target(None, &vmlinux.btf)?, None)),
         Choice::Module(name) => {
-            let combined = &modules.iter().find(|(n, ..)| *n == name).map(|m| &m.2);
+            let combined = modules.iter().find(|(n, ..)| *n == name).map(|m| &m.2);
             let combined = combined.map(Vec::as_slice).unwrap_or_default();
-            Ok((
-                aya_obj::btf::Btf::parse(combined, object::Endianness::Little)?,
-                Some(name),
-            ))
+            Ok((target(Some(&name), combined)?, Some(name)))
         }
     }
 }

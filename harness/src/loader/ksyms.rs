@@ -204,11 +204,12 @@ impl KernelSymbols for RunningKernel {
 }
 
 fn read_text(path: &str) -> Result<String, KsymError> {
-    std::fs::read_to_string(path).map_err(|e| KsymError::Read(path.into(), e))
+    super::kernel_files::read_text(path).map_err(|e| KsymError::Read(path.into(), e))
 }
 
 fn read_bytes(path: &str) -> Result<Vec<u8>, KsymError> {
-    std::fs::read(path).map_err(|e| KsymError::Read(path.into(), e))
+    let bytes = super::kernel_files::read(path).map_err(|e| KsymError::Read(path.into(), e))?;
+    Ok(bytes.to_vec())
 }
 
 impl Ksyms {

@@ -14,6 +14,7 @@ pub mod btf_raw;
 pub mod externs;
 pub mod insns;
 pub mod kernel_btf;
+pub mod kernel_files;
 pub mod ksyms;
 pub mod prog_arrays;
 pub mod sections;

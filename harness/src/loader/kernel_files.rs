@@ -1,0 +1,51 @@
+//! The running kernel's files the loader reads for case after case (/proc/kallsyms,
+//! /sys/kernel/btf/*), read once per harness process. They cannot change under it: the
+//! guest's modules are loaded before the first case and none after. Under TCG a read of
+//! /proc/kallsyms costs about 50 ms (the kernel formats every line), vmlinux's BTF 2 MB.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+static READ: Mutex<Option<HashMap<String, Arc<[u8]>>>> = Mutex::new(None);
+
+/// The file's bytes, from the first read of it in this process.
+pub fn read(path: &str) -> io::Result<Arc<[u8]>> {
+    if let Some(bytes) = cached(path) {
+        return Ok(bytes);
+    }
+    let bytes: Arc<[u8]> = std::fs::read(path)?.into();
+    if let Ok(mut guard) = READ.lock() {
+        guard
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_owned(), bytes.clone());
+    }
+    Ok(bytes)
+}
+
+/// The file's text, from the first read of it in this process.
+pub fn read_text(path: &str) -> io::Result<String> {
+    let bytes = read(path)?;
+    String::from_utf8(bytes.to_vec()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn cached(path: &str) -> Option<Arc<[u8]>> {
+    READ.lock().ok()?.as_ref()?.get(path).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_read_gives_the_first_reads_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kallsyms");
+        std::fs::write(&path, "ffffffff81000000 T _stext\n").unwrap();
+        let path = path.to_str().unwrap();
+        let first = read(path).unwrap();
+        std::fs::write(path, "changed").unwrap();
+        assert_eq!(read(path).unwrap(), first);
+        assert_eq!(read_text(path).unwrap(), "ffffffff81000000 T _stext\n");
+    }
+}
