@@ -6,3 +6,4 @@ pub mod failure;
 pub mod initramfs;
 pub mod probe_cache;
 pub mod results;
+pub mod sweep_cache;

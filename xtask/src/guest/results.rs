@@ -112,7 +112,7 @@ pub struct RunRecords {
 }
 
 /// One sweep's records, joined from its batches.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SweepRecords {
     pub results: Vec<SweepResult>,
     /// Guest milliseconds the whole sweep took; `None`: it did not finish.

@@ -15,7 +15,7 @@ use crate::cases::plan::KernelPlan;
 use crate::cases::sweep::plan::{Asked, Sweep};
 use crate::cases::{Case, CaseOutcome};
 use crate::guest::probe_cache::Answers;
-use crate::guest::results::{RunFailure, RunRecords};
+use crate::guest::results::{RunFailure, RunRecords, SweepRecords};
 use crate::judge::{self, helpers, Judge, Row, Snapshots};
 use crate::kernel::latest::Latest;
 
@@ -52,6 +52,10 @@ pub struct RunJudging {
     /// JUnit reports them by.
     #[serde(default)]
     pub upstream_names: BTreeMap<String, String>,
+    /// The sweeps whose records an earlier run of this kernel build measured (the guest did
+    /// not run them again), by case name.
+    #[serde(default)]
+    pub reused_sweeps: BTreeMap<String, SweepRecords>,
 }
 
 /// A case with its name (which a case file does not hold: it is the file's).
@@ -101,12 +105,15 @@ impl RunJudging {
         }
     }
 
-    /// The records with the reused probe answers put in, as the run had them.
+    /// The records with the reused probe answers and sweeps put in, as the run had them.
     pub fn settled(&self, records: &RunRecords) -> RunRecords {
         let mut records = records.clone();
         if let Some(answers) = &self.reused_probes {
             records.helpers = answers.helpers.iter().cloned().collect();
             records.kfuncs = answers.kfuncs.iter().cloned().collect();
+        }
+        for (case, reused) in &self.reused_sweeps {
+            records.sweeps.insert(case.clone(), reused.clone());
         }
         records
     }
@@ -226,6 +233,7 @@ mod tests {
             user_snapshots: None,
             sweeps: Vec::new(),
             upstream_names: BTreeMap::new(),
+            reused_sweeps: BTreeMap::new(),
         };
         assert_eq!(judging.cases(), set.cases);
         let text = serde_json::to_string(&judging).unwrap();
@@ -265,6 +273,7 @@ mod tests {
                 Asked::Runs(testmod),
             ],
             upstream_names: BTreeMap::new(),
+            reused_sweeps: BTreeMap::new(),
         };
         assert_eq!(
             judging.snapshot_names(),

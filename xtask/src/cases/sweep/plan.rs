@@ -23,7 +23,7 @@ use crate::kernel::raw_tp::RawTracepoint;
 
 /// Whether the normal `cargo xtask vmtest` run (the built-in cases, measuring) includes every
 /// writable tracepoint's sweep; otherwise `--case sweep.<tracepoint>` asks for one.
-pub const IN_THE_NORMAL_RUN: bool = false;
+pub const IN_THE_NORMAL_RUN: bool = true;
 
 /// The prefix of a sweep's case name: `sweep.<tracepoint>`.
 pub const PREFIX: &str = "sweep.";

@@ -12,6 +12,7 @@ use crate::cases::CaseSet;
 use crate::guest::boot;
 use crate::guest::initramfs;
 use crate::guest::probe_cache::Probes;
+use crate::guest::sweep_cache::KeptSweep;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::infra::paths::Paths;
 use crate::infra::runner::Runner;
@@ -24,6 +25,7 @@ use crate::kernel::source;
 use crate::kernel::user_module;
 use crate::kernel::vmlinux_h::{self, VmlinuxHeaders};
 use anyhow::Context;
+use protocol::SweepPlan;
 
 use super::slots::BootJob;
 
@@ -91,6 +93,8 @@ pub struct Prepared {
     /// Holds the cache entry's shared lock until the kernel is judged.
     pub build: KernelBuild,
     pub probes: Option<Probes>,
+    /// Each sweep that runs, where its records are kept (or were, when reused).
+    pub kept_sweeps: Vec<KeptSweep>,
     pub cases: CaseSet,
     pub plan: KernelPlan,
     /// How to judge its run; kept in the run directory too, for `cargo xtask report`.
@@ -172,11 +176,13 @@ impl Inputs<'_> {
         let mut plan = plan::plan(&cases, &manifest, &modules, &compiled, self.scope, to_probe);
         plan.decided.extend(decided);
         let sweeps = self.sweeps(&manifest, &build, &modules)?;
-        plan.guest.sweeps = (sweeps.iter())
-            .filter_map(|asked| match asked {
-                Asked::Runs(sweep) => Some(sweep_plan::guest_plan(sweep, true)),
-                Asked::Missing { .. } => None,
-            })
+        let kept_sweeps = self.kept_sweeps(&sweeps, &build)?;
+        plan.guest.sweeps = (kept_sweeps.iter())
+            .filter(|(_, kept)| kept.reused.is_none())
+            .map(|(plan, _)| plan.clone())
+            .collect();
+        let reused_sweeps = (kept_sweeps.iter())
+            .filter_map(|(_, kept)| Some((kept.case.clone(), kept.reused.clone()?)))
             .collect();
         let judging = RunJudging {
             kernel: manifest.name.clone(),
@@ -195,11 +201,13 @@ impl Inputs<'_> {
             user_snapshots: self.user_snapshots.map(Path::to_path_buf),
             sweeps,
             upstream_names,
+            reused_sweeps,
         };
         Ok(Prepared {
             manifest,
             build,
             probes,
+            kept_sweeps: kept_sweeps.into_iter().map(|(_, kept)| kept).collect(),
             cases,
             plan,
             judging,
@@ -228,6 +236,30 @@ impl Inputs<'_> {
             self.only_cases,
             all,
         ))
+    }
+
+    /// Each sweep's guest plan and where its records are kept. A sweep of the normal run
+    /// reuses an earlier run's records when the kernel build, the tracepoint's module, the
+    /// harness and the programs are the same ([`KeptSweep`]); one named with `--case` runs.
+    fn kept_sweeps(
+        &self,
+        sweeps: &[Asked],
+        build: &KernelBuild,
+    ) -> Result<Vec<(SweepPlan, KeptSweep)>, SetupFailure> {
+        let harness = self.paths.harness_binary();
+        let runs = sweeps.iter().filter_map(|asked| match asked {
+            Asked::Runs(sweep) => Some(sweep),
+            Asked::Missing { .. } => None,
+        });
+        runs.map(|sweep| {
+            let plan = sweep_plan::guest_plan(sweep, true);
+            let reuse = !self.only_cases.contains(&sweep.case_name());
+            let module = sweep.module.as_deref();
+            let kept =
+                KeptSweep::new(&plan, &build.dir, &harness, module, reuse).at(SetupStage::Cache)?;
+            Ok((plan, kept))
+        })
+        .collect()
     }
 
     /// The run's objects, those of programs that include `vmlinux.h` compiled against this
