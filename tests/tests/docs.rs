@@ -5,7 +5,7 @@
 use clap::Parser;
 use xtask::cli::{Cli, Command};
 use xtask::infra::paths::Paths;
-use xtask::judge::{helpers, upstream_doc};
+use xtask::judge::{helpers, sweep_doc, upstream_doc};
 
 /// What regenerates docs/helpers.md.
 const REGENERATE: &str = "cargo xtask docs";
@@ -19,6 +19,21 @@ fn the_helper_table_is_generated_from_the_snapshots() {
     assert!(
         committed == fresh,
         "{} is not what the snapshots give: run `{REGENERATE}`, review and commit it\n\
+         first differing line: {}",
+        file.display(),
+        first_difference(&committed, &fresh)
+    );
+}
+
+#[test]
+fn the_sweep_grids_are_generated_from_the_snapshots() {
+    let paths = Paths::from_env();
+    let fresh = sweep_doc::doc_from_snapshots(&paths).unwrap();
+    let file = paths.root.join(sweep_doc::DOC);
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "{} is not what the sweep snapshots give: run `{REGENERATE}`, review and commit it\n\
          first differing line: {}",
         file.display(),
         first_difference(&committed, &fresh)

@@ -195,31 +195,11 @@ pub fn render(figures: &Figures) -> String {
     out
 }
 
-/// Replaces the text between the markers `<!-- {name}:start -->` and `<!-- {name}:end -->`
-/// (appending them if missing), keeping the rest.
-pub fn splice(document: &str, name: &str, table: &str) -> String {
-    let (start_mark, end_mark) = (
-        format!("<!-- {name}:start -->"),
-        format!("<!-- {name}:end -->"),
-    );
-    let block = format!("{start_mark}\n{table}{end_mark}");
-    match (document.find(&start_mark), document.find(&end_mark)) {
-        (Some(start), Some(end)) if start < end => {
-            format!(
-                "{}{block}{}",
-                &document[..start],
-                &document[end + end_mark.len()..]
-            )
-        }
-        _ => format!("{}\n\n{block}\n", document.trim_end()),
-    }
-}
-
 /// Writes `table` into BENCHMARKS.md between the markers `name`.
 pub fn publish_table(paths: &Paths, name: &str, table: &str) -> Result<PathBuf> {
     let file = paths.root.join("BENCHMARKS.md");
     let current = std::fs::read_to_string(&file).unwrap_or_else(|_| "# Benchmarks\n".into());
-    std::fs::write(&file, splice(&current, name, table))?;
+    std::fs::write(&file, crate::infra::fsutil::splice(&current, name, table))?;
     Ok(file)
 }
 
@@ -611,13 +591,13 @@ mod tests {
     fn splicing_keeps_the_prose_around_the_markers() {
         let doc = "# Benchmarks\n\nintro\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\n\n\
                    <!-- blocks:start -->\nkept\n<!-- blocks:end -->\n## Notes\nkeep me\n";
-        let out = splice(doc, "bench", "new\n");
+        let out = crate::infra::fsutil::splice(doc, "bench", "new\n");
         assert_eq!(
             out,
             "# Benchmarks\n\nintro\n\n<!-- bench:start -->\nnew\n<!-- bench:end -->\n\n\
              <!-- blocks:start -->\nkept\n<!-- blocks:end -->\n## Notes\nkeep me\n"
         );
-        let appended = splice("# Benchmarks\n", "bench", "t\n");
+        let appended = crate::infra::fsutil::splice("# Benchmarks\n", "bench", "t\n");
         assert!(appended.ends_with("<!-- bench:start -->\nt\n<!-- bench:end -->\n"));
     }
 }

@@ -9,12 +9,13 @@ use crate::cases::upstream;
 use crate::cases::upstream_found::{self, Record};
 use crate::infra::paths::Paths;
 use crate::infra::runner::Runner;
-use crate::judge::{helpers, upstream_doc};
+use crate::judge::{helpers, sweep_doc, upstream_doc};
 use crate::kernel::manifest::Catalog;
 use crate::kernel::{source, vmlinux_h};
 
 pub fn run(paths: &Paths) -> Result<()> {
     helpers::write_doc(paths)?;
+    sweep_doc::write_doc(paths)?;
     record_upstream(paths)?;
     upstream_doc::write_doc(paths)
 }

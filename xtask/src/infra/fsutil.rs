@@ -43,6 +43,26 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     Ok(())
 }
 
+/// Replaces the text between the markers `<!-- {name}:start -->` and `<!-- {name}:end -->`
+/// (appending them if missing), keeping the rest.
+pub fn splice(document: &str, name: &str, table: &str) -> String {
+    let (start_mark, end_mark) = (
+        format!("<!-- {name}:start -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let block = format!("{start_mark}\n{table}{end_mark}");
+    match (document.find(&start_mark), document.find(&end_mark)) {
+        (Some(start), Some(end)) if start < end => {
+            format!(
+                "{}{block}{}",
+                &document[..start],
+                &document[end + end_mark.len()..]
+            )
+        }
+        _ => format!("{}\n\n{block}\n", document.trim_end()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod normalise;
 pub mod run;
 pub mod snapshots;
 pub mod sweep;
+pub mod sweep_doc;
 pub mod upstream_doc;
 
 use std::collections::BTreeMap;

@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 
 use protocol::{SweepResult, SweepSeen, SweepTrigger};
 
+use crate::cases::sweep::insn::{AtomicOp, Size};
 use crate::cases::sweep::model::{predict, Expected};
 use crate::cases::sweep::trigger::{self, shown, Prediction, Trigger};
-use crate::cases::sweep::{generate, Program, Tracepoint};
+use crate::cases::sweep::{generate, Move, Op, ProgType, Program, Target, Tracepoint};
 use crate::guest::results::SweepRecords;
 
 /// What the kernel did with one sweep program.
@@ -252,6 +253,30 @@ impl Judged {
     /// The compact summary a kernel's snapshot keeps: counts per cell kind, the deviations
     /// (each program with its reasons), the rewordings grouped (digits as `N`), the JIT and
     /// interpreter comparison. A change between kernels or commits is a diff of this.
+    /// Each program with the model's answer and the kernel's.
+    pub fn triples(&self) -> Vec<Triple<'_>> {
+        (self.programs.iter())
+            .zip(&self.expected)
+            .zip(&self.answers)
+            .map(|((p, e), a)| (p, e, a.as_ref()))
+            .collect()
+    }
+
+    /// The grid as the snapshot keeps it ([`compact`]), with a header naming the columns.
+    pub fn grid_lines(&self) -> Vec<String> {
+        let header = groups()
+            .iter()
+            .map(|(name, sizes)| {
+                let sizes: Vec<String> = sizes.iter().map(u32::to_string).collect();
+                format!("{name} {}", sizes.join(","))
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let mut lines = vec![format!("off {header}")];
+        lines.extend(compact(&self.tracepoint, &self.triples()));
+        lines
+    }
+
     pub fn summary(&self) -> serde_json::Value {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut deviations = Vec::new();
@@ -325,6 +350,7 @@ impl Judged {
                 "compared": compared,
                 "differ": differ,
             },
+            "grid": self.grid_lines(),
             // Timings vary from run to run: printed, never snapshotted.
             "notes": self.notes.iter().filter(|n| !n.starts_with("guest time")).collect::<Vec<_>>(),
         });
@@ -365,6 +391,136 @@ fn digits(text: &str) -> String {
         }
     }
     out
+}
+
+// The grid's cells: for each program of the grid (the buffer accessed straight through ctx[0]
+// by a type-24 program, at one offset with one access), what came of it against the model.
+// The terminal's and the job summary's grids (`report::sweep_grid`) and the snapshot's
+// compact grid (which docs/writable-rules.md is generated from) are drawn from the same cells.
+
+/// One program, the model's answer and the kernel's (`None`: the kernel did not run it).
+pub type Triple<'a> = (&'a Program, &'a Expected, Option<&'a KernelAnswer>);
+
+/// What a cell shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cell {
+    Ok,
+    RefusedAtLoad,
+    /// Refused at load as the model says, in other words.
+    RefusedAtLoadReworded,
+    RefusedAtAttach,
+    Deviates,
+    NotRun,
+}
+
+impl Cell {
+    pub fn mark(self) -> &'static str {
+        match self {
+            Cell::Ok => "✓",
+            Cell::RefusedAtLoad => "L",
+            Cell::RefusedAtLoadReworded => "l",
+            Cell::RefusedAtAttach => "A",
+            Cell::Deviates => "✗",
+            Cell::NotRun => "-",
+        }
+    }
+
+    pub fn of(expected: &Expected, kernel: Option<&KernelAnswer>) -> Self {
+        let Some(kernel) = kernel else {
+            return Cell::NotRun;
+        };
+        match compare(expected, kernel) {
+            Agreement::Deviates(_) => Cell::Deviates,
+            Agreement::Reworded { .. } => Cell::RefusedAtLoadReworded,
+            Agreement::Agrees if expected.refused_at_load() => Cell::RefusedAtLoad,
+            Agreement::Agrees if expected.refused_at_attach() => Cell::RefusedAtAttach,
+            Agreement::Agrees => Cell::Ok,
+        }
+    }
+}
+
+pub const LEGEND: &str = "✓ ok · L refused at load · l refused at load in other words than \
+                          the model's · A refused at attach · ✗ deviates from the model · - not run";
+
+/// The grid's columns: (op, size) in display order.
+pub fn columns() -> Vec<(Op, Size)> {
+    let mut columns = Vec::new();
+    for op in [Op::Ldx, Op::Stx, Op::St] {
+        columns.extend(Size::ALL.map(|size| (op, size)));
+    }
+    for atomic in AtomicOp::ALL {
+        columns.extend([Size::W, Size::DW].map(|size| (Op::Atomic(atomic), size)));
+    }
+    columns
+}
+
+pub fn column_name((op, size): (Op, Size)) -> String {
+    format!("{}.{}", op.short(), size.short())
+}
+
+/// Whether a program is one of the grid's cells.
+pub fn in_grid(program: &Program) -> bool {
+    let shape = &program.shape;
+    program.prog_type == ProgType::RawTracepointWritable
+        && shape.target == Target::Buffer
+        && shape.moved == Move::None
+        && !shape.tail_called
+}
+
+/// The cells by (offset, column).
+pub fn cells(triples: &[Triple<'_>]) -> BTreeMap<(i32, (Op, Size)), Cell> {
+    triples
+        .iter()
+        .filter(|(program, ..)| in_grid(program))
+        .map(|(program, expected, kernel)| {
+            let key = (program.shape.off, (program.shape.op, program.shape.size));
+            (key, Cell::of(expected, *kernel))
+        })
+        .collect()
+}
+
+/// The grid's rows: each offset from −9 to the writable size + 8 with a mark per column.
+pub fn rows(tp: &Tracepoint, triples: &[Triple<'_>]) -> Vec<(i32, Vec<&'static str>)> {
+    let cells = cells(triples);
+    let ws = tp.writable_size as i32;
+    (-9..=ws + 8)
+        .map(|off| {
+            let marks = columns()
+                .into_iter()
+                .map(|column| cells.get(&(off, column)).map_or(" ", |c| c.mark()))
+                .collect();
+            (off, marks)
+        })
+        .collect()
+}
+
+/// The columns grouped by op: (op name, sizes in bytes).
+pub fn groups() -> Vec<(&'static str, Vec<u32>)> {
+    let mut groups: Vec<(&'static str, Vec<u32>)> = Vec::new();
+    for (op, size) in columns() {
+        match groups.last_mut() {
+            Some((name, sizes)) if *name == op.short() => sizes.push(size.bytes()),
+            _ => groups.push((op.short(), vec![size.bytes()])),
+        }
+    }
+    groups
+}
+
+/// The grid as the snapshot keeps it: a line per offset, its marks grouped by op (in
+/// [`groups`]' order) — `"  0 ✓✓✓A ✓✓✓A ✓✓✓A ✓A ✓A ✓A"`.
+pub fn compact(tp: &Tracepoint, triples: &[Triple<'_>]) -> Vec<String> {
+    let groups = groups();
+    rows(tp, triples)
+        .into_iter()
+        .map(|(off, marks)| {
+            let mut marks = marks.into_iter();
+            let grouped: Vec<String> = groups
+                .iter()
+                .map(|(_, sizes)| marks.by_ref().take(sizes.len()).collect())
+                .collect();
+            format!("{off:>3} {}", grouped.join(" "))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -479,6 +635,7 @@ mod tests {
             "counts",
             "deviations",
             "fired",
+            "grid",
             "jit vs interpreter",
             "not fired (the model says they write outside the buffer, or refuses their attach)",
             "notes",
@@ -497,6 +654,25 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("its buffer is the NBD request"));
+    }
+
+    #[test]
+    fn the_snapshots_grid_has_a_line_per_offset_with_the_marks_grouped_by_op() {
+        let judged = Judged::of(&Tracepoint::new("bpf_test_finish", 4, 1), None);
+        let grid = judged.grid_lines();
+        assert_eq!(
+            grid[0],
+            "off ldx 1,2,4,8 | stx 1,2,4,8 | st 1,2,4,8 | add 4,8 | xchg 4,8 | cmpxchg 4,8"
+        );
+        assert_eq!(
+            grid.len(),
+            1 + (4 + 8 + 9 + 1) as usize,
+            "offsets -9 ..= 12"
+        );
+        assert_eq!(
+            grid[1], " -9 ---- ---- ---- -- -- --",
+            "nothing ran: not run"
+        );
     }
 
     #[test]

@@ -4,95 +4,12 @@
 //! through ctx[0], type 24). Below it, the rest of the family counted by part, and each
 //! deviation with the program, both answers and the disassembly. Pure: triples in, text out.
 
-use std::collections::BTreeMap;
-
-use crate::cases::sweep::insn::{AtomicOp, Size};
-use crate::cases::sweep::model::Expected;
 use crate::cases::sweep::trigger::Trigger;
-use crate::cases::sweep::{Move, Op, ProgType, Program, Target, Tracepoint};
+use crate::cases::sweep::{Move, ProgType, Program, Target, Tracepoint};
 use crate::infra::table::Table;
-use crate::judge::sweep::{compare, Agreement, Judged, KernelAnswer};
-
-/// One program, the model's answer and the kernel's (`None`: the kernel did not run it).
-pub type Triple<'a> = (&'a Program, &'a Expected, Option<&'a KernelAnswer>);
-
-/// What a cell shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Cell {
-    Ok,
-    RefusedAtLoad,
-    /// Refused at load as the model says, in other words.
-    RefusedAtLoadReworded,
-    RefusedAtAttach,
-    Deviates,
-    NotRun,
-}
-
-impl Cell {
-    pub fn mark(self) -> &'static str {
-        match self {
-            Cell::Ok => "✓",
-            Cell::RefusedAtLoad => "L",
-            Cell::RefusedAtLoadReworded => "l",
-            Cell::RefusedAtAttach => "A",
-            Cell::Deviates => "✗",
-            Cell::NotRun => "-",
-        }
-    }
-
-    pub fn of(expected: &Expected, kernel: Option<&KernelAnswer>) -> Self {
-        let Some(kernel) = kernel else {
-            return Cell::NotRun;
-        };
-        match compare(expected, kernel) {
-            Agreement::Deviates(_) => Cell::Deviates,
-            Agreement::Reworded { .. } => Cell::RefusedAtLoadReworded,
-            Agreement::Agrees if expected.refused_at_load() => Cell::RefusedAtLoad,
-            Agreement::Agrees if expected.refused_at_attach() => Cell::RefusedAtAttach,
-            Agreement::Agrees => Cell::Ok,
-        }
-    }
-}
-
-pub const LEGEND: &str = "✓ ok · L refused at load · l refused at load in other words than \
-                          the model's · A refused at attach · ✗ deviates from the model · - not run";
-
-/// The grid's columns: (op, size) in display order.
-fn columns() -> Vec<(Op, Size)> {
-    let mut columns = Vec::new();
-    for op in [Op::Ldx, Op::Stx, Op::St] {
-        columns.extend(Size::ALL.map(|size| (op, size)));
-    }
-    for atomic in AtomicOp::ALL {
-        columns.extend([Size::W, Size::DW].map(|size| (Op::Atomic(atomic), size)));
-    }
-    columns
-}
-
-fn column_name((op, size): (Op, Size)) -> String {
-    format!("{}.{}", op.short(), size.short())
-}
-
-/// Whether a program is one of the grid's cells.
-fn in_grid(program: &Program) -> bool {
-    let shape = &program.shape;
-    program.prog_type == ProgType::RawTracepointWritable
-        && shape.target == Target::Buffer
-        && shape.moved == Move::None
-        && !shape.tail_called
-}
-
-/// The cells by (offset, column).
-fn cells(triples: &[Triple<'_>]) -> BTreeMap<(i32, (Op, Size)), Cell> {
-    triples
-        .iter()
-        .filter(|(program, ..)| in_grid(program))
-        .map(|(program, expected, kernel)| {
-            let key = (program.shape.off, (program.shape.op, program.shape.size));
-            (key, Cell::of(expected, *kernel))
-        })
-        .collect()
-}
+use crate::judge::sweep::{
+    column_name, columns, compare, groups, rows, Agreement, Cell, Judged, Triple, LEGEND,
+};
 
 /// The part of the family a program belongs to, for the counts below the grid.
 fn part(program: &Program) -> &'static str {
@@ -173,20 +90,6 @@ fn deviations(triples: &[Triple<'_>]) -> Vec<String> {
         .collect()
 }
 
-fn rows(tp: &Tracepoint, triples: &[Triple<'_>]) -> Vec<(i32, Vec<&'static str>)> {
-    let cells = cells(triples);
-    let ws = tp.writable_size as i32;
-    (-9..=ws + 8)
-        .map(|off| {
-            let marks = columns()
-                .into_iter()
-                .map(|column| cells.get(&(off, column)).map_or(" ", |c| c.mark()))
-                .collect();
-            (off, marks)
-        })
-        .collect()
-}
-
 /// `off` column text: the first offset past the writable size is marked `end▸`.
 fn offset_label(off: i32, tp: &Tracepoint) -> String {
     if off == tp.writable_size as i32 {
@@ -194,18 +97,6 @@ fn offset_label(off: i32, tp: &Tracepoint) -> String {
     } else {
         off.to_string()
     }
-}
-
-/// The columns grouped by op: (op name, sizes in bytes).
-fn groups() -> Vec<(&'static str, Vec<u32>)> {
-    let mut groups: Vec<(&'static str, Vec<u32>)> = Vec::new();
-    for (op, size) in columns() {
-        match groups.last_mut() {
-            Some((name, sizes)) if *name == op.short() => sizes.push(size.bytes()),
-            _ => groups.push((op.short(), vec![size.bytes()])),
-        }
-    }
-    groups
 }
 
 /// The grid as plain text for the terminal: a header of ops over sizes in bytes, a mark per
@@ -333,11 +224,7 @@ pub fn render_markdown(kernel: &str, tp: &Tracepoint, triples: &[Triple<'_>]) ->
 /// One judged sweep as (terminal text, Markdown): the grid, the counts, the deviations, the
 /// JIT against the interpreter, and the rate (programs per second of guest time).
 pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
-    let triples: Vec<Triple<'_>> = (judged.programs.iter())
-        .zip(&judged.expected)
-        .zip(&judged.answers)
-        .map(|((p, e), a)| (p, e, a.as_ref()))
-        .collect();
+    let triples = judged.triples();
     let trigger = Trigger::of(&judged.tracepoint);
     let mut extra = format!("{}\n", trigger.words());
     if trigger.fires() {
@@ -397,7 +284,8 @@ mod tests {
     use super::*;
     use crate::cases::sweep::family::generate;
     use crate::cases::sweep::model::predict;
-    use crate::judge::sweep::Refused;
+    use crate::cases::sweep::model::Expected;
+    use crate::judge::sweep::{KernelAnswer, Refused};
 
     fn tp() -> Tracepoint {
         Tracepoint::new("bpf_test_finish", 4, 1)
