@@ -164,6 +164,23 @@ pub fn string<'a>(btf: &'a [u8], header: &Header, offset: u32) -> Option<&'a str
     std::str::from_utf8(&rest[..end]).ok()
 }
 
+/// A parse of the kernel's BTF (`bytes`: vmlinux's, or vmlinux's with a module's) kept for the
+/// rest of the process: the same few megabytes are looked up for every `__ksym` of every case,
+/// and under TCG each parse costs tens of milliseconds. The bytes are kept with it (a few
+/// distinct inputs per boot).
+pub fn parsed_once(bytes: &[u8]) -> Result<&'static Parsed<'static>, BtfRawError> {
+    type Kept = Vec<(&'static [u8], &'static Parsed<'static>)>;
+    static KEPT: std::sync::Mutex<Kept> = std::sync::Mutex::new(Vec::new());
+    let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, parsed)) = kept.iter().find(|(known, _)| *known == bytes) {
+        return Ok(parsed);
+    }
+    let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
+    let parsed: &'static Parsed<'static> = Box::leak(Box::new(Parsed::new(bytes)?));
+    kept.push((bytes, parsed));
+    Ok(parsed)
+}
+
 /// A parsed standalone BTF: its bytes, header and types, with lookups by id.
 pub struct Parsed<'a> {
     pub data: &'a [u8],

@@ -568,7 +568,7 @@ struct BtfSearch<'k> {
 impl<'k> BtfSearch<'k> {
     fn new(kernel: &'k mut dyn KernelSymbols) -> Result<Self, KsymError> {
         let vmlinux = kernel.vmlinux_btf()?;
-        let vmlinux_count = Parsed::new(&vmlinux)
+        let vmlinux_count = btf_raw::parsed_once(&vmlinux)
             .map_err(|e| KsymError::KernelBtf("vmlinux".into(), e))?
             .types
             .len();
@@ -617,7 +617,8 @@ impl<'k> BtfSearch<'k> {
             return Ok(());
         };
         let target = self.btf(module)?;
-        let target = Parsed::new(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
+        let target =
+            btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
         let var_type = target.by_id(id).map_or(0, |t| t.size_or_type);
         let (target_type, _) = skip_mods(&target, var_type).unwrap_or((0, 0));
         if !types_compat((local, local_type), (&target, target_type), 32) {
@@ -653,7 +654,8 @@ impl<'k> BtfSearch<'k> {
             return Err(KsymError::FuncNotInBtf(ksym.name.clone()));
         };
         let target = self.btf(module)?;
-        let target = Parsed::new(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
+        let target =
+            btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
         let kernel_proto = target.by_id(id).map_or(0, |t| t.size_or_type);
         if !types_compat((local, proto), (&target, kernel_proto), 32) {
             if ksym.weak {
@@ -704,15 +706,15 @@ impl<'k> BtfSearch<'k> {
     /// The id of the first type of `kind` named `name` in vmlinux, else in the first module
     /// (by the kernel's order) whose own types have it.
     fn find(&mut self, name: &str, wanted: u32) -> Result<Option<(u32, Option<usize>)>, KsymError> {
-        let vmlinux =
-            Parsed::new(&self.vmlinux).map_err(|e| KsymError::KernelBtf(name.into(), e))?;
+        let vmlinux = btf_raw::parsed_once(&self.vmlinux)
+            .map_err(|e| KsymError::KernelBtf(name.into(), e))?;
         if let Some((id, _)) = vmlinux.find(wanted, name) {
             return Ok(Some((id, None)));
         }
         let vmlinux_count = self.vmlinux_count;
         for (index, (module, combined)) in self.modules()?.iter().enumerate() {
-            let parsed =
-                Parsed::new(combined).map_err(|e| KsymError::KernelBtf(module.clone(), e))?;
+            let parsed = btf_raw::parsed_once(combined)
+                .map_err(|e| KsymError::KernelBtf(module.clone(), e))?;
             let own = parsed
                 .types
                 .iter()
