@@ -620,12 +620,12 @@ impl<'k> BtfSearch<'k> {
         let target =
             btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
         let var_type = target.by_id(id).map_or(0, |t| t.size_or_type);
-        let (target_type, _) = skip_mods(&target, var_type).unwrap_or((0, 0));
-        if !types_compat((local, local_type), (&target, target_type), 32) {
+        let (target_type, _) = skip_mods(target, var_type).unwrap_or((0, 0));
+        if !types_compat((local, local_type), (target, target_type), 32) {
             return Err(self.incompatible(
                 ksym,
                 (local, local_type),
-                (&target, target_type),
+                (target, target_type),
                 module,
             ));
         }
@@ -657,11 +657,11 @@ impl<'k> BtfSearch<'k> {
         let target =
             btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
         let kernel_proto = target.by_id(id).map_or(0, |t| t.size_or_type);
-        if !types_compat((local, proto), (&target, kernel_proto), 32) {
+        if !types_compat((local, proto), (target, kernel_proto), 32) {
             if ksym.weak {
                 return Ok(());
             }
-            return Err(self.incompatible(ksym, (local, proto), (&target, kernel_proto), module));
+            return Err(self.incompatible(ksym, (local, proto), (target, kernel_proto), module));
         }
         if let Some(m) = module {
             if !resolved.fd_array_modules.contains(&m) {
