@@ -87,6 +87,7 @@ mod tests {
             tracepoint: crate::cases::sweep::Tracepoint::new("bpf_test_finish", 4, 1),
             kernel_name: "bpf_test_finish".into(),
             module: None,
+            program: None,
         };
         let mut plan = crate::cases::sweep::plan::guest_plan(&sweep, true);
         plan.programs.truncate(programs);

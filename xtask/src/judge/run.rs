@@ -159,7 +159,15 @@ impl RunJudging {
                     reason: reason.clone(),
                 },
             };
-            rows.push(judge.probe(&asked.case_name(), SWEEP_DESCRIPTION, outcome));
+            let mut row = judge.probe(&asked.case_name(), SWEEP_DESCRIPTION, outcome);
+            // Judged by expectations only (a bisect step), a sweep's expectation is the model.
+            if let (false, Asked::Runs(sweep)) = (self.compare_snapshots, asked) {
+                let judged = judge::sweep::Judged::of_sweep(sweep, records.sweeps.get(&row.case));
+                let deviations = judged.deviations().into_iter();
+                row.deviations
+                    .extend(deviations.map(|d| format!("deviates from the model: {d}")));
+            }
+            rows.push(row);
         }
         rows
     }
@@ -176,7 +184,7 @@ fn sweep_outcome(sweep: &Sweep, records: &RunRecords, failure: Option<&RunFailur
     }
     match (records.sweeps.get(&sweep.case_name()), failure) {
         (Some(swept), _) if swept.done_ms.is_some() => {
-            CaseOutcome::Probe(judge::sweep::Judged::of(&sweep.tracepoint, Some(swept)).summary())
+            CaseOutcome::Probe(judge::sweep::Judged::of_sweep(sweep, Some(swept)).summary())
         }
         (_, Some(failure)) => CaseOutcome::NotRun {
             reason: failure.describe(),
@@ -253,6 +261,7 @@ mod tests {
             tracepoint: Tracepoint::new("bpf_testmod_test_writable_bare", 8, 1),
             kernel_name: "bpf_testmod_test_writable_bare".into(),
             module: Some(ko.clone()),
+            program: None,
         };
         let judging = RunJudging {
             kernel: "6.12".into(),
@@ -308,6 +317,65 @@ mod tests {
                 "bpf_testmod.ko, which defines bpf_testmod_test_writable_bare, did not load"
             ),
             "{reason}"
+        );
+    }
+
+    #[test]
+    fn judged_by_expectations_only_a_sweep_cell_deviates_where_the_kernel_differs_from_the_model() {
+        use crate::cases::sweep::plan::{for_kernel, Sweep};
+        use crate::cases::sweep::Tracepoint;
+        use crate::guest::results::SweepRecords;
+        use protocol::SweepResult;
+
+        let finish = Sweep {
+            tracepoint: Tracepoint::new("bpf_test_finish", 4, 1),
+            kernel_name: "bpf_test_finish".into(),
+            module: None,
+            program: None,
+        };
+        let cell = "sweep.bpf_test_finish.xchg.w.off0".to_owned();
+        let sweeps = for_kernel("5.10", &[finish], std::slice::from_ref(&cell), false);
+        let judging = |compare_snapshots| RunJudging {
+            kernel: "5.10".into(),
+            source: "s".into(),
+            latest: None,
+            cases: Vec::new(),
+            decided: BTreeMap::new(),
+            probes: Vec::new(),
+            reused_probes: None,
+            host_paths: Vec::new(),
+            compare_snapshots,
+            user_snapshots: None,
+            sweeps: sweeps.clone(),
+            upstream_names: BTreeMap::new(),
+            reused_sweeps: BTreeMap::new(),
+        };
+        // 5.10's answer: xchg is a v3 atomic it does not know.
+        let refused = SweepResult {
+            name: cell.clone(),
+            load: 22,
+            verdict: "BPF_STX uses reserved fields".into(),
+            attach: None,
+            after: None,
+            interpreted: None,
+            note: String::new(),
+        };
+        let mut records = RunRecords::default();
+        let swept = SweepRecords {
+            results: vec![refused],
+            done_ms: Some(1),
+            notes: Vec::new(),
+        };
+        records.sweeps.insert(cell.clone(), swept);
+        let plan: Plan = serde_json::from_str(r#"{"modules":[],"cases":[]}"#).unwrap();
+        let bisect = judging(false).rows(&plan, &records, None, Snapshots::Ignored);
+        assert_eq!(bisect[0].case, cell);
+        assert_eq!(bisect[0].deviations.len(), 1, "{:?}", bisect[0].deviations);
+        assert!(bisect[0].deviations[0].starts_with("deviates from the model: "));
+        let snapshotted = judging(true).rows(&plan, &records, None, Snapshots::Ignored);
+        assert!(
+            snapshotted[0].deviations.is_empty(),
+            "the snapshot is the expectation there"
         );
     }
 }

@@ -216,7 +216,27 @@ impl Judged {
     /// The programs regenerated and predicted (pure, deterministic: the plan's), matched to
     /// the records by name.
     pub fn of(tp: &Tracepoint, records: Option<&SweepRecords>) -> Self {
-        let programs = generate(tp);
+        Self::of_programs(tp, generate(tp), records)
+    }
+
+    /// A sweep as a run asked for it: the whole family, or one cell's program.
+    pub fn of_sweep(
+        sweep: &crate::cases::sweep::plan::Sweep,
+        records: Option<&SweepRecords>,
+    ) -> Self {
+        let tp = &sweep.tracepoint;
+        let mut programs = generate(tp);
+        if let Some(cell) = &sweep.program {
+            programs.retain(|p| &p.name == cell);
+        }
+        Self::of_programs(tp, programs, records)
+    }
+
+    fn of_programs(
+        tp: &Tracepoint,
+        programs: Vec<Program>,
+        records: Option<&SweepRecords>,
+    ) -> Self {
         let expected = programs.iter().map(|p| predict(p, tp)).collect();
         let by_name: BTreeMap<&str, &SweepResult> = records
             .map(|r| r.results.iter().map(|x| (x.name.as_str(), x)).collect())
@@ -253,6 +273,21 @@ impl Judged {
     /// The compact summary a kernel's snapshot keeps: counts per cell kind, the deviations
     /// (each program with its reasons), the rewordings grouped (digits as `N`), the JIT and
     /// interpreter comparison. A change between kernels or commits is a diff of this.
+    /// Each program the kernel answered otherwise than the model, with why.
+    pub fn deviations(&self) -> Vec<String> {
+        self.triples()
+            .into_iter()
+            .filter_map(
+                |(program, expected, answer)| match compare(expected, answer?) {
+                    Agreement::Deviates(reasons) => {
+                        Some(format!("{}: {}", program.name, reasons.join("; ")))
+                    }
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
     /// Each program with the model's answer and the kernel's.
     pub fn triples(&self) -> Vec<Triple<'_>> {
         (self.programs.iter())

@@ -38,11 +38,18 @@ pub struct Sweep {
     /// The module that defines it (loaded by the guest before the sweeps); `None`: vmlinux.
     #[serde(default)]
     pub module: Option<PathBuf>,
+    /// One cell of the sweep: only the program of this name (`sweep.<tp>.<access>`), asked
+    /// for by that name, e.g. as `bisect`'s case; `None`: the whole family.
+    #[serde(default)]
+    pub program: Option<String>,
 }
 
 impl Sweep {
     pub fn case_name(&self) -> String {
-        case_name(&self.tracepoint)
+        match &self.program {
+            Some(program) => program.clone(),
+            None => case_name(&self.tracepoint),
+        }
     }
 
     pub fn trigger(&self) -> Trigger {
@@ -71,14 +78,22 @@ pub fn case_name(tp: &Tracepoint) -> String {
     format!("{PREFIX}{}", tp.name)
 }
 
-/// Whether a case name names a sweep (which tracepoints exist is each kernel's answer).
+/// Whether a case name names a sweep (`sweep.<tracepoint>`) or one of its programs
+/// (`sweep.<tracepoint>.<access>`); which tracepoints exist is each kernel's answer.
 pub fn is_sweep(name: &str) -> bool {
-    name.strip_prefix(PREFIX).is_some_and(|tracepoint| {
+    name.strip_prefix(PREFIX).is_some_and(|rest| {
+        let tracepoint = rest.split('.').next().unwrap_or_default();
         !tracepoint.is_empty()
             && tracepoint
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
+}
+
+/// The sweep's case name a sweep or cell name belongs to (`sweep.<tracepoint>`).
+fn family_of(name: &str) -> String {
+    let rest = name.strip_prefix(PREFIX).unwrap_or(name);
+    format!("{PREFIX}{}", rest.split('.').next().unwrap_or_default())
 }
 
 /// The kernel's writable tracepoints as sweeps, named as case files name them (the
@@ -97,6 +112,7 @@ pub fn of_kernel(manifest: &Manifest, found: &[RawTracepoint]) -> Vec<Sweep> {
                 tracepoint: Tracepoint::new(name, raw.writable_size, raw.num_args),
                 kernel_name: raw.name.clone(),
                 module: raw.module.clone(),
+                program: None,
             }
         })
         .collect()
@@ -112,11 +128,13 @@ pub fn for_kernel(kernel: &str, sweeps: &[Sweep], asked: &[String], all: bool) -
         if chosen.iter().any(|a| a.case_name() == *name) {
             continue;
         }
-        chosen.push(match sweeps.iter().find(|s| s.case_name() == *name) {
-            Some(sweep) => Asked::Runs(sweep.clone()),
+        let family = family_of(name);
+        chosen.push(match sweeps.iter().find(|s| s.case_name() == family) {
+            Some(sweep) if family == *name => Asked::Runs(sweep.clone()),
+            Some(sweep) => cell(sweep, name),
             None => Asked::Missing {
                 case: name.clone(),
-                reason: missing(kernel, name, sweeps),
+                reason: missing(kernel, &family, sweeps),
             },
         });
     }
@@ -128,6 +146,29 @@ pub fn for_kernel(kernel: &str, sweeps: &[Sweep], asked: &[String], all: bool) -
         }
     }
     chosen
+}
+
+/// One program of `sweep` as a case of its own, if the family has a program of that name.
+fn cell(sweep: &Sweep, name: &str) -> Asked {
+    match super::generate(&sweep.tracepoint)
+        .iter()
+        .any(|p| p.name == name)
+    {
+        true => Asked::Runs(Sweep {
+            program: Some(name.to_owned()),
+            ..sweep.clone()
+        }),
+        false => Asked::Missing {
+            case: name.to_owned(),
+            reason: format!(
+                "the sweep of {} has no program `{name}` (its programs are named \
+                 sweep.<tracepoint>.<access>, e.g. {}.stx.w.off0; the grid and the \
+                 snapshot's deviations name them)",
+                sweep.tracepoint.name,
+                sweep.case_name()
+            ),
+        },
+    }
 }
 
 fn missing(kernel: &str, name: &str, sweeps: &[Sweep]) -> String {
@@ -158,6 +199,12 @@ pub fn guest_plan(sweep: &Sweep, interpreter: bool) -> SweepPlan {
     let trigger = sweep.trigger();
     let programs = super::generate(tp)
         .iter()
+        .filter(|program| {
+            sweep
+                .program
+                .as_ref()
+                .is_none_or(|only| *only == program.name)
+        })
         .map(|program| {
             let expected = predict(program, tp);
             let fire = trigger.fires()
@@ -167,7 +214,7 @@ pub fn guest_plan(sweep: &Sweep, interpreter: bool) -> SweepPlan {
         })
         .collect();
     SweepPlan {
-        name: case_name(tp),
+        name: sweep.case_name(),
         tracepoint: sweep.kernel_name.clone(),
         programs,
         interpreter: interpreter && trigger.fires(),
@@ -216,7 +263,36 @@ mod tests {
             tracepoint: Tracepoint::new(name, writable_size, arg_count),
             kernel_name: name.into(),
             module: None,
+            program: None,
         }
+    }
+
+    #[test]
+    fn one_program_of_a_sweep_is_a_case_of_its_own() {
+        let sweeps = [sweep("bpf_test_finish", 4, 1)];
+        let name = "sweep.bpf_test_finish.stx.w.off1".to_owned();
+        assert!(is_sweep(&name));
+        let asked = for_kernel("6.12", &sweeps, std::slice::from_ref(&name), false);
+        let [Asked::Runs(cell)] = asked.as_slice() else {
+            panic!("{asked:?}");
+        };
+        assert_eq!(cell.case_name(), name);
+        let plan = guest_plan(cell, true);
+        assert_eq!(
+            plan.name, name,
+            "the records come back under the cell's name"
+        );
+        assert_eq!(plan.programs.len(), 1);
+        assert_eq!(plan.programs[0].name, name);
+        let unknown = "sweep.bpf_test_finish.stx.w.off99".to_owned();
+        let asked = for_kernel("6.12", &sweeps, &[unknown], false);
+        let [Asked::Missing { reason, .. }] = asked.as_slice() else {
+            panic!("{asked:?}");
+        };
+        assert!(
+            reason.contains("has no program `sweep.bpf_test_finish.stx.w.off99`"),
+            "{reason}"
+        );
     }
 
     #[test]

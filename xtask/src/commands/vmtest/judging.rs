@@ -80,8 +80,7 @@ impl Judging<'_> {
                 let Asked::Runs(sweep) = asked else {
                     return None;
                 };
-                let judged =
-                    Judged::of(&sweep.tracepoint, vm.records.sweeps.get(&sweep.case_name()));
+                let judged = Judged::of_sweep(sweep, vm.records.sweeps.get(&sweep.case_name()));
                 Some(report::sweep_grid::render_judged(
                     &ready.manifest.name,
                     &judged,
