@@ -393,6 +393,57 @@ pub fn map_create(map: &protocol::InsnMap) -> io::Result<OwnedFd> {
     bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
 }
 
+/// BPF_MAP_CREATE of a map of maps (no BTF, as libbpf creates one) whose slots take maps
+/// like `inner` (the template: its type, sizes and flags).
+pub fn map_in_map_create(
+    name: &str,
+    (map_type, key_size, value_size, max_entries, map_flags): (u32, u32, u32, u32, u32),
+    inner: BorrowedFd<'_>,
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = map_type;
+    create.key_size = key_size;
+    create.value_size = value_size;
+    create.max_entries = max_entries;
+    create.map_flags = map_flags;
+    create.inner_map_fd = inner.as_raw_fd() as u32;
+    copy_prog_name(&mut create.map_name, name);
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
+}
+
+/// BPF_MAP_CREATE of a global data section's one-entry array (`.data`, `.bss`, `.rodata`,
+/// `.bss.<name>`...) with the object's BTF as libbpf creates it: no key type, the section's
+/// DATASEC as the value type, so the kernel sees the special fields its globals hold (a
+/// `bpf_list_head`, a `bpf_spin_lock`). The name as aya writes it (its first 15 bytes).
+pub fn data_map_create(
+    name: &str,
+    (map_type, key_size, value_size, max_entries, map_flags): (u32, u32, u32, u32, u32),
+    (btf, datasec): (BorrowedFd<'_>, u32),
+) -> io::Result<OwnedFd> {
+    let mut attr = zeroed_attr();
+    // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
+    create.map_type = map_type;
+    create.key_size = key_size;
+    create.value_size = value_size;
+    create.max_entries = max_entries;
+    create.map_flags = map_flags;
+    create.btf_fd = btf.as_raw_fd() as u32;
+    create.btf_key_type_id = 0;
+    create.btf_value_type_id = datasec;
+    for (slot, byte) in create.map_name.iter_mut().take(15).zip(name.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+    bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
+}
+
+/// BPF_MAP_UPDATE_ELEM of a map of maps' slot `index` (a 4-byte key) with `map`.
+pub fn map_in_map_update(outer: BorrowedFd<'_>, index: u32, map: BorrowedFd<'_>) -> io::Result<()> {
+    prog_array_update(outer, index, map)
+}
+
 /// BPF_MAP_FREEZE, for `.rodata`: the verifier may then treat its contents as constants.
 pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
     let mut attr = zeroed_attr();

@@ -229,11 +229,16 @@ fn open(
     let program = choose_program(&open, request.program)?;
     // The programs a static prog array initialiser names load too: libbpf fills those slots
     // after loading and fails the load if a target was not loaded (the own loader reads the
-    // same slots, `loader::prog_arrays`).
-    let mut needed: BTreeSet<String> = crate::loader::prog_arrays::static_slots(bytes)
-        .map_err(|e| harness_error(format!("reading the object's prog array initialisers: {e}")))?
+    // same slots, `loader::static_slots`). A map of maps' slots libbpf fills itself.
+    let mut needed: BTreeSet<String> = crate::loader::static_slots::static_slots(bytes)
+        .map_err(|e| {
+            harness_error(format!(
+                "reading the object's static .maps initialisers: {e}"
+            ))
+        })?
         .into_iter()
-        .map(|slot| slot.program)
+        .filter(|slot| slot.kind == crate::loader::static_slots::Target::Program)
+        .map(|slot| slot.target)
         .collect();
     needed.extend(
         request
@@ -557,11 +562,11 @@ mod tests {
     #[test]
     fn a_static_prog_array_initialiser_names_its_programs() {
         let object = include_bytes!("../testdata/prog_array_init.bpf.o");
-        let slots = crate::loader::prog_arrays::static_slots(object).unwrap();
-        let names: Vec<String> = slots.into_iter().map(|slot| slot.program).collect();
+        let slots = crate::loader::static_slots::static_slots(object).unwrap();
+        let names: Vec<String> = slots.into_iter().map(|slot| slot.target).collect();
         assert_eq!(names, ["callee"]);
         let plain = include_bytes!("../testdata/writable_bare.bpf.o");
-        assert!(crate::loader::prog_arrays::static_slots(plain)
+        assert!(crate::loader::static_slots::static_slots(plain)
             .unwrap()
             .is_empty());
     }

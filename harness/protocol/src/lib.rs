@@ -148,6 +148,9 @@ pub enum ProgType {
     /// `BPF_PROG_TYPE_EXT` (`freplace/<function>`): replaces a global function of a loaded
     /// program and is verified as that program's type.
     Extension,
+    /// `BPF_PROG_TYPE_SYSCALL` (`syscall`): run by BPF_PROG_TEST_RUN only; loaded here as a
+    /// static prog array's target (libbpf loads it sleepable, as its section says).
+    Syscall,
 }
 
 impl ProgType {
@@ -158,6 +161,7 @@ impl ProgType {
             ProgType::RawTracepoint => 17,
             ProgType::RawTracepointWritable => 24,
             ProgType::Extension => 28,
+            ProgType::Syscall => 31,
         }
     }
 
@@ -168,6 +172,7 @@ impl ProgType {
             ProgType::RawTracepoint => "raw_tp",
             ProgType::RawTracepointWritable => "raw_tp.w",
             ProgType::Extension => "freplace",
+            ProgType::Syscall => "syscall",
         }
     }
 }
@@ -187,6 +192,7 @@ impl TryFrom<u32> for ProgType {
             ProgType::RawTracepoint,
             ProgType::RawTracepointWritable,
             ProgType::Extension,
+            ProgType::Syscall,
         ]
         .into_iter()
         .find(|t| t.number() == number)

@@ -16,8 +16,8 @@ pub mod insns;
 pub mod kernel_btf;
 pub mod kernel_files;
 pub mod ksyms;
-pub mod prog_arrays;
 pub mod sections;
+pub mod static_slots;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::CString;
@@ -28,6 +28,9 @@ use aya_obj::EbpfSectionKind;
 
 use crate::bpf_sys::{self, ProgLoadRequest};
 pub use sections::GlobalSymbol;
+
+/// BPF_PROG_LOAD's `BPF_F_SLEEPABLE`.
+const BPF_F_SLEEPABLE: u32 = 1 << 4;
 
 /// A program the kernel accepted, with the maps that back its globals. It keeps the object
 /// as relocated, so the object's other programs (tail-call targets) load against the very
@@ -98,6 +101,13 @@ pub enum LoaderError {
     CoRe(#[from] aya_obj::btf::BtfRelocationError),
     #[error("no raw_tp/raw_tp.w program named `{0}` in the object (found: {1})")]
     NoSuchProgram(String, String),
+    #[error("own loader does not support loading `{target}` into static prog array `{map}`[{index}]: its section `{section}` is a program type it does not load (raw_tp, raw_tp.w, freplace, syscall)")]
+    UnsupportedSlotTarget {
+        map: String,
+        index: u32,
+        target: String,
+        section: String,
+    },
     #[error("extension section {0}: no such global function in the object's loaded BTF")]
     NoReplacedFunction(String),
     #[error("no map named `{0}` in the object (found: {1})")]
@@ -119,7 +129,7 @@ pub enum LoaderError {
     #[error(transparent)]
     Extern(#[from] externs::ExternError),
     #[error(transparent)]
-    ProgArray(#[from] prog_arrays::ProgArrayError),
+    StaticSlot(#[from] static_slots::StaticSlotError),
     #[error(transparent)]
     Ksym(#[from] ksyms::KsymError),
     #[error("the kernel's BTF for CO-RE")]
@@ -143,8 +153,8 @@ pub fn load(
     let kconfig = externs::prepare(object, &mut prepared, &externs::RunningKernel)?;
     let kconfig_count = kconfig.as_ref().map_or(0, |k| k.offsets.len());
     let ksyms = ksyms::Ksyms::prepare(object, &mut prepared, kconfig_count)?;
-    let prog_array_maps = prog_arrays::hide_values(object, &mut prepared)?;
-    let static_slots = prog_arrays::static_slots(object)?;
+    let prog_array_maps = static_slots::hide_values(object, &mut prepared)?;
+    let static_slots = static_slots::static_slots(object)?;
     let mut obj = aya_obj::Object::parse(&prepared)?;
     if let Some(ksyms) = &ksyms {
         ksyms.add_dummy_var(&mut obj)?;
@@ -186,6 +196,7 @@ pub fn load(
         obj.relocate_btf(&target)?;
     }
     let maps = create_maps(&obj, btf.as_ref().map(|fd| fd.as_fd()), &mut notes)?;
+    fill_map_slots(&maps, &static_slots, &mut notes)?;
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(index, _)| *index).collect();
     let map_objects: Vec<(&str, i32, &aya_obj::Map)> = maps
         .iter()
@@ -359,12 +370,17 @@ impl LoadedProgram {
             _ => None,
         };
         let mut notes = Vec::new();
+        // libbpf's section definition adds its flags at load (`syscall`: SEC_SLEEPABLE).
+        let flags = match section.prog_type {
+            protocol::ProgType::Syscall => self.prog_flags | BPF_F_SLEEPABLE,
+            _ => self.prog_flags,
+        };
         let (attempt, insn_count) = load_function(
             &self.relocated,
             self.btf.as_ref().map(|fd| fd.as_fd()),
             (section.prog_type, replaces),
             name,
-            (self.prog_flags, bpf_sys::DEFAULT_LOG_LEVEL),
+            (flags, bpf_sys::DEFAULT_LOG_LEVEL),
             &self.kernel_symbols.fd_array,
             &mut notes,
         );
@@ -389,20 +405,34 @@ impl LoadedProgram {
     fn fill_static_slots(
         &mut self,
         program: &str,
-        slots: &[prog_arrays::Slot],
+        slots: &[static_slots::Slot],
         notes: &mut Vec<String>,
     ) -> Result<std::io::Result<()>, LoaderError> {
-        for slot in slots {
+        for slot in slots
+            .iter()
+            .filter(|s| s.kind == static_slots::Target::Program)
+        {
             let map = self
                 .map(&slot.map)?
                 .try_clone_to_owned()
                 .map_err(|e| LoaderError::MapInit(slot.map.clone(), e))?;
-            let target = if slot.program == program {
+            let target = if slot.target == program {
                 self.fd
                     .try_clone()
                     .map_err(|e| LoaderError::MapInit(slot.map.clone(), e))?
             } else {
-                let (attempt, fd) = self.load_sibling(&slot.program)?;
+                if find_program_section(&self.relocated, &self.program_sections, &slot.target)
+                    .is_err()
+                {
+                    return Err(LoaderError::UnsupportedSlotTarget {
+                        map: slot.map.clone(),
+                        index: slot.index,
+                        target: slot.target.clone(),
+                        section: sections::symbol_section(&self.object, &slot.target)?
+                            .unwrap_or_else(|| "(none)".into()),
+                    });
+                }
+                let (attempt, fd) = self.load_sibling(&slot.target)?;
                 match (attempt.result, fd) {
                     (Ok(()), Some(fd)) => fd,
                     (result, _) => {
@@ -413,7 +443,7 @@ impl LoadedProgram {
                             "static prog array {}[{}]: the kernel refused {} ({error}): {}",
                             slot.map,
                             slot.index,
-                            slot.program,
+                            slot.target,
                             protocol::verifier_verdict(&attempt.verifier_log)
                         ));
                         return Ok(Err(error));
@@ -424,13 +454,13 @@ impl LoadedProgram {
             {
                 notes.push(format!(
                     "static prog array {}[{}] = {}: {error}",
-                    slot.map, slot.index, slot.program
+                    slot.map, slot.index, slot.target
                 ));
                 return Ok(Err(error));
             }
             notes.push(format!(
                 "static prog array {}[{}] = {} (loaded and set after the load, as libbpf does)",
-                slot.map, slot.index, slot.program
+                slot.map, slot.index, slot.target
             ));
             self.static_targets.push(target);
         }
@@ -490,7 +520,7 @@ fn choose_program(
         .filter(|(_, p)| {
             program_sections
                 .iter()
-                .any(|s| s.index == p.section_index && s.prog_type != protocol::ProgType::Extension)
+                .any(|s| s.index == p.section_index && is_raw_tracepoint(s.prog_type))
         })
         .map(|(name, _)| name)
         .collect();
@@ -507,6 +537,13 @@ fn choose_program(
                 .join(", "),
         )),
     }
+}
+
+fn is_raw_tracepoint(prog_type: protocol::ProgType) -> bool {
+    matches!(
+        prog_type,
+        protocol::ProgType::RawTracepoint | protocol::ProgType::RawTracepointWritable
+    )
 }
 
 fn find_program_section<'a>(
@@ -568,9 +605,51 @@ fn create_maps(
 ) -> Result<HashMap<String, (aya_obj::Map, MapData)>, LoaderError> {
     let mut maps = HashMap::new();
     for (name, map_obj) in &obj.maps {
+        if let Some(inner) = map_obj.inner().filter(|_| is_map_in_map(map_obj)) {
+            let data = create_map_in_map(name, map_obj, inner, btf, notes)?;
+            maps.insert(name.clone(), (map_obj.clone(), data));
+            continue;
+        }
+        let data_section = matches!(
+            map_obj.section_kind(),
+            EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
+        );
+        let datasec = (btf.zip(obj.btf.as_ref()))
+            .filter(|_| data_section)
+            .and_then(|(fd, types)| {
+                let id = types.id_by_type_name_kind(name, aya_obj::btf::BtfKind::DataSec);
+                Some((fd, id.ok()?))
+            });
+        // Like libbpf, a data section's map gets its DATASEC as value type; a kernel that
+        // refuses it gets the map without BTF (as aya creates it), noted.
+        let with_datasec = datasec.map(|datasec| {
+            let shape = (
+                map_obj.map_type(),
+                map_obj.key_size(),
+                map_obj.value_size(),
+                map_obj.max_entries(),
+                map_obj.map_flags(),
+            );
+            bpf_sys::data_map_create(name, shape, datasec)
+        });
+        let created = match with_datasec {
+            Some(Ok(fd)) => {
+                Some(MapData::from_fd(fd).map_err(|e| LoaderError::Map(name.clone(), e))?)
+            }
+            Some(Err(error)) => {
+                notes.push(format!(
+                    "map {name} refused with BTF ({error}): created without it"
+                ));
+                None
+            }
+            None => None,
+        };
         // Like libbpf, a map the kernel refuses with BTF (a prog array's key type, on older
         // kernels any BTF) is created again without it.
-        let data = match MapData::create(map_obj.clone(), name, btf) {
+        let data = match created
+            .map(Ok)
+            .unwrap_or_else(|| MapData::create(map_obj.clone(), name, btf))
+        {
             Ok(data) => data,
             Err(error) if btf.is_some() => {
                 // aya passes a BTF map's type ids even without a BTF fd: clear them.
@@ -587,10 +666,6 @@ fn create_maps(
             Err(error) => return Err(LoaderError::Map(name.clone(), error)),
         };
         let fd = data.fd().as_fd();
-        let data_section = matches!(
-            map_obj.section_kind(),
-            EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
-        );
         if data_section && !map_obj.data().is_empty() {
             bpf_sys::array_update(fd, map_obj.data())
                 .map_err(|e| LoaderError::MapInit(name.clone(), e))?;
@@ -601,6 +676,82 @@ fn create_maps(
         maps.insert(name.clone(), (map_obj.clone(), data));
     }
     Ok(maps)
+}
+
+/// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12) and `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+fn is_map_in_map(map: &aya_obj::Map) -> bool {
+    matches!(map.map_type(), 12 | 13)
+}
+
+/// A map of maps as libbpf creates one (`bpf_object__create_map`): its inner map's definition
+/// (`__array(values, struct inner)`, parsed by aya-obj) created first as the template, with the
+/// object's BTF, then the outer map with that template's fd and without BTF (libbpf clears a
+/// map of maps' key and value types); the template is closed once the outer map exists.
+fn create_map_in_map(
+    name: &str,
+    map_obj: &aya_obj::Map,
+    inner: aya_obj::Map,
+    btf: Option<BorrowedFd<'_>>,
+    notes: &mut Vec<String>,
+) -> Result<MapData, LoaderError> {
+    let inner_name = format!("{name}.inner");
+    let template = match MapData::create(inner.clone(), &inner_name, btf) {
+        Ok(template) => template,
+        Err(error) if btf.is_some() => {
+            let mut bare = inner;
+            if let aya_obj::Map::Btf(map) = &mut bare {
+                map.def.btf_key_type_id = 0;
+                map.def.btf_value_type_id = 0;
+            }
+            let template = MapData::create(bare, &inner_name, None)
+                .map_err(|_| LoaderError::Map(inner_name.clone(), error))?;
+            notes.push(format!(
+                "map {inner_name} refused with BTF: created without it"
+            ));
+            template
+        }
+        Err(error) => return Err(LoaderError::Map(inner_name, error)),
+    };
+    let shape = (
+        map_obj.map_type(),
+        map_obj.key_size(),
+        // A map of maps' values are map fds (libbpf: 4 bytes whatever `__type(value)` said).
+        4,
+        map_obj.max_entries(),
+        map_obj.map_flags(),
+    );
+    let fd = bpf_sys::map_in_map_create(name, shape, template.fd().as_fd())
+        .map_err(|e| LoaderError::MapInit(name.to_owned(), e))?;
+    MapData::from_fd(fd).map_err(|e| LoaderError::Map(name.to_owned(), e))
+}
+
+/// Sets the slots a map of maps' static initialiser names, once every map exists (libbpf's
+/// `init_map_in_map_slots`, before any program loads).
+fn fill_map_slots(
+    maps: &HashMap<String, (aya_obj::Map, MapData)>,
+    slots: &[static_slots::Slot],
+    notes: &mut Vec<String>,
+) -> Result<(), LoaderError> {
+    let fd_of = |name: &str| {
+        maps.get(name)
+            .map(|(_, data)| data.fd().as_fd())
+            .ok_or_else(|| {
+                let mut known: Vec<&str> = maps.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                LoaderError::NoSuchMap(name.to_owned(), known.join(", "))
+            })
+    };
+    for slot in slots.iter().filter(|s| s.kind == static_slots::Target::Map) {
+        let (outer, inner) = (fd_of(&slot.map)?, fd_of(&slot.target)?);
+        bpf_sys::map_in_map_update(outer, slot.index, inner).map_err(|e| {
+            LoaderError::MapInit(format!("{}[{}] = {}", slot.map, slot.index, slot.target), e)
+        })?;
+        notes.push(format!(
+            "static map of maps {}[{}] = {} (set before the load, as libbpf does)",
+            slot.map, slot.index, slot.target
+        ));
+    }
+    Ok(())
 }
 
 fn encode_globals(

@@ -65,6 +65,76 @@ pub struct Family {
     /// What upstream's C code checks of a program (a prog_tests file), as data.
     #[serde(default)]
     pub checks: Vec<ProgramChecks>,
+    /// Known reasons the file does not compile against a kernel's `vmlinux.h`: where every
+    /// error clang reports is one of these and what it names is indeed missing from that
+    /// kernel's header, the family is a row saying "not runnable: <reason>"; any other compile
+    /// error fails the row.
+    #[serde(default)]
+    pub known_compile_errors: Vec<KnownCompileError>,
+}
+
+/// A compile error the kernel under test explains: clang's words, and what that kernel's
+/// `vmlinux.h` lacks for it (checked), with the reason in words.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownCompileError {
+    /// Words of clang's `error:` lines this cause makes (any one of them marks a line).
+    pub errors: Vec<String>,
+    pub vmlinux_h_lacks: Lacks,
+    pub reason: String,
+}
+
+/// What a `vmlinux.h` may lack.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Lacks {
+    /// Kfunc prototypes: bpftool's `BPF_NO_KFUNC_PROTOTYPES` block declares no `__ksym` (or the
+    /// header has no such block): the kernel's BTF has no kfunc declaration tags.
+    KfuncPrototypes,
+    /// The definition of `struct <name>` (its type is not in the kernel's BTF).
+    Struct(String),
+}
+
+impl Lacks {
+    fn holds(&self, vmlinux_h: &str) -> bool {
+        match self {
+            Lacks::KfuncPrototypes => {
+                let block = vmlinux_h
+                    .split_once("#ifndef BPF_NO_KFUNC_PROTOTYPES")
+                    .map(|(_, rest)| rest.split_once("#endif").map_or(rest, |(block, _)| block));
+                !block.is_some_and(|block| block.contains("__ksym"))
+            }
+            Lacks::Struct(name) => !vmlinux_h.contains(&format!("struct {name} {{")),
+        }
+    }
+}
+
+impl Family {
+    /// The reasons when every error in clang's `message` is a known one whose cause
+    /// `vmlinux_h` (the kernel's header) shows; `None` for any other failure.
+    pub fn known_compile_failure(&self, message: &str, vmlinux_h: &str) -> Option<String> {
+        // clang's cut-off after -ferror-limit errors is no error of its own.
+        let errors: Vec<&str> = (message.lines())
+            .filter(|l| l.contains("error:") && !l.contains("too many errors emitted"))
+            .collect();
+        if errors.is_empty() {
+            return None;
+        }
+        let mut reasons: Vec<&str> = Vec::new();
+        for line in errors {
+            let known = self.known_compile_errors.iter().find(|known| {
+                known
+                    .errors
+                    .iter()
+                    .any(|words| line.contains(words.as_str()))
+                    && known.vmlinux_h_lacks.holds(vmlinux_h)
+            })?;
+            if !reasons.contains(&known.reason.trim()) {
+                reasons.push(known.reason.trim());
+            }
+        }
+        Some(reasons.join("; "))
+    }
 }
 
 /// The checks a prog_tests file makes of one program of the family's file: C code, so data
@@ -112,6 +182,9 @@ pub struct Members {
     /// Where each of upstream's tests among the cases comes from (an absent family's row is
     /// no test and has none).
     pub origins: BTreeMap<String, Origin>,
+    /// The family files that do not compile against this kernel for a known reason (source →
+    /// the reason).
+    pub not_compilable: BTreeMap<PathBuf, String>,
 }
 
 /// The form upstream ships a writable test in.
@@ -317,8 +390,23 @@ pub fn members(
             Ok(object) => object.clone(),
             Err(message) => {
                 let case = family_case(family, &source);
-                let outcome = CaseOutcome::CompileError {
-                    message: message.clone(),
+                let vmlinux_h = (headers.filter(|_| family.vmlinux_h))
+                    .and_then(|h| std::fs::read_to_string(h.vmlinux.join("vmlinux.h")).ok());
+                let known = vmlinux_h
+                    .as_deref()
+                    .and_then(|text| family.known_compile_failure(message, text));
+                let outcome = match known {
+                    Some(reason) => {
+                        members
+                            .not_compilable
+                            .insert(source.clone(), reason.clone());
+                        CaseOutcome::Unsupported {
+                            reason: format!("not runnable: {reason}"),
+                        }
+                    }
+                    None => CaseOutcome::CompileError {
+                        message: message.clone(),
+                    },
                 };
                 members.decided.insert(case.name.clone(), outcome);
                 match family.writable_only {
@@ -696,6 +784,7 @@ mod tests {
             writable_only: false,
             names_with_file: false,
             checks: vec![],
+            known_compile_errors: vec![],
         }
     }
 
@@ -836,6 +925,91 @@ mod tests {
             file: file.into(),
         };
         assert_eq!(origin.upstream_name(case), name);
+    }
+
+    fn known_errors() -> Family {
+        let mut family = family();
+        family.known_compile_errors = vec![
+            KnownCompileError {
+                errors: vec![
+                    "implicit declaration of function 'bpf_".into(),
+                    "from smaller integer type 'int'".into(),
+                ],
+                vmlinux_h_lacks: Lacks::KfuncPrototypes,
+                reason: "no kfunc prototypes".into(),
+            },
+            KnownCompileError {
+                errors: vec!["incomplete definition of type 'struct bpf_sockopt'".into()],
+                vmlinux_h_lacks: Lacks::Struct("bpf_sockopt".into()),
+                reason: "no CONFIG_CGROUP_BPF".into(),
+            },
+        ];
+        family
+    }
+
+    const NO_KFUNCS: &str =
+        "struct x {\n};\n/* BPF kfuncs */\n#ifndef BPF_NO_KFUNC_PROTOTYPES\n#endif\n";
+    const KFUNCS: &str = "/* BPF kfuncs */\n#ifndef BPF_NO_KFUNC_PROTOTYPES\nextern void *bpf_obj_new(u64 id) __weak __ksym;\n#endif\n";
+
+    /// Only a failure whose every error is a known one, caused by what this kernel's
+    /// vmlinux.h lacks, is "not runnable"; any other compile error stays a failure.
+    #[rstest]
+    #[case::every_error_known(
+        "a.c:1:1: error: implicit declaration of function 'bpf_obj_new' is invalid\n\
+         a.c:1:1: note: x\n\
+         a.c:2:1: error: cast to 'struct foo *' from smaller integer type 'int'\n\
+         fatal error: too many errors emitted, stopping now [-ferror-limit=]\n20 errors generated.",
+        NO_KFUNCS,
+        Some("no kfunc prototypes")
+    )]
+    #[case::two_causes(
+        "a.c:1:1: error: implicit declaration of function 'bpf_obj_drop'\n\
+         a.c:3:1: error: incomplete definition of type 'struct bpf_sockopt'",
+        NO_KFUNCS,
+        Some("no kfunc prototypes; no CONFIG_CGROUP_BPF")
+    )]
+    #[case::an_unknown_error_too(
+        "a.c:1:1: error: implicit declaration of function 'bpf_obj_new'\n\
+         a.c:9:1: error: expected ';' after expression",
+        NO_KFUNCS,
+        None
+    )]
+    #[case::the_kernel_has_the_prototypes(
+        "a.c:1:1: error: implicit declaration of function 'bpf_obj_new'",
+        KFUNCS,
+        None
+    )]
+    #[case::the_kernel_has_the_struct(
+        "a.c:3:1: error: incomplete definition of type 'struct bpf_sockopt'",
+        "struct bpf_sockopt {\n\tint level;\n};\n",
+        None
+    )]
+    #[case::no_error_line("clang crashed", NO_KFUNCS, None)]
+    fn a_compile_failure_is_not_runnable_only_for_a_known_checked_cause(
+        #[case] message: &str,
+        #[case] vmlinux_h: &str,
+        #[case] reason: Option<&str>,
+    ) {
+        assert_eq!(
+            known_errors()
+                .known_compile_failure(message, vmlinux_h)
+                .as_deref(),
+            reason
+        );
+    }
+
+    /// The families' data parse (`vmlinux_h_lacks` as a word or a table).
+    #[test]
+    fn the_families_known_compile_errors_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-programs/upstream");
+        let known = crate::kernel::manifest::Vocabulary::default();
+        let families = families(&dir, &known).unwrap();
+        let lacks: Vec<&Lacks> = (families.iter())
+            .flat_map(|f| &f.known_compile_errors)
+            .map(|k| &k.vmlinux_h_lacks)
+            .collect();
+        assert!(lacks.contains(&&Lacks::KfuncPrototypes), "{lacks:?}");
+        assert!(lacks.contains(&&Lacks::Struct("bpf_sockopt".into())));
     }
 
     #[test]

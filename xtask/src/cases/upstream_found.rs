@@ -176,6 +176,9 @@ pub fn discover(
         let source = tree.join(&family.source);
         let reason = match members.compiled.get(&source) {
             Some(Ok(_)) => continue,
+            Some(Err(_)) if members.not_compilable.contains_key(&source) => {
+                members.not_compilable[&source].clone()
+            }
             Some(Err(message)) => first_line(message),
             None if family.vmlinux_h => format!(
                 "{} includes vmlinux.h, which is generated from the built kernel's BTF, and this \

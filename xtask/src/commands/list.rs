@@ -179,6 +179,7 @@ mod tests {
             writable_only: false,
             names_with_file: false,
             checks: vec![],
+            known_compile_errors: vec![],
         };
         let text = render(
             &[testmod, case("plain", &[])],
