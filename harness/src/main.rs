@@ -49,6 +49,10 @@ fn run(run_dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("writing {}: {e}", results_path.display()))
     };
 
+    match unlimited_memlock() {
+        Ok(before) => eprintln!("harness: RLIMIT_MEMLOCK raised from {before} bytes to unlimited"),
+        Err(error) => eprintln!("harness: raising RLIMIT_MEMLOCK: {error}"),
+    }
     // Before the modules load: their uevents would wake udev too.
     match harness::udev::stop() {
         Ok(done) => eprintln!("harness: {done}"),
@@ -129,4 +133,18 @@ fn uptime_ms() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
         .unwrap_or_default()
+}
+
+/// Before BPF objects were charged to memory cgroups (5.11), every map and program counts
+/// against RLIMIT_MEMLOCK (64 KiB for the guest's processes on 5.10), and a closed program is
+/// uncharged only when its deferred free has run: a sweep's thousands of loads in a row then
+/// failed with EPERM wherever the frees lagged. libbpf raises the limit the same way
+/// (`bump_rlimit_memlock`), but only once it loads something; the harness does it first, for
+/// both loaders and the sweeps alike.
+/// Returns the soft limit it had.
+fn unlimited_memlock() -> nix::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+    let (before, _) = getrlimit(Resource::RLIMIT_MEMLOCK)?;
+    setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY)?;
+    Ok(before)
 }
