@@ -379,27 +379,26 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, (io::Error, String)> {
 
 /// BPF_MAP_CREATE of a plain map (no BTF), named `name` (the kernel keeps 15 bytes).
 pub fn map_create(map: &protocol::InsnMap) -> io::Result<OwnedFd> {
-    let mut attr = zeroed_attr();
-    // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
-    let create = unsafe { &mut attr.__bindgen_anon_1 };
-    create.map_type = map.map_type;
-    create.key_size = map.key_size;
-    create.value_size = map.value_size;
-    create.max_entries = map.max_entries;
-    create.map_flags = map.map_flags;
+    let shape = (
+        map.map_type,
+        map.key_size,
+        map.value_size,
+        map.max_entries,
+        map.map_flags,
+    );
+    let mut attr = map_create_attr(shape);
     if let Some(name) = &map.name {
-        copy_prog_name(&mut create.map_name, name);
+        // SAFETY: the member `map_create_attr` filled.
+        copy_prog_name(unsafe { &mut attr.__bindgen_anon_1.map_name }, name);
     }
     bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
 }
 
-/// BPF_MAP_CREATE of a map of maps (no BTF, as libbpf creates one) whose slots take maps
-/// like `inner` (the template: its type, sizes and flags).
-pub fn map_in_map_create(
-    name: &str,
-    (map_type, key_size, value_size, max_entries, map_flags): (u32, u32, u32, u32, u32),
-    inner: BorrowedFd<'_>,
-) -> io::Result<OwnedFd> {
+/// A map's type, key size, value size, entries and flags, as BPF_MAP_CREATE takes them.
+pub type MapShape = (u32, u32, u32, u32, u32);
+
+/// BPF_MAP_CREATE's attr with the map's shape filled in.
+fn map_create_attr((map_type, key_size, value_size, max_entries, map_flags): MapShape) -> bpf_attr {
     let mut attr = zeroed_attr();
     // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
     let create = unsafe { &mut attr.__bindgen_anon_1 };
@@ -408,6 +407,19 @@ pub fn map_in_map_create(
     create.value_size = value_size;
     create.max_entries = max_entries;
     create.map_flags = map_flags;
+    attr
+}
+
+/// BPF_MAP_CREATE of a map of maps (no BTF, as libbpf creates one) whose slots take maps
+/// like `inner` (the template: its type, sizes and flags).
+pub fn map_in_map_create(
+    name: &str,
+    shape: MapShape,
+    inner: BorrowedFd<'_>,
+) -> io::Result<OwnedFd> {
+    let mut attr = map_create_attr(shape);
+    // SAFETY: the member `map_create_attr` filled.
+    let create = unsafe { &mut attr.__bindgen_anon_1 };
     create.inner_map_fd = inner.as_raw_fd() as u32;
     copy_prog_name(&mut create.map_name, name);
     bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr)
@@ -419,17 +431,12 @@ pub fn map_in_map_create(
 /// `bpf_list_head`, a `bpf_spin_lock`). The name as aya writes it (its first 15 bytes).
 pub fn data_map_create(
     name: &str,
-    (map_type, key_size, value_size, max_entries, map_flags): (u32, u32, u32, u32, u32),
+    shape: MapShape,
     (btf, datasec): (BorrowedFd<'_>, u32),
 ) -> io::Result<OwnedFd> {
-    let mut attr = zeroed_attr();
-    // SAFETY: plain fields of the zeroed union member used by BPF_MAP_CREATE.
+    let mut attr = map_create_attr(shape);
+    // SAFETY: the member `map_create_attr` filled.
     let create = unsafe { &mut attr.__bindgen_anon_1 };
-    create.map_type = map_type;
-    create.key_size = key_size;
-    create.value_size = value_size;
-    create.max_entries = max_entries;
-    create.map_flags = map_flags;
     create.btf_fd = btf.as_raw_fd() as u32;
     create.btf_key_type_id = 0;
     create.btf_value_type_id = datasec;

@@ -81,10 +81,7 @@ fn key(harness: &[u8], list: &[HelperProbe]) -> String {
     let mut hash = Sha256::new();
     hash.update(harness);
     hash.update(serde_json::to_vec(list).expect("probes serialise"));
-    hash.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::infra::digest::short_hex(hash)
 }
 
 #[cfg(test)]

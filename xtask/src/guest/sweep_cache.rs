@@ -72,10 +72,7 @@ fn key(harness: &[u8], module: Option<&[u8]>, plan: &SweepPlan) -> String {
     hash.update(harness);
     hash.update(module.unwrap_or_default());
     hash.update(serde_json::to_vec(plan).expect("a sweep plan serialises"));
-    hash.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::infra::digest::short_hex(hash)
 }
 
 #[cfg(test)]

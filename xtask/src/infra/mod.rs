@@ -2,6 +2,7 @@
 //! host tools, the machine's cores, plain-text tables. Uses nothing else of the crate.
 
 pub mod apt;
+pub mod digest;
 pub mod failure;
 pub mod fsutil;
 pub mod host_tools;

@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::infra::fsutil::write_atomic_synced;
 
@@ -36,8 +35,7 @@ impl KeyInputs<'_> {
 
     /// 16 hex digits of the SHA-256 of `text`.
     pub fn digest_of(text: &str) -> String {
-        let digest = Sha256::digest(text.as_bytes());
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+        crate::infra::digest::short_hex_of(text.as_bytes())
     }
 }
 

@@ -113,10 +113,7 @@ fn digest(source: &Path, build_tree: &Path) -> Result<String> {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     hasher.update(vmlinux.to_le_bytes());
-    Ok(hasher.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::infra::digest::short_hex(hasher))
 }
 
 /// Whether a file is a build output (an in-place build in the user's directory leaves them).
