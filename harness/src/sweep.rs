@@ -257,13 +257,25 @@ fn tail_call_target(
 /// `r0 = 0; exit` as a plain raw tracepoint program, attached to `tracepoint`: it reads and
 /// writes nothing, so the programs under test see the buffer as if alone.
 fn anchor(tracepoint: &CString) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let prog = returns_zero(ProgType::RawTracepoint, "wtp_sweep_idle")?;
+    let link = bpf_sys::raw_tracepoint_open(prog.as_fd(), tracepoint, 0)?;
+    Ok((prog, link))
+}
+
+/// `r0 = 0; exit` as a socket filter: its test run ends in `bpf_test_finish`.
+fn socket_filter() -> std::io::Result<OwnedFd> {
+    returns_zero(ProgType::SocketFilter, "wtp_sweep_fire")
+}
+
+/// `r0 = 0; exit` loaded as `prog_type` (no log: the kernel accepts it or says why by errno).
+fn returns_zero(prog_type: ProgType, name: &str) -> std::io::Result<OwnedFd> {
     let insns = [
         encode(&Insn::from((0xb7, 0, 0, 0, 0))),
         encode(&Insn::from((0x95, 0, 0, 0, 0))),
     ];
     let request = ProgLoadRequest {
-        prog_type: ProgType::RawTracepoint,
-        name: "wtp_sweep_idle",
+        prog_type,
+        name,
         insns: &insns,
         license: c"GPL",
         flags: 0,
@@ -272,30 +284,5 @@ fn anchor(tracepoint: &CString) -> std::io::Result<(OwnedFd, OwnedFd)> {
         replaces: None,
         fd_array: &[],
     };
-    let prog = bpf_sys::prog_load_small(&request, 0).result?;
-    let link = bpf_sys::raw_tracepoint_open(prog.as_fd(), tracepoint, 0)?;
-    Ok((prog, link))
-}
-
-/// `r0 = 0; exit` as a socket filter: its test run ends in `bpf_test_finish`.
-fn socket_filter() -> std::io::Result<OwnedFd> {
-    let insns = [
-        encode(&Insn::from((0xb7, 0, 0, 0, 0))),
-        encode(&Insn::from((0x95, 0, 0, 0, 0))),
-    ];
-    let loaded = bpf_sys::prog_load_small(
-        &ProgLoadRequest {
-            prog_type: ProgType::SocketFilter,
-            name: "wtp_sweep_fire",
-            insns: &insns,
-            license: c"GPL",
-            flags: 0,
-            log_level: crate::bpf_sys::DEFAULT_LOG_LEVEL,
-            btf: None,
-            replaces: None,
-            fd_array: &[],
-        },
-        LOG_SIZE,
-    );
-    loaded.result
+    bpf_sys::prog_load_small(&request, 0).result
 }

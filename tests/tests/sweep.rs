@@ -1,5 +1,5 @@
-//! The boundary sweep (opt-in in `vmtest`: 2–5 s of guest time per tracepoint and kernel
-//! under TCG, plus one boot per kernel) of every writable tracepoint the built-in runs load,
+//! The boundary sweep (2–5 s of guest time per tracepoint and kernel under TCG; named with
+//! `--case`, so never reused from an earlier run) of every writable tracepoint the built-in runs load,
 //! on every kernel of the matrix, against its snapshots in
 //! tests/snapshots/<kernel>/sweep.<tracepoint>.snap: a change in what any generated program
 //! gets from any kernel (or in the model) shows as a snapshot diff here. The tracepoints'

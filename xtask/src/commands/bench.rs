@@ -325,14 +325,11 @@ pub fn run_warm(paths: &Paths, runs: usize) -> Result<String> {
 /// the programs loaded (first pass and interpreter pass) over the guest time the sweeps took,
 /// from the guest's own records.
 fn sweep_rate(paths: &Paths, runs: usize) -> Result<Spread> {
-    let sweeps = [
-        "sweep.bpf_test_finish",
-        "sweep.bpf_testmod_test_writable_bare",
-        "sweep.nbd_send_request",
-    ];
     let options = Options {
         kernels: vec![KERNEL.into()],
-        only_cases: sweeps.map(str::to_owned).to_vec(),
+        only_cases: crate::cases::sweep::plan::BUILT_IN
+            .map(str::to_owned)
+            .to_vec(),
         compare_snapshots: false,
         ..Options::default()
     };

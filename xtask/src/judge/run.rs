@@ -216,6 +216,25 @@ mod tests {
     use crate::cases::CaseSet;
     use crate::infra::paths::Paths;
 
+    /// A kernel's judging with nothing in it but the sweeps asked for.
+    fn judging_of(kernel: &str, sweeps: Vec<Asked>, compare_snapshots: bool) -> RunJudging {
+        RunJudging {
+            kernel: kernel.into(),
+            source: "s".into(),
+            latest: None,
+            cases: Vec::new(),
+            decided: BTreeMap::new(),
+            probes: Vec::new(),
+            reused_probes: None,
+            host_paths: Vec::new(),
+            compare_snapshots,
+            user_snapshots: None,
+            sweeps,
+            upstream_names: BTreeMap::new(),
+            reused_sweeps: BTreeMap::new(),
+        }
+    }
+
     #[test]
     fn every_built_in_case_survives_the_run_directory() {
         let (set, _) = CaseSet::for_run(&Paths::from_env(), None).unwrap();
@@ -223,9 +242,7 @@ mod tests {
         let text = serde_json::to_string(&named).unwrap();
         let back: Vec<NamedCase> = serde_json::from_str(&text).unwrap();
         let judging = RunJudging {
-            kernel: "6.12".into(),
             source: "debian:linux-source-6.12=6.12.117-1~deb12u1".into(),
-            latest: None,
             cases: back,
             decided: [(
                 "x".to_owned(),
@@ -234,14 +251,8 @@ mod tests {
                 },
             )]
             .into(),
-            probes: Vec::new(),
-            reused_probes: None,
             host_paths: vec![("/r".into(), "<root>".into())],
-            compare_snapshots: true,
-            user_snapshots: None,
-            sweeps: Vec::new(),
-            upstream_names: BTreeMap::new(),
-            reused_sweeps: BTreeMap::new(),
+            ..judging_of("6.12", Vec::new(), true)
         };
         assert_eq!(judging.cases(), set.cases);
         let text = serde_json::to_string(&judging).unwrap();
@@ -263,27 +274,11 @@ mod tests {
             module: Some(ko.clone()),
             program: None,
         };
-        let judging = RunJudging {
-            kernel: "6.12".into(),
-            source: "s".into(),
-            latest: None,
-            cases: Vec::new(),
-            decided: BTreeMap::new(),
-            probes: Vec::new(),
-            reused_probes: None,
-            host_paths: Vec::new(),
-            compare_snapshots: false,
-            user_snapshots: None,
-            sweeps: vec![
-                Asked::Missing {
-                    case: "sweep.nope".into(),
-                    reason: "kernel 6.12 has no writable raw tracepoint `nope`".into(),
-                },
-                Asked::Runs(testmod),
-            ],
-            upstream_names: BTreeMap::new(),
-            reused_sweeps: BTreeMap::new(),
+        let missing = Asked::Missing {
+            case: "sweep.nope".into(),
+            reason: "kernel 6.12 has no writable raw tracepoint `nope`".into(),
         };
+        let judging = judging_of("6.12", vec![missing, Asked::Runs(testmod)], false);
         assert_eq!(
             judging.snapshot_names(),
             ["sweep.nope", "sweep.bpf_testmod_test_writable_bare"]
@@ -335,21 +330,7 @@ mod tests {
         };
         let cell = "sweep.bpf_test_finish.xchg.w.off0".to_owned();
         let sweeps = for_kernel("5.10", &[finish], std::slice::from_ref(&cell), false);
-        let judging = |compare_snapshots| RunJudging {
-            kernel: "5.10".into(),
-            source: "s".into(),
-            latest: None,
-            cases: Vec::new(),
-            decided: BTreeMap::new(),
-            probes: Vec::new(),
-            reused_probes: None,
-            host_paths: Vec::new(),
-            compare_snapshots,
-            user_snapshots: None,
-            sweeps: sweeps.clone(),
-            upstream_names: BTreeMap::new(),
-            reused_sweeps: BTreeMap::new(),
-        };
+        let judging = |compare_snapshots| judging_of("5.10", sweeps.clone(), compare_snapshots);
         // 5.10's answer: xchg is a v3 atomic it does not know.
         let refused = SweepResult {
             name: cell.clone(),

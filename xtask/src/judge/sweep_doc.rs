@@ -15,12 +15,6 @@ use crate::infra::paths::Paths;
 pub const DOC: &str = "docs/writable-rules.md";
 /// The markers' name in [`DOC`].
 pub const MARKERS: &str = "sweep-grids";
-/// The built-in sweeps, in the order the document shows them.
-const SWEEPS: [&str; 3] = [
-    "sweep.bpf_test_finish",
-    "sweep.bpf_testmod_test_writable_bare",
-    "sweep.nbd_send_request",
-];
 
 /// The grid in the body of a sweep snapshot (`probe.grid`) and its tracepoint line; `None`
 /// for a sweep the kernel did not run (an `unsupported` row).
@@ -49,7 +43,7 @@ pub fn block_from_snapshots(paths: &Paths) -> Result<String> {
          per access: ✓ ok · L refused at load · l refused at load in other words than the \
          model's · A refused at attach · ✗ deviates from the model · - not run.\n",
     );
-    for sweep in SWEEPS {
+    for sweep in crate::cases::sweep::plan::BUILT_IN {
         let mut grids: BTreeMap<&str, (String, Vec<String>)> = BTreeMap::new();
         for kernel in &kernels {
             let store = Store::new(&paths.snapshots(kernel));

@@ -342,6 +342,12 @@ pub fn markdown(reports: &[KernelReport]) -> String {
 
 /// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
 pub fn publish_github_summary(reports: &[KernelReport]) {
+    append_github_summary(&markdown(reports), "the job summary");
+}
+
+/// Appends `markdown` to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions; `what` names
+/// it in the warning when that fails.
+pub fn append_github_summary(markdown: &str, what: &str) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
         return;
     };
@@ -349,9 +355,9 @@ pub fn publish_github_summary(reports: &[KernelReport]) {
         .append(true)
         .create(true)
         .open(&path)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown(reports).as_bytes()));
+        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown.as_bytes()));
     if let Err(error) = appended {
-        eprintln!("warning: could not write the job summary: {error}");
+        eprintln!("warning: could not write {what}: {error}");
     }
 }
 

@@ -266,17 +266,7 @@ pub fn render_judged(kernel: &str, judged: &Judged) -> (String, String) {
 
 /// Appends a sweep's Markdown to `$GITHUB_STEP_SUMMARY` when running in GitHub Actions.
 pub fn publish_github_summary(markdown: &str) {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
-        return;
-    };
-    let appended = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, markdown.as_bytes()));
-    if let Err(error) = appended {
-        eprintln!("warning: could not write the sweep to the job summary: {error}");
-    }
+    super::append_github_summary(markdown, "the sweep to the job summary");
 }
 
 #[cfg(test)]

@@ -25,6 +25,14 @@ use crate::kernel::raw_tp::RawTracepoint;
 /// writable tracepoint's sweep; otherwise `--case sweep.<tracepoint>` asks for one.
 pub const IN_THE_NORMAL_RUN: bool = true;
 
+/// The sweeps of the built-in runs' tracepoints (vmlinux's and bpf_testmod's), in the order
+/// the docs and the bench take them; every kernel has its own list ([`of_kernel`]).
+pub const BUILT_IN: [&str; 3] = [
+    "sweep.bpf_test_finish",
+    "sweep.bpf_testmod_test_writable_bare",
+    "sweep.nbd_send_request",
+];
+
 /// The prefix of a sweep's case name: `sweep.<tracepoint>`.
 pub const PREFIX: &str = "sweep.";
 

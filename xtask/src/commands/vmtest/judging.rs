@@ -47,18 +47,17 @@ impl Judging<'_> {
         ready.probes = None;
         for kept in &ready.kept_sweeps {
             match (&kept.reused, vm.records.sweeps.get(&kept.case)) {
-                (Some(reused), _) => {
-                    eprintln!(
-                        "  {}: the records of an earlier run of this kernel build, harness and \
-                         programs (`--case {}` runs it again)",
-                        kept.case, kept.case
-                    );
-                    vm.records.sweeps.insert(kept.case.clone(), reused.clone());
-                }
+                (Some(_), _) => eprintln!(
+                    "  {}: the records of an earlier run of this kernel build, harness and \
+                     programs (`--case {}` runs it again)",
+                    kept.case, kept.case
+                ),
                 (None, Some(records)) => kept.keep(records).at(SetupStage::Cache)?,
                 (None, None) => {}
             }
         }
+        // The reused sweeps into the records, as `report` judges a run directory.
+        vm.records = ready.judging.settled(&vm.records);
         let store = Store::new(&self.snapshot_root.join(&ready.manifest.name));
         let names = ready.judging.snapshot_names();
         let stored = store.contents_of(names.iter().map(String::as_str));
