@@ -180,7 +180,7 @@ fn load(plan: &CasePlan) -> (LoadReport, Option<OwnProgram>, Option<String>) {
             return (report(attempt), program.map(OwnProgram::Insns), Some(name));
         }
     };
-    let object = match std::fs::read(path) {
+    let object = match crate::read_once::read(&path.to_string_lossy()) {
         Ok(bytes) => bytes,
         Err(error) => {
             return (

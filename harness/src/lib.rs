@@ -8,6 +8,7 @@
 //! - [`sweep`]: the boundary sweep's batch, [`sweep_fire`] how it fires its tracepoint;
 //! - [`triggers`]: ways to fire tracepoints; [`nbd`]: the in-guest NBD device and server;
 //! - [`module`]: finit_module; [`report`]: the results file;
+//! - [`read_once`]: the kernel's files and the cases' objects, read once per process;
 //! - [`faults`]: deliberate failures, for testing the harness itself;
 //! - [`init`]: the guest's PID 1 for a plan run, in place of virtme-ng's init;
 //! - [`udev`]: stops the guest's udevd, which the cases do not need.
@@ -22,6 +23,7 @@ pub mod module;
 pub mod nbd;
 pub mod probes;
 pub mod program;
+pub mod read_once;
 pub mod reference;
 pub mod reference_insns;
 pub mod report;

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use libbpf_rs::{AsRawLibbpf, MapCore, Object, ObjectBuilder, OpenObject, PrintLevel, ProgramType};
 use protocol::{LibbpfAnswer, Outcome};
@@ -181,14 +181,14 @@ pub struct LibbpfProgram {
     section_tracepoint: Option<String>,
     /// The object file: global symbols are read from it.
     path: PathBuf,
-    bytes: Vec<u8>,
+    bytes: Arc<[u8]>,
     prog_flags: u32,
     /// Objects opened again for extensions (`freplace` steps), kept while their links are.
     extensions: Vec<Object>,
 }
 
 fn load(request: &Request<'_>, log: &mut [u8]) -> Result<LibbpfProgram, Outcome> {
-    let bytes = std::fs::read(request.object)
+    let bytes = crate::read_once::read(&request.object.to_string_lossy())
         .map_err(|e| harness_error(format!("reading {}: {e}", request.object.display())))?;
     let (open, program) = open(request, &bytes, log)?;
     let object = open.load().map_err(|e| outcome_of(&e))?;
@@ -215,6 +215,22 @@ fn load(request: &Request<'_>, log: &mut [u8]) -> Result<LibbpfProgram, Outcome>
     })
 }
 
+/// The object at `path` opened from `bytes` (already read, [`crate::read_once`]) under the
+/// name `bpf_object__open_file` would give it: the file's name up to its first dot (libbpf
+/// prefixes its internal maps with it). Skeletons open their objects from memory too.
+fn open_memory(path: &Path, bytes: &[u8]) -> Result<OpenObject, Outcome> {
+    ObjectBuilder::default()
+        .name(libbpf_object_name(path))
+        .and_then(|builder| builder.open_memory(bytes))
+        .map_err(|e| outcome_of(&e))
+}
+
+/// What libbpf names an object opened from `path` (`bpf_object__new`).
+fn libbpf_object_name(path: &Path) -> String {
+    let file = path.file_name().unwrap_or_default().to_string_lossy();
+    file.split('.').next().unwrap_or_default().to_owned()
+}
+
 /// Opens the object, autoloads the case's program (with our log buffer and its flags) and
 /// the programs it needs (with its flags), and patches the globals into the data maps'
 /// initial values.
@@ -223,9 +239,7 @@ fn open(
     bytes: &[u8],
     log: &mut [u8],
 ) -> Result<(OpenObject, String), Outcome> {
-    let mut open = ObjectBuilder::default()
-        .open_file(request.object)
-        .map_err(|e| outcome_of(&e))?;
+    let mut open = open_memory(request.object, bytes)?;
     let program = choose_program(&open, request.program)?;
     // The programs a static prog array initialiser names load too: libbpf fills those slots
     // after loading and fails the load if a target was not loaded (the own loader reads the
@@ -404,9 +418,7 @@ impl CaseProgram for LibbpfProgram {
     /// attach target (`bpf_program__set_attach_target`; libbpf takes the function from the
     /// section name), loaded and attached with `bpf_program__attach`.
     fn freplace(&mut self, extension: &str) -> Result<Link, Outcome> {
-        let mut open = ObjectBuilder::default()
-            .open_file(&self.path)
-            .map_err(|e| outcome_of(&e))?;
+        let mut open = open_memory(&self.path, &self.bytes)?;
         let mut found = false;
         for mut candidate in open.progs_mut() {
             let chosen = candidate.name() == extension;
@@ -546,6 +558,23 @@ fn harness_error(message: String) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_opened_from_memory_gets_the_name_libbpf_gives_its_file() {
+        let name = |path: &str| libbpf_object_name(Path::new(path));
+        assert_eq!(
+            name("/work/images/bpf/builtin/writable_bare.o"),
+            "writable_bare"
+        );
+        // bpf_object__new cuts at the first dot: maps of `x.bpf.o` are `x.bss`, not `x.bpf.bss`.
+        assert_eq!(name("test_module_attach.bpf.o"), "test_module_attach");
+        let opened = open_memory(
+            Path::new("/nowhere/writable_bare.bpf.o"),
+            include_bytes!("../testdata/writable_bare.bpf.o"),
+        )
+        .unwrap_or_else(|_| panic!("libbpf opens the object from memory"));
+        assert_eq!(opened.name(), Some(std::ffi::OsStr::new("writable_bare")));
+    }
 
     #[test]
     fn a_log_buffer_is_all_zero_and_writable_to_its_end() {

@@ -24,7 +24,7 @@ pub const JIT_ENABLE: &str = "/proc/sys/net/core/bpf_jit_enable";
 /// `BPF_MAP_TYPE_PROG_ARRAY`.
 const PROG_ARRAY: u32 = 3;
 
-/// Runs one sweep; `write` gets the results in batches (each fsynced by the caller) and the
+/// Runs one sweep; `write` gets the results in batches (each written through to the host by the caller) and the
 /// notes at the end. Returns the notes.
 pub fn run(
     plan: &SweepPlan,
@@ -268,7 +268,7 @@ fn socket_filter() -> std::io::Result<OwnedFd> {
 }
 
 /// `r0 = 0; exit` loaded as `prog_type` (no log: the kernel accepts it or says why by errno).
-fn returns_zero(prog_type: ProgType, name: &str) -> std::io::Result<OwnedFd> {
+pub fn returns_zero(prog_type: ProgType, name: &str) -> std::io::Result<OwnedFd> {
     let insns = [
         encode(&Insn::from((0xb7, 0, 0, 0, 0))),
         encode(&Insn::from((0x95, 0, 0, 0, 0))),

@@ -146,7 +146,7 @@ pub fn choose(
 }
 
 fn read(path: &str) -> Result<std::sync::Arc<[u8]>, KernelBtfError> {
-    super::kernel_files::read(path).map_err(|e| KernelBtfError::Read(path.into(), e))
+    crate::read_once::read(path).map_err(|e| KernelBtfError::Read(path.into(), e))
 }
 
 /// vmlinux's BTF and its named types.
@@ -160,7 +160,7 @@ struct Vmlinux {
 type Modules = Vec<(String, HashSet<TypeKey>, Vec<u8>)>;
 
 /// What is worked out once per process: the kernel's BTF does not change during a boot (see
-/// [`super::kernel_files`]), and each step parses megabytes (under TCG, ~40 ms a parse).
+/// [`crate::read_once`]), and each step parses megabytes (under TCG, ~40 ms a parse).
 #[derive(Default)]
 struct Memo {
     vmlinux: Option<Arc<Vmlinux>>,

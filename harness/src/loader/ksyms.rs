@@ -204,11 +204,11 @@ impl KernelSymbols for RunningKernel {
 }
 
 fn read_text(path: &str) -> Result<String, KsymError> {
-    super::kernel_files::read_text(path).map_err(|e| KsymError::Read(path.into(), e))
+    crate::read_once::read_text(path).map_err(|e| KsymError::Read(path.into(), e))
 }
 
 fn read_bytes(path: &str) -> Result<Vec<u8>, KsymError> {
-    let bytes = super::kernel_files::read(path).map_err(|e| KsymError::Read(path.into(), e))?;
+    let bytes = crate::read_once::read(path).map_err(|e| KsymError::Read(path.into(), e))?;
     Ok(bytes.to_vec())
 }
 

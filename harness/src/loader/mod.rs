@@ -14,7 +14,6 @@ pub mod btf_raw;
 pub mod externs;
 pub mod insns;
 pub mod kernel_btf;
-pub mod kernel_files;
 pub mod ksyms;
 pub mod sections;
 pub mod static_slots;

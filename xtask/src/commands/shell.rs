@@ -48,7 +48,8 @@ pub fn run(paths: &Paths, options: &Options) -> Result<i32, SetupFailure> {
             .at(SetupStage::Input)?,
         None => case_set.cases.clear(),
     }
-    let (_, compiled) = crate::commands::vmtest::prepare::guest_side(&runner, paths, &case_set)?;
+    let compiled =
+        crate::commands::vmtest::prepare::guest_side(&runner, paths, &case_set)?.compiled;
     let tree = source::fetch(&runner, paths, &manifest.source).at(SetupStage::Fetch)?;
     let build = build::ensure(&runner, paths, &catalog, &manifest, &tree)?;
     // The case set's own modules load before the shell like bpf_testmod, with or without a case.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use protocol::{HelperAnswer, HelperProbe, KfuncAnswer, ProgType, PROBED_PROG_TYPES};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,17 +32,16 @@ pub struct Probes {
 
 impl Probes {
     /// Every helper of `tree`'s uapi header, with the answers of an earlier run of this kernel
-    /// build (`entry_dir`) and harness when there are some.
-    pub fn of_tree(tree: &Path, entry_dir: &Path, harness: &Path) -> Result<Self, SetupFailure> {
+    /// build (`entry_dir`) and harness (its digest) when there are some.
+    pub fn of_tree(tree: &Path, entry_dir: &Path, harness: &str) -> Result<Self, SetupFailure> {
         let list = crate::kernel::helper_list::of_tree(tree).at(SetupStage::Fetch)?;
         Self::new(list, entry_dir, harness).at(SetupStage::Cache)
     }
 
-    /// The probes for `list` on the kernel cached in `entry_dir`, run by `harness`.
-    pub fn new(list: Vec<HelperProbe>, entry_dir: &Path, harness: &Path) -> Result<Self> {
-        let harness_bytes =
-            std::fs::read(harness).with_context(|| format!("reading {}", harness.display()))?;
-        let file = entry_dir.join(format!("probes-{}.json", key(&harness_bytes, &list)));
+    /// The probes for `list` on the kernel cached in `entry_dir`, run by the harness whose
+    /// digest is `harness`.
+    pub fn new(list: Vec<HelperProbe>, entry_dir: &Path, harness: &str) -> Result<Self> {
+        let file = entry_dir.join(format!("probes-{}.json", key(harness, &list)));
         let reused = std::fs::read_to_string(&file)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok());
@@ -76,8 +75,8 @@ impl Probes {
     }
 }
 
-/// 16 hex digits over the harness binary and the probe list.
-fn key(harness: &[u8], list: &[HelperProbe]) -> String {
+/// 16 hex digits over the harness binary's digest and the probe list.
+fn key(harness: &str, list: &[HelperProbe]) -> String {
     let mut hash = Sha256::new();
     hash.update(harness);
     hash.update(serde_json::to_vec(list).expect("probes serialise"));
@@ -113,32 +112,30 @@ mod tests {
     #[test]
     fn answers_are_reused_until_the_kernel_the_probes_or_the_harness_change() {
         let dir = tempfile::tempdir().unwrap();
-        let harness = dir.path().join("harness");
-        std::fs::write(&harness, b"harness v1").unwrap();
+        let harness = "harness v1";
         let entry = dir.path().join("6.12-key");
         std::fs::create_dir_all(&entry).unwrap();
 
-        let first = Probes::new(vec![probe(1)], &entry, &harness).unwrap();
+        let first = Probes::new(vec![probe(1)], &entry, harness).unwrap();
         assert_eq!(first.to_run(), [probe(1)], "nothing stored yet: probe");
         first.settle(&mut RunRecords::default()).unwrap();
-        let still = Probes::new(vec![probe(1)], &entry, &harness).unwrap();
+        let still = Probes::new(vec![probe(1)], &entry, harness).unwrap();
         assert!(still.reused.is_none(), "an incomplete run stores nothing");
         first.settle(&mut answered()).unwrap();
 
-        let second = Probes::new(vec![probe(1)], &entry, &harness).unwrap();
+        let second = Probes::new(vec![probe(1)], &entry, harness).unwrap();
         assert!(second.to_run().is_empty(), "stored: not probed again");
         let mut records = RunRecords::default();
         second.settle(&mut records).unwrap();
         assert_eq!(records.helpers, answered().helpers);
 
-        let other_list = Probes::new(vec![probe(1), probe(2)], &entry, &harness).unwrap();
+        let other_list = Probes::new(vec![probe(1), probe(2)], &entry, harness).unwrap();
         assert!(other_list.reused.is_none(), "another probe set");
-        std::fs::write(&harness, b"harness v2").unwrap();
-        let other_harness = Probes::new(vec![probe(1)], &entry, &harness).unwrap();
+        let other_harness = Probes::new(vec![probe(1)], &entry, "harness v2").unwrap();
         assert!(other_harness.reused.is_none(), "another harness");
         let other_kernel = dir.path().join("7.2-key");
         std::fs::create_dir_all(&other_kernel).unwrap();
-        let elsewhere = Probes::new(vec![probe(1)], &other_kernel, &harness).unwrap();
+        let elsewhere = Probes::new(vec![probe(1)], &other_kernel, harness).unwrap();
         assert!(elsewhere.reused.is_none(), "another kernel build");
     }
 }

@@ -24,12 +24,13 @@ pub struct KeptSweep {
 }
 
 impl KeptSweep {
-    /// The sweep `plan` on the kernel cached in `entry_dir`, run by `harness`, the tracepoint
-    /// defined by `module` (`None`: vmlinux); `reuse`: whether stored records count.
+    /// The sweep `plan` on the kernel cached in `entry_dir`, run by the harness whose digest
+    /// is `harness`, the tracepoint defined by `module` (`None`: vmlinux); `reuse`: whether
+    /// stored records count.
     pub fn new(
         plan: &SweepPlan,
         entry_dir: &Path,
-        harness: &Path,
+        harness: &str,
         module: Option<&Path>,
         reuse: bool,
     ) -> Result<Self> {
@@ -37,7 +38,7 @@ impl KeptSweep {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))
         };
         let module = module.map(read).transpose()?;
-        let key = key(&read(harness)?, module.as_deref(), plan);
+        let key = key(harness, module.as_deref(), plan);
         let file = entry_dir
             .join("sweeps")
             .join(format!("{}-{key}.json", plan.name));
@@ -66,10 +67,10 @@ impl KeptSweep {
     }
 }
 
-/// 16 hex digits over the harness binary, the module and the plan.
-fn key(harness: &[u8], module: Option<&[u8]>, plan: &SweepPlan) -> String {
+/// 16 hex digits over the harness binary's digest, the module and the plan.
+fn key(harness: &str, module: Option<&[u8]>, plan: &SweepPlan) -> String {
     let mut hash = Sha256::new();
-    hash.update(harness);
+    hash.update(harness.as_bytes());
     hash.update(module.unwrap_or_default());
     hash.update(serde_json::to_vec(plan).expect("a sweep plan serialises"));
     crate::infra::digest::short_hex(hash)
@@ -102,42 +103,46 @@ mod tests {
     #[test]
     fn a_finished_sweep_is_reused_until_the_harness_the_module_or_the_programs_change() {
         let dir = tempfile::tempdir().unwrap();
-        let (harness, module) = (dir.path().join("harness"), dir.path().join("m.ko"));
-        std::fs::write(&harness, b"harness v1").unwrap();
+        let module = dir.path().join("m.ko");
         std::fs::write(&module, b"module v1").unwrap();
         let entry = dir.path().join("6.12-key");
-        let kept = |programs, module: Option<&Path>, reuse| {
-            KeptSweep::new(&plan(programs), &entry, &harness, module, reuse).unwrap()
+        let kept = |programs, module: Option<&Path>, reuse, harness: &str| {
+            KeptSweep::new(&plan(programs), &entry, harness, module, reuse).unwrap()
         };
 
-        let first = kept(3, Some(&module), true);
+        let first = kept(3, Some(&module), true, "harness v1");
         assert!(first.reused.is_none(), "nothing kept yet");
         first.keep(&SweepRecords::default()).unwrap();
         assert!(
-            kept(3, Some(&module), true).reused.is_none(),
+            kept(3, Some(&module), true, "harness v1").reused.is_none(),
             "an unfinished sweep is not kept"
         );
         first.keep(&finished()).unwrap();
-        assert_eq!(kept(3, Some(&module), true).reused, Some(finished()));
+        assert_eq!(
+            kept(3, Some(&module), true, "harness v1").reused,
+            Some(finished())
+        );
 
         assert!(
-            kept(3, Some(&module), false).reused.is_none(),
+            kept(3, Some(&module), false, "harness v1").reused.is_none(),
             "asked by name: runs"
         );
         assert!(
-            kept(2, Some(&module), true).reused.is_none(),
+            kept(2, Some(&module), true, "harness v1").reused.is_none(),
             "other programs"
         );
-        assert!(kept(3, None, true).reused.is_none(), "another module");
+        assert!(
+            kept(3, None, true, "harness v1").reused.is_none(),
+            "another module"
+        );
         std::fs::write(&module, b"module v2").unwrap();
         assert!(
-            kept(3, Some(&module), true).reused.is_none(),
+            kept(3, Some(&module), true, "harness v1").reused.is_none(),
             "a rebuilt module"
         );
         std::fs::write(&module, b"module v1").unwrap();
-        std::fs::write(&harness, b"harness v2").unwrap();
         assert!(
-            kept(3, Some(&module), true).reused.is_none(),
+            kept(3, Some(&module), true, "harness v2").reused.is_none(),
             "another harness"
         );
     }

@@ -91,7 +91,7 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
     let (mut case_set, snapshot_root) =
         CaseSet::for_run(paths, options.cases.as_deref()).at(SetupStage::Input)?;
     case_set.retain(&options.only_cases).at(SetupStage::Input)?;
-    let (clang, compiled) = prepare::guest_side(&runner, paths, &case_set)?;
+    let guest_side = prepare::guest_side(&runner, paths, &case_set)?;
     let scope = Scope::of(options.cases.is_none(), &options.only_cases, options.probes);
     // Upstream's programs belong to the built-in set, not to a user's case directory.
     let families = (options.cases.is_none().then(|| paths.upstream_families()))
@@ -104,8 +104,9 @@ pub fn run(paths: &Paths, options: &Options) -> Result<Vec<KernelReport>, SetupF
         paths,
         catalog: &catalog,
         case_set: &case_set,
-        compiled: &compiled,
-        clang: &clang,
+        compiled: &guest_side.compiled,
+        clang: &guest_side.clang,
+        harness_digest: &guest_side.harness_digest,
         families: &families,
         kernel_dir: options.kernel_dir.as_ref(),
         only_cases: &options.only_cases,

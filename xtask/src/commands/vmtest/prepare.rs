@@ -33,18 +33,29 @@ use super::slots::BootJob;
 /// from an earlier run) and the harness with the initramfs that starts it, built at the same
 /// time (cargo's check that nothing changed takes as long as clang's). The compiler is kept
 /// for upstream's programs.
+pub struct GuestSide<'a> {
+    pub clang: compile::Clang<'a>,
+    pub compiled: Compiled,
+    /// The harness binary's digest, which keys the probe and sweep records of every kernel.
+    pub harness_digest: String,
+}
+
 pub fn guest_side<'a>(
     runner: &'a Runner,
     paths: &Paths,
     case_set: &CaseSet,
-) -> Result<(compile::Clang<'a>, Compiled), SetupFailure> {
+) -> Result<GuestSide<'a>, SetupFailure> {
     let objects = paths.bpf_objects(&case_set.name);
     let clang = compile::Clang::new(runner).at(SetupStage::HostTools)?;
     let (compiled, harness) = std::thread::scope(|scope| {
         let harness = scope.spawn(|| {
             let runner = Runner::new(&paths.root)?;
             boot::build_harness(&runner)?;
-            initramfs::build(&runner, paths)
+            initramfs::build(&runner, paths)?;
+            let binary = paths.harness_binary();
+            let bytes =
+                std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
+            anyhow::Ok(crate::infra::digest::short_hex_of(&bytes))
         });
         // Programs that include vmlinux.h are compiled per kernel (`against_headers`).
         let sources: Vec<PathBuf> = (case_set.program_sources().into_iter())
@@ -56,8 +67,12 @@ pub fn guest_side<'a>(
             harness.join().expect("the harness build does not panic"),
         )
     });
-    harness.at(SetupStage::HarnessBuild)?;
-    Ok((clang, compiled.at(SetupStage::Programs)?))
+    let harness_digest = harness.at(SetupStage::HarnessBuild)?;
+    Ok(GuestSide {
+        clang,
+        compiled: compiled.at(SetupStage::Programs)?,
+        harness_digest,
+    })
 }
 
 /// The modules the guest loads for `case_set` on this kernel: the kernel's own
@@ -123,6 +138,8 @@ pub struct Inputs<'a> {
     pub case_set: &'a CaseSet,
     pub compiled: &'a Compiled,
     pub clang: &'a compile::Clang<'a>,
+    /// [`GuestSide::harness_digest`].
+    pub harness_digest: &'a str,
     /// Upstream's program families, compiled from each kernel's own tree.
     pub families: &'a [upstream::Family],
     pub kernel_dir: Option<&'a PathBuf>,
@@ -157,9 +174,12 @@ impl Inputs<'_> {
             source::fetch(self.runner, self.paths, &manifest.source).at(SetupStage::Fetch)?;
         let build = build::ensure(self.runner, self.paths, self.catalog, &manifest, &source)?;
         let modules = with_user_modules(self.runner, self.paths, &build, self.case_set)?;
-        let harness = self.paths.harness_binary();
         let probes = match self.scope {
-            Scope::Measure => Some(Probes::of_tree(&source.dir, &build.dir, &harness)?),
+            Scope::Measure => Some(Probes::of_tree(
+                &source.dir,
+                &build.dir,
+                self.harness_digest,
+            )?),
             Scope::CasesOnly => None,
         };
         let headers = vmlinux_h::ensure(self.runner, &build, &source.dir)
@@ -246,7 +266,6 @@ impl Inputs<'_> {
         sweeps: &[Asked],
         build: &KernelBuild,
     ) -> Result<Vec<(SweepPlan, KeptSweep)>, SetupFailure> {
-        let harness = self.paths.harness_binary();
         let runs = sweeps.iter().filter_map(|asked| match asked {
             Asked::Runs(sweep) => Some(sweep),
             Asked::Missing { .. } => None,
@@ -255,8 +274,8 @@ impl Inputs<'_> {
             let plan = sweep_plan::guest_plan(sweep, true);
             let reuse = !self.only_cases.contains(&sweep.case_name());
             let module = sweep.module.as_deref();
-            let kept =
-                KeptSweep::new(&plan, &build.dir, &harness, module, reuse).at(SetupStage::Cache)?;
+            let kept = KeptSweep::new(&plan, &build.dir, self.harness_digest, module, reuse)
+                .at(SetupStage::Cache)?;
             Ok((plan, kept))
         })
         .collect()

@@ -1,7 +1,10 @@
-//! The running kernel's files the loader reads for case after case (/proc/kallsyms,
-//! /sys/kernel/btf/*), read once per harness process. They cannot change under it: the
-//! guest's modules are loaded before the first case and none after. Under TCG a read of
-//! /proc/kallsyms costs about 50 ms (the kernel formats every line), vmlinux's BTF 2 MB.
+//! Files read for case after case, read once per harness process: the running kernel's
+//! (/proc/kallsyms, /sys/kernel/btf/*) and the cases' BPF objects. None can change under the
+//! harness: the guest's modules are loaded before the first case and none after, and the host
+//! wrote the objects before the boot. Under TCG a read of /proc/kallsyms costs about 50 ms
+//! (the kernel formats every line), vmlinux's BTF 2 MB, and every read of an object from the
+//! host (9p without a cache: walk, getattr, open, read, clunk) a few round trips to QEMU,
+//! which both loaders would otherwise pay for every case.
 
 use std::collections::HashMap;
 use std::io;
