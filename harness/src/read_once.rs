@@ -26,12 +26,6 @@ pub fn read(path: &str) -> io::Result<Arc<[u8]>> {
     Ok(bytes)
 }
 
-/// The file's text, from the first read of it in this process.
-pub fn read_text(path: &str) -> io::Result<String> {
-    let bytes = read(path)?;
-    String::from_utf8(bytes.to_vec()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
 fn cached(path: &str) -> Option<Arc<[u8]>> {
     READ.lock().ok()?.as_ref()?.get(path).cloned()
 }
@@ -49,6 +43,5 @@ mod tests {
         let first = read(path).unwrap();
         std::fs::write(path, "changed").unwrap();
         assert_eq!(read(path).unwrap(), first);
-        assert_eq!(read_text(path).unwrap(), "ffffffff81000000 T _stext\n");
     }
 }

@@ -3,6 +3,8 @@
 //! patches a few fields in place before aya-obj parses the object (a DATASEC's size and
 //! offsets, a VAR's linkage, a member's name), so it needs exactly that.
 
+use std::sync::Arc;
+
 /// BTF kinds the loader looks at (linux/btf.h).
 pub mod kind {
     pub const INT: u32 = 1;
@@ -166,18 +168,20 @@ pub fn string<'a>(btf: &'a [u8], header: &Header, offset: u32) -> Option<&'a str
 
 /// A parse of the kernel's BTF (`bytes`: vmlinux's, or vmlinux's with a module's) kept for the
 /// rest of the process: the same few megabytes are looked up for every `__ksym` of every case,
-/// and under TCG each parse costs tens of milliseconds. The bytes are kept with it (a few
-/// distinct inputs per boot).
-pub fn parsed_once(bytes: &[u8]) -> Result<&'static Parsed<'static>, BtfRawError> {
-    type Kept = Vec<(&'static [u8], &'static Parsed<'static>)>;
+/// and under TCG each parse costs tens of milliseconds. The bytes are kept alive with it (a
+/// few distinct inputs per boot), so their address names them: a lookup compares pointers,
+/// not megabytes (comparing contents was a tenth of the harness's guest time).
+pub fn parsed_once(bytes: &Arc<[u8]>) -> Result<&'static Parsed<'static>, BtfRawError> {
+    type Kept = Vec<(Arc<[u8]>, &'static Parsed<'static>)>;
     static KEPT: std::sync::Mutex<Kept> = std::sync::Mutex::new(Vec::new());
     let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, parsed)) = kept.iter().find(|(known, _)| *known == bytes) {
+    if let Some((_, parsed)) = kept.iter().find(|(known, _)| Arc::ptr_eq(known, bytes)) {
         return Ok(parsed);
     }
-    let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
-    let parsed: &'static Parsed<'static> = Box::leak(Box::new(Parsed::new(bytes)?));
-    kept.push((bytes, parsed));
+    // The leaked clone keeps the bytes where they are for the rest of the process.
+    let data: &'static [u8] = Box::leak(Box::new(bytes.clone()));
+    let parsed: &'static Parsed<'static> = Box::leak(Box::new(Parsed::new(data)?));
+    kept.push((bytes.clone(), parsed));
     Ok(parsed)
 }
 

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
 
 use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
 
@@ -135,14 +136,17 @@ pub struct Resolved {
     pub fd_array_modules: Vec<usize>,
 }
 
+/// A module's name and its split BTF.
+pub type ModuleBtf = (String, Arc<[u8]>);
+
 /// What the kernel says about its symbols; tests give their own.
 pub trait KernelSymbols {
     /// The text of /proc/kallsyms.
-    fn kallsyms(&mut self) -> Result<String, KsymError>;
+    fn kallsyms(&mut self) -> Result<Arc<[u8]>, KsymError>;
     /// vmlinux's BTF.
-    fn vmlinux_btf(&mut self) -> Result<Vec<u8>, KsymError>;
+    fn vmlinux_btf(&mut self) -> Result<Arc<[u8]>, KsymError>;
     /// Every module's BTF (split over vmlinux's), with its name, in the kernel's BTF id order.
-    fn module_btfs(&mut self) -> Result<Vec<(String, Vec<u8>)>, KsymError>;
+    fn module_btfs(&mut self) -> Result<Vec<ModuleBtf>, KsymError>;
     /// The fd of the module BTF at `index` of [`Self::module_btfs`].
     fn module_fd(&self, index: usize) -> i32;
 }
@@ -155,15 +159,15 @@ pub struct RunningKernel {
 }
 
 impl KernelSymbols for RunningKernel {
-    fn kallsyms(&mut self) -> Result<String, KsymError> {
-        read_text("/proc/kallsyms")
+    fn kallsyms(&mut self) -> Result<Arc<[u8]>, KsymError> {
+        read_bytes("/proc/kallsyms")
     }
 
-    fn vmlinux_btf(&mut self) -> Result<Vec<u8>, KsymError> {
+    fn vmlinux_btf(&mut self) -> Result<Arc<[u8]>, KsymError> {
         read_bytes("/sys/kernel/btf/vmlinux")
     }
 
-    fn module_btfs(&mut self) -> Result<Vec<(String, Vec<u8>)>, KsymError> {
+    fn module_btfs(&mut self) -> Result<Vec<ModuleBtf>, KsymError> {
         // As libbpf's load_module_btfs: every kernel BTF object but vmlinux, by id; one that
         // went away meanwhile is skipped, no permission to walk them means no modules.
         let ids = match crate::bpf_sys::btf_ids() {
@@ -203,13 +207,10 @@ impl KernelSymbols for RunningKernel {
     }
 }
 
-fn read_text(path: &str) -> Result<String, KsymError> {
-    crate::read_once::read_text(path).map_err(|e| KsymError::Read(path.into(), e))
-}
-
-fn read_bytes(path: &str) -> Result<Vec<u8>, KsymError> {
-    let bytes = crate::read_once::read(path).map_err(|e| KsymError::Read(path.into(), e))?;
-    Ok(bytes.to_vec())
+/// The file's bytes as first read in this process (shared, never copied: vmlinux's BTF is
+/// megabytes).
+fn read_bytes(path: &str) -> Result<Arc<[u8]>, KsymError> {
+    crate::read_once::read(path).map_err(|e| KsymError::Read(path.into(), e))
 }
 
 impl Ksyms {
@@ -304,7 +305,9 @@ impl Ksyms {
                 .filter(|k| !matches!(k.kind, KsymKind::Func { .. }))
                 .map(|k| k.name.as_str())
                 .collect();
-            for (name, address) in kallsyms_addresses(&kernel.kallsyms()?, &wanted)? {
+            let kallsyms = kernel.kallsyms()?;
+            let text = std::str::from_utf8(&kallsyms).map_err(|_| KsymError::KallsymsLine(0))?;
+            for (name, address) in kallsyms_addresses(text, &wanted)? {
                 resolved.by_name.insert(name, Resolution::Address(address));
             }
         }
@@ -559,23 +562,21 @@ pub fn kallsyms_addresses(text: &str, wanted: &[&str]) -> Result<HashMap<String,
 /// is not in vmlinux, as libbpf's find_ksym_btf_id searches them.
 struct BtfSearch<'k> {
     kernel: &'k mut dyn KernelSymbols,
-    vmlinux: Vec<u8>,
-    vmlinux_count: usize,
+    vmlinux_bytes: Arc<[u8]>,
+    vmlinux: &'static Parsed<'static>,
     /// (name, vmlinux + module), in the kernel's order; read on first need.
-    modules: Option<Vec<(String, Vec<u8>)>>,
+    modules: Option<Vec<(String, &'static Parsed<'static>)>>,
 }
 
 impl<'k> BtfSearch<'k> {
     fn new(kernel: &'k mut dyn KernelSymbols) -> Result<Self, KsymError> {
-        let vmlinux = kernel.vmlinux_btf()?;
-        let vmlinux_count = btf_raw::parsed_once(&vmlinux)
-            .map_err(|e| KsymError::KernelBtf("vmlinux".into(), e))?
-            .types
-            .len();
+        let vmlinux_bytes = kernel.vmlinux_btf()?;
+        let vmlinux = btf_raw::parsed_once(&vmlinux_bytes)
+            .map_err(|e| KsymError::KernelBtf("vmlinux".into(), e))?;
         Ok(Self {
             kernel,
+            vmlinux_bytes,
             vmlinux,
-            vmlinux_count,
             modules: None,
         })
     }
@@ -616,9 +617,7 @@ impl<'k> BtfSearch<'k> {
             }
             return Ok(());
         };
-        let target = self.btf(module)?;
-        let target =
-            btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
+        let target = self.btf(module);
         let var_type = target.by_id(id).map_or(0, |t| t.size_or_type);
         let (target_type, _) = skip_mods(target, var_type).unwrap_or((0, 0));
         if !types_compat((local, local_type), (target, target_type), 32) {
@@ -653,9 +652,7 @@ impl<'k> BtfSearch<'k> {
             }
             return Err(KsymError::FuncNotInBtf(ksym.name.clone()));
         };
-        let target = self.btf(module)?;
-        let target =
-            btf_raw::parsed_once(target).map_err(|e| KsymError::KernelBtf(ksym.name.clone(), e))?;
+        let target = self.btf(module);
         let kernel_proto = target.by_id(id).map_or(0, |t| t.size_or_type);
         if !types_compat((local, proto), (target, kernel_proto), 32) {
             if ksym.weak {
@@ -696,25 +693,21 @@ impl<'k> BtfSearch<'k> {
     }
 
     /// vmlinux's BTF, or vmlinux's and a module's as one.
-    fn btf(&self, module: Option<usize>) -> Result<&[u8], KsymError> {
-        Ok(match module.and_then(|m| self.modules.as_ref()?.get(m)) {
+    fn btf(&self, module: Option<usize>) -> &'static Parsed<'static> {
+        match module.and_then(|m| self.modules.as_ref()?.get(m)) {
             Some((_, combined)) => combined,
-            None => &self.vmlinux,
-        })
+            None => self.vmlinux,
+        }
     }
 
     /// The id of the first type of `kind` named `name` in vmlinux, else in the first module
     /// (by the kernel's order) whose own types have it.
     fn find(&mut self, name: &str, wanted: u32) -> Result<Option<(u32, Option<usize>)>, KsymError> {
-        let vmlinux = btf_raw::parsed_once(&self.vmlinux)
-            .map_err(|e| KsymError::KernelBtf(name.into(), e))?;
-        if let Some((id, _)) = vmlinux.find(wanted, name) {
+        if let Some((id, _)) = self.vmlinux.find(wanted, name) {
             return Ok(Some((id, None)));
         }
-        let vmlinux_count = self.vmlinux_count;
-        for (index, (module, combined)) in self.modules()?.iter().enumerate() {
-            let parsed = btf_raw::parsed_once(combined)
-                .map_err(|e| KsymError::KernelBtf(module.clone(), e))?;
+        let vmlinux_count = self.vmlinux.types.len();
+        for (index, (_, parsed)) in self.modules()?.iter().enumerate() {
             let own = parsed
                 .types
                 .iter()
@@ -728,18 +721,40 @@ impl<'k> BtfSearch<'k> {
         Ok(None)
     }
 
-    fn modules(&mut self) -> Result<&[(String, Vec<u8>)], KsymError> {
+    fn modules(&mut self) -> Result<&[(String, &'static Parsed<'static>)], KsymError> {
         if self.modules.is_none() {
             let mut combined = Vec::new();
             for (name, split) in self.kernel.module_btfs()? {
-                let btf = kernel_btf::concat_split(&self.vmlinux, &split)
+                let parsed = combined_once(&self.vmlinux_bytes, &split)
                     .map_err(|e| KsymError::KernelBtf(name.clone(), e))?;
-                combined.push((name, btf));
+                combined.push((name, parsed));
             }
             self.modules = Some(combined);
         }
         Ok(self.modules.as_deref().unwrap_or_default())
     }
+}
+
+/// vmlinux's BTF with a module's (`split`) after it as one standalone BTF, parsed: made once per
+/// process for each pair of BTFs read (both kept alive with it, so their addresses name them;
+/// the concatenation is megabytes, and was made and compared for every typed `__ksym` case).
+fn combined_once(
+    vmlinux: &Arc<[u8]>,
+    split: &Arc<[u8]>,
+) -> Result<&'static Parsed<'static>, btf_raw::BtfRawError> {
+    type Kept = Vec<(Arc<[u8]>, Arc<[u8]>, &'static Parsed<'static>)>;
+    static KEPT: Mutex<Kept> = Mutex::new(Vec::new());
+    let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let known = kept
+        .iter()
+        .find(|(base, module, _)| Arc::ptr_eq(base, vmlinux) && Arc::ptr_eq(module, split));
+    if let Some((_, _, parsed)) = known {
+        return Ok(parsed);
+    }
+    let combined: Arc<[u8]> = kernel_btf::concat_split(vmlinux, split)?.into();
+    let parsed = btf_raw::parsed_once(&combined)?;
+    kept.push((vmlinux.clone(), split.clone(), parsed));
+    Ok(parsed)
 }
 
 /// A type's kind; 0 for void (id 0), which libbpf's btf__type_by_id gives as kind UNKN.
@@ -921,8 +936,8 @@ mod tests {
 
     struct FakeKernel {
         kallsyms: String,
-        vmlinux: Vec<u8>,
-        modules: Vec<(String, Vec<u8>)>,
+        vmlinux: Arc<[u8]>,
+        modules: Vec<ModuleBtf>,
     }
 
     impl FakeKernel {
@@ -932,22 +947,22 @@ mod tests {
                 kallsyms: "ffffffff81000000 T _stext\nffffffff812146b5 T bpf_prog_test_run_skb\n"
                     .into(),
                 modules: vec![
-                    ("nbd".into(), build(&[], b"\0")[..].to_vec()),
-                    ("bpf_testmod".into(), module(&vmlinux)),
+                    ("nbd".into(), build(&[], b"\0")[..].into()),
+                    ("bpf_testmod".into(), module(&vmlinux).into()),
                 ],
-                vmlinux,
+                vmlinux: vmlinux.into(),
             }
         }
     }
 
     impl KernelSymbols for FakeKernel {
-        fn kallsyms(&mut self) -> Result<String, KsymError> {
-            Ok(self.kallsyms.clone())
+        fn kallsyms(&mut self) -> Result<Arc<[u8]>, KsymError> {
+            Ok(self.kallsyms.as_bytes().into())
         }
-        fn vmlinux_btf(&mut self) -> Result<Vec<u8>, KsymError> {
+        fn vmlinux_btf(&mut self) -> Result<Arc<[u8]>, KsymError> {
             Ok(self.vmlinux.clone())
         }
-        fn module_btfs(&mut self) -> Result<Vec<(String, Vec<u8>)>, KsymError> {
+        fn module_btfs(&mut self) -> Result<Vec<ModuleBtf>, KsymError> {
             Ok(self.modules.clone())
         }
         fn module_fd(&self, index: usize) -> i32 {
@@ -1124,7 +1139,7 @@ mod tests {
     #[test]
     fn a_weak_typed_variable_missing_from_btf_reads_as_zero() {
         let mut kernel = FakeKernel::new(2);
-        kernel.vmlinux = build(&encode(1, kind::INT, 0, 4, &[32]), b"\0int\0");
+        kernel.vmlinux = build(&encode(1, kind::INT, 0, 4, &[32]), b"\0int\0").into();
         let (_, resolved) = relocated(TYPED, &mut kernel).unwrap();
         assert_eq!(resolved.by_name["runqueues"], Resolution::Unset);
     }
@@ -1173,7 +1188,10 @@ mod tests {
         ]
         .concat();
         let base = btf_raw::header(&kernel.vmlinux).unwrap().str_len;
-        kernel.modules = vec![("bpf_testmod".into(), build(&types, &s.0.split_off(base)))];
+        kernel.modules = vec![(
+            "bpf_testmod".into(),
+            build(&types, &s.0.split_off(base)).into(),
+        )];
         let error = relocated(MODULE_KFUNC, &mut kernel)
             .unwrap_err()
             .to_string();

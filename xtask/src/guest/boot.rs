@@ -10,6 +10,7 @@ use protocol::{Plan, PLAN_FILE, RESULTS_FILE};
 use xshell::cmd;
 
 use crate::guest::results::{RunFailure, RunRecords};
+use crate::guest::shards;
 use crate::infra::paths::Paths;
 use crate::infra::progress::Stage;
 use crate::infra::rundir;
@@ -269,12 +270,14 @@ pub struct VmEnd {
 
 /// Boots `kernel` with the harness running `plan` in a fresh run directory under `runs`, and
 /// reads back what the guest recorded and how the run ended. `judging` (the host's own record
-/// of how to judge this run) goes into [`JUDGING_FILE`] before the boot.
+/// of how to judge this run) goes into [`JUDGING_FILE`] before the boot. With `shards` > 1 the
+/// plan is split ([`shards::split`]) and each part runs in a VM of its own, side by side, in
+/// `shard-<i>/` of the run directory; the run directory keeps the whole plan and, once every
+/// VM has ended, their consoles one after another and how the last one ended.
 pub fn run_plan(
     runner: &Runner,
     paths: &Paths,
-    kernel: &Path,
-    plan: &Plan,
+    (kernel, plan, shards): (&Path, &Plan, usize),
     judging: &str,
     runs: &Path,
     timeout: Duration,
@@ -284,24 +287,15 @@ pub fn run_plan(
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
     std::fs::write(dir.join(JUDGING_FILE), judging)?;
     let accel = choose_accel(runner, paths, kernel, &dir)?;
-    let harness = paths.harness_binary();
-    let boot = Boot {
-        kernel,
-        accel,
-        writable_dir: &dir,
-    };
-    let console = dir.join("console.log");
-    let started = Instant::now();
-    let guest = Guest::HarnessInit {
-        harness: &harness,
-        initramfs: &paths.initramfs(),
-    };
-    let finished = run(runner, &boot, &guest, &console, timeout)?;
-    let end = VmEnd {
-        accel,
-        timed_out: finished == Finished::TimedOut,
-        timeout_secs: timeout.as_secs(),
-        secs: started.elapsed().as_secs_f64(),
+    let end = match shards {
+        0 | 1 => run_one(runner, paths, (kernel, accel), &dir, timeout)?,
+        _ => run_shards(
+            paths,
+            (kernel, accel),
+            &dir,
+            shards::split(plan, shards),
+            timeout,
+        )?,
     };
     std::fs::write(dir.join(VM_FILE), serde_json::to_string_pretty(&end)?)?;
     let (records, failure) = read_back(&dir, &end);
@@ -309,21 +303,115 @@ pub fn run_plan(
         forget_accel(paths);
     }
     Ok(GuestRun {
+        console: dir.join(CONSOLE_FILE),
         dir,
         accel,
         records,
         failure,
-        console,
         secs: end.secs,
     })
 }
 
+/// The console log of a VM run, in its run directory (a shard's in the shard's).
+pub const CONSOLE_FILE: &str = "console.log";
+
+/// One VM on the plan in `dir`; how it ended.
+fn run_one(
+    runner: &Runner,
+    paths: &Paths,
+    (kernel, accel): (&Path, Accel),
+    dir: &Path,
+    timeout: Duration,
+) -> Result<VmEnd> {
+    let harness = paths.harness_binary();
+    let boot = Boot {
+        kernel,
+        accel,
+        writable_dir: dir,
+    };
+    let started = Instant::now();
+    let guest = Guest::HarnessInit {
+        harness: &harness,
+        initramfs: &paths.initramfs(),
+    };
+    let finished = run(runner, &boot, &guest, &dir.join(CONSOLE_FILE), timeout)?;
+    Ok(VmEnd {
+        accel,
+        timed_out: finished == Finished::TimedOut,
+        timeout_secs: timeout.as_secs(),
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Each part in a VM of its own, all at once (each with its own runner: a shell is not shared
+/// between threads); each shard's end goes into its directory. The run's end: the slowest
+/// shard's time, timed out if any did; the run directory's console is the shards' in order.
+fn run_shards(
+    paths: &Paths,
+    (kernel, accel): (&Path, Accel),
+    dir: &Path,
+    parts: Vec<Plan>,
+    timeout: Duration,
+) -> Result<VmEnd> {
+    let ends: Vec<Result<VmEnd>> = std::thread::scope(|scope| {
+        let vms: Vec<_> = (parts.iter().enumerate())
+            .map(|(index, part)| {
+                scope.spawn(move || {
+                    let shard = dir.join(shards::dir_name(index));
+                    std::fs::create_dir_all(&shard)?;
+                    std::fs::write(shard.join(PLAN_FILE), serde_json::to_string_pretty(part)?)?;
+                    let runner = Runner::new(&paths.root)?;
+                    let end = run_one(&runner, paths, (kernel, accel), &shard, timeout)?;
+                    std::fs::write(shard.join(VM_FILE), serde_json::to_string_pretty(&end)?)?;
+                    Ok(end)
+                })
+            })
+            .collect();
+        (vms.into_iter())
+            .map(|vm| vm.join().expect("a shard's boot does not panic"))
+            .collect()
+    });
+    let mut console = Vec::new();
+    for index in 0..parts.len() {
+        let shard = dir.join(shards::dir_name(index)).join(CONSOLE_FILE);
+        console.extend(format!("--- shard {index} ({}) ---\n", shard.display()).bytes());
+        console.extend(std::fs::read(&shard).unwrap_or_default());
+    }
+    std::fs::write(dir.join(CONSOLE_FILE), console)?;
+    let ends = ends.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(VmEnd {
+        accel,
+        timed_out: ends.iter().any(|end| end.timed_out),
+        timeout_secs: timeout.as_secs(),
+        secs: ends.iter().map(|end| end.secs).fold(0.0, f64::max),
+    })
+}
+
 /// What a finished run directory's guest recorded, and how the run ended: the same reading
-/// for a run just ended and for one read back later (`cargo xtask report`).
+/// for a run just ended and for one read back later (`cargo xtask report`). A sharded run's
+/// shards are each read and classified on their own (a panic is its shard's), then joined.
 pub fn read_back(dir: &Path, end: &VmEnd) -> (RunRecords, Option<RunFailure>) {
+    let shard_dirs: Vec<PathBuf> = (0..)
+        .map(|index| dir.join(shards::dir_name(index)))
+        .take_while(|shard| shard.is_dir())
+        .collect();
+    if shard_dirs.is_empty() {
+        return read_back_one(dir, end);
+    }
+    let parts = shard_dirs.iter().map(|shard| {
+        let shard_end = std::fs::read_to_string(shard.join(VM_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(*end);
+        read_back_one(shard, &shard_end)
+    });
+    shards::merge(parts.collect())
+}
+
+fn read_back_one(dir: &Path, end: &VmEnd) -> (RunRecords, Option<RunFailure>) {
     let results = std::fs::read_to_string(dir.join(RESULTS_FILE)).unwrap_or_default();
     let records = RunRecords::parse(&results);
-    let console = std::fs::read(dir.join("console.log")).unwrap_or_default();
+    let console = std::fs::read(dir.join(CONSOLE_FILE)).unwrap_or_default();
     let console = String::from_utf8_lossy(&console);
     let failure = RunFailure::classify(&records, &console, end.timed_out, end.timeout_secs);
     (records, failure)

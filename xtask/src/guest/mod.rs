@@ -6,4 +6,5 @@ pub mod failure;
 pub mod initramfs;
 pub mod probe_cache;
 pub mod results;
+pub mod shards;
 pub mod sweep_cache;

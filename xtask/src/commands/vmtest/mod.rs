@@ -167,7 +167,8 @@ fn all(
             }
             let ready = inputs.prepare(kernel);
             if let Ok(ready) = &ready {
-                let job = ready.boot_job(index, inputs.paths);
+                let shards = slots::shards_here(&ready.plan.guest, kernels.len(), options.vms);
+                let job = ready.boot_job(index, inputs.paths, shards);
                 jobs.send(job).expect("the boot slots wait for jobs");
             }
             in_order.prepared(kernel, ready);

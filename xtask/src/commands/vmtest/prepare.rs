@@ -117,12 +117,13 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn boot_job(&self, index: usize, paths: &Paths) -> BootJob {
+    pub fn boot_job(&self, index: usize, paths: &Paths, shards: usize) -> BootJob {
         BootJob {
             index,
             kernel: self.manifest.name.clone(),
             bzimage: self.build.bzimage.clone(),
             plan: self.plan.guest.clone(),
+            shards,
             judging: serde_json::to_string_pretty(&self.judging)
                 .expect("the judging record serialises"),
             runs: paths.runs(&self.manifest.name),

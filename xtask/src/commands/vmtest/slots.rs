@@ -8,6 +8,7 @@ use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use crate::guest::boot::{self, GuestRun};
+use crate::guest::shards;
 use crate::infra::failure::{AtStage, SetupFailure, SetupStage};
 use crate::infra::machine;
 use crate::infra::paths::Paths;
@@ -37,6 +38,15 @@ pub fn default_boot_slots(kernels: usize) -> usize {
         machine::available_cores(),
         machine::available_memory_mib(),
     )
+}
+
+/// How many VMs one kernel's plan is split over on this machine now ([`shards::count`]): the
+/// cores the run's kernels leave free, within `--vms` (default: what memory holds).
+pub fn shards_here(plan: &protocol::Plan, kernels: usize, vms: Option<usize>) -> usize {
+    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
+    let by_memory = usize::try_from(machine::available_memory_mib() / per_vm_mib).unwrap_or(1);
+    let vm_limit = vms.unwrap_or(by_memory);
+    shards::count(plan, machine::available_cores(), kernels, vm_limit)
 }
 
 /// One kernel whose turn has come, in matrix order: prepared and booted, or failed before
@@ -101,6 +111,8 @@ pub struct BootJob {
     pub kernel: String,
     pub bzimage: PathBuf,
     pub plan: protocol::Plan,
+    /// How many VMs the plan is split over ([`shards_here`]).
+    pub shards: usize,
     /// The host's record of how to judge the run ([`boot::JUDGING_FILE`]).
     pub judging: String,
     pub runs: PathBuf,
@@ -130,8 +142,7 @@ pub fn boot_slot(
             Ok(runner) => boot::run_plan(
                 runner,
                 paths,
-                &job.bzimage,
-                &job.plan,
+                (&job.bzimage, &job.plan, job.shards),
                 &job.judging,
                 &job.runs,
                 timeout,
