@@ -538,9 +538,8 @@ fn warm_once(paths: &Paths, options: &Options, warm: &mut WarmRuns) -> Result<()
     if let Some(ms) = timings.harness_start_ms {
         warm.harness_starts.push(ms as f64 / 1000.0);
     }
-    let starts = timings.case_starts_ms.windows(2);
     warm.per_case_ms
-        .extend(starts.map(|w| (w[1] - w[0]) as f64));
+        .extend(timings.case_ms.iter().map(|&ms| ms as f64));
     Ok(())
 }
 

@@ -99,8 +99,12 @@ pub struct RunRecords {
     /// The case that started last and never finished (it hung or crashed the guest).
     pub unfinished: Option<String>,
     pub end_markers: usize,
-    /// Guest uptime (ms) at each case's start, in run order.
+    /// Guest uptime (ms) at each case's start, in run order (a sharded run's shard by shard,
+    /// each on its own VM's clock).
     pub case_starts: Vec<(String, u64)>,
+    /// Guest milliseconds from each case's start to the next case's in the same VM (none for
+    /// a VM's last case).
+    pub case_ms: Vec<u64>,
     /// Helper probe answers by program type.
     pub helpers: BTreeMap<ProgType, Vec<HelperAnswer>>,
     /// Kfunc probe answers by program type.
@@ -157,6 +161,9 @@ impl RunRecords {
                 Err(_) => records.bad_lines += 1,
             }
         }
+        records.case_ms = (records.case_starts.windows(2))
+            .map(|pair| pair[1].1.saturating_sub(pair[0].1))
+            .collect();
         records
     }
 }

@@ -105,6 +105,7 @@ pub fn merge(parts: Vec<(RunRecords, Option<RunFailure>)>) -> (RunRecords, Optio
         joined.unfinished = joined.unfinished.or(records.unfinished);
         end_markers.push(records.end_markers);
         joined.case_starts.extend(records.case_starts);
+        joined.case_ms.extend(records.case_ms);
         joined.helpers.extend(records.helpers);
         joined.kfuncs.extend(records.kfuncs);
         joined.bad_lines += records.bad_lines;
@@ -284,6 +285,10 @@ mod tests {
         assert_eq!(failure, Some(crash));
         assert_eq!(joined.end_markers, 0);
         assert_eq!(joined.case_starts.len(), 2);
+        assert!(
+            joined.case_ms.is_empty(),
+            "no time runs from one VM's case to another's"
+        );
         let (clean, none) = merge(vec![(records(&[], 1), None), (records(&[], 1), None)]);
         assert_eq!((clean.end_markers, none), (1, None));
     }

@@ -38,8 +38,8 @@ pub struct Timings {
     pub boot_secs: f64,
     /// Guest uptime (ms) when the harness started, if it did.
     pub harness_start_ms: Option<u64>,
-    /// Guest uptime (ms) at each case's start, in run order.
-    pub case_starts_ms: Vec<u64>,
+    /// Guest milliseconds from each case's start to the next's in the same VM.
+    pub case_ms: Vec<u64>,
 }
 
 impl Timings {
@@ -56,7 +56,7 @@ impl Timings {
             },
             boot_secs: vm.secs,
             harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
-            case_starts_ms: vm.records.case_starts.iter().map(|(_, ms)| *ms).collect(),
+            case_ms: vm.records.case_ms.clone(),
         }
     }
 }
