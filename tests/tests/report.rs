@@ -29,6 +29,8 @@ fn the_report_of_a_local_matrix_runs_directories_is_the_grid_the_run_printed() {
     let paths = Paths::from_env();
     let options = vmtest::Options {
         kernels: vec!["all".into()],
+        // One VM per kernel whatever the cores: the cut below edits an unsharded run's files.
+        vms: Some(4),
         ..vmtest::Options::default()
     };
     let reports = vmtest::run(&paths, &options)
@@ -132,4 +134,38 @@ fn the_report_of_a_local_matrix_runs_directories_is_the_grid_the_run_printed() {
         )) && markdown.contains("([job output](https://ci.example/run))"),
         "{markdown}"
     );
+}
+
+/// A run of one kernel split over VMs (one per core; two on two cores) is read back shard by
+/// shard: `report` on its directory renders what `vmtest` printed.
+#[test]
+fn the_report_of_a_sharded_run_is_what_the_run_printed() {
+    let paths = Paths::from_env();
+    let reports = vmtest::run(&paths, &vmtest::Options::default())
+        .unwrap_or_else(|error| panic!("the VM run could not be done: {error:#}"));
+    let dir = reports[0].run_dir.clone().expect("the kernel booted");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        dir.join("shard-1").is_dir(),
+        cores >= 2,
+        "a one-kernel run of every case takes a VM per core"
+    );
+    let matrix = report::run(
+        &paths,
+        &Options {
+            dirs: vec![dir],
+            kernels: vec!["6.12".into()],
+        },
+    )
+    .unwrap();
+    assert!(matrix.silent.is_empty(), "{:?}", matrix.silent);
+    assert_eq!(
+        grid::render(&matrix.reports),
+        grid::render(&reports),
+        "report read the shards back as the run did"
+    );
+    let passed = |r: &xtask::report::KernelReport| r.rows.iter().filter(|row| row.passed()).count();
+    assert_eq!(passed(&matrix.reports[0]), passed(&reports[0]));
+    assert_eq!(matrix.reports[0].rows.len(), reports[0].rows.len());
+    assert!(passed(&reports[0]) > 50, "{}", reports[0].render());
 }
