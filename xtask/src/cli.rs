@@ -140,7 +140,7 @@ struct RunFlags {
     /// Seconds one VM boot may take before it is killed.
     #[arg(long, value_name = "SECS", default_value_t = vmtest::DEFAULT_TIMEOUT.as_secs())]
     timeout: u64,
-    /// Boot at most N kernels at once (default: two per core, as memory allows).
+    /// Boot at most N VMs at once (default: one per core, as memory allows; cores the kernels leave free split a kernel's cases over more VMs)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     vms: Option<u16>,
     /// Every case in each kernel's table, also after several kernels (whose tables
