@@ -282,6 +282,8 @@ pub fn run_plan(
     runs: &Path,
     timeout: Duration,
 ) -> Result<GuestRun> {
+    // Before the new run directory becomes `latest`: the last run's case times.
+    let costs = last_costs(runs);
     let dir = rundir::create(runs)?;
     crate::infra::progress::line(format_args!("  run directory: {}", dir.display()));
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
@@ -293,7 +295,7 @@ pub fn run_plan(
             paths,
             (kernel, accel),
             &dir,
-            shards::split(plan, shards),
+            shards::split(plan, shards, &costs),
             timeout,
         )?,
     };
@@ -310,6 +312,19 @@ pub fn run_plan(
         failure,
         secs: end.secs,
     })
+}
+
+/// What the kernel's last run (`runs/latest`, if any) measured each case to cost: how the
+/// next run's shards are balanced.
+fn last_costs(runs: &Path) -> shards::Costs {
+    let unknown_end = VmEnd {
+        accel: Accel::Tcg,
+        timed_out: false,
+        timeout_secs: 0,
+        secs: 0.0,
+    };
+    let (records, _) = read_back(&runs.join(rundir::LATEST), &unknown_end);
+    shards::Costs::of(&records)
 }
 
 /// The console log of a VM run, in its run directory (a shard's in the shard's).

@@ -102,9 +102,10 @@ pub struct RunRecords {
     /// Guest uptime (ms) at each case's start, in run order (a sharded run's shard by shard,
     /// each on its own VM's clock).
     pub case_starts: Vec<(String, u64)>,
-    /// Guest milliseconds from each case's start to the next case's in the same VM (none for
-    /// a VM's last case).
-    pub case_ms: Vec<u64>,
+    /// Guest milliseconds from each case's start to the next case's in the same VM, by case;
+    /// none for a VM's last case, nor for its first, whose time is mostly the harness's
+    /// one-time work (aya's and libbpf's feature probes, code run for the first time).
+    pub case_ms: Vec<(String, u64)>,
     /// Helper probe answers by program type.
     pub helpers: BTreeMap<ProgType, Vec<HelperAnswer>>,
     /// Kfunc probe answers by program type.
@@ -161,8 +162,8 @@ impl RunRecords {
                 Err(_) => records.bad_lines += 1,
             }
         }
-        records.case_ms = (records.case_starts.windows(2))
-            .map(|pair| pair[1].1.saturating_sub(pair[0].1))
+        records.case_ms = (records.case_starts.windows(2).skip(1))
+            .map(|pair| (pair[0].0.clone(), pair[1].1.saturating_sub(pair[0].1)))
             .collect();
         records
     }

@@ -6,6 +6,8 @@
 //! only which VM runs it changes. Pure: [`count`], [`split`] and [`merge`] decide, boot.rs
 //! boots.
 
+use std::collections::BTreeMap;
+
 use protocol::{Plan, PROBED_PROG_TYPES};
 
 use crate::guest::results::{RunFailure, RunRecords};
@@ -47,49 +49,101 @@ fn probe_work(plan: &Plan) -> usize {
     }
 }
 
-/// `plan` split into `shards` plans of about equal work: the sweeps and the probes (the big
-/// pieces) first, each to the least loaded shard, then the cases in plan order, each to the
-/// least loaded shard (the earliest on a tie). Every shard loads the same modules; the cases
-/// keep their plan order within a shard. Deterministic.
-pub fn split(plan: &Plan, shards: usize) -> Vec<Plan> {
+/// What each piece of a plan costs in guest milliseconds, as the kernel's last run measured
+/// its cases (a case it did not run, or the last of a VM, costs the median of those it did);
+/// a sweep and the probes by their size.
+#[derive(Debug, Clone, Default)]
+pub struct Costs {
+    case_ms: BTreeMap<String, u64>,
+    median_ms: u64,
+}
+
+/// What a case costs with nothing measured: about the median under TCG.
+const DEFAULT_CASE_MS: u64 = 40;
+/// A sweep's program: loaded, attached, fired, detached, under the interpreter too.
+const SWEEP_PROGRAM_MS: u64 = 1;
+/// One helper probed for one program type.
+const PROBE_MS: u64 = 3;
+
+impl Costs {
+    /// The costs a run's records measured.
+    pub fn of(records: &RunRecords) -> Self {
+        let case_ms: BTreeMap<String, u64> = records.case_ms.iter().cloned().collect();
+        let mut all: Vec<u64> = case_ms.values().copied().collect();
+        all.sort_unstable();
+        let median_ms = all.get(all.len() / 2).copied().unwrap_or(DEFAULT_CASE_MS);
+        Costs { case_ms, median_ms }
+    }
+
+    fn case(&self, name: &str) -> u64 {
+        let fallback = match self.median_ms {
+            0 => DEFAULT_CASE_MS,
+            median => median,
+        };
+        self.case_ms.get(name).copied().unwrap_or(fallback)
+    }
+
+    fn sweep(&self, sweep: &protocol::SweepPlan) -> u64 {
+        sweep.programs.len() as u64 * SWEEP_PROGRAM_MS
+    }
+
+    fn probes(&self, plan: &Plan) -> u64 {
+        (plan.helper_probes.len() * PROBED_PROG_TYPES.len()) as u64 * PROBE_MS
+    }
+}
+
+/// `plan` split into `shards` plans of about equal cost: the longest piece first, each to the
+/// shard with the least so far (the earliest on a tie), as `costs` estimates them; within a
+/// shard the cases and sweeps keep the plan's order. Every shard loads the same modules.
+/// Deterministic.
+pub fn split(plan: &Plan, shards: usize, costs: &Costs) -> Vec<Plan> {
+    enum Piece<'p> {
+        Case(&'p protocol::CasePlan),
+        Sweep(&'p protocol::SweepPlan),
+        Probes,
+    }
     let shards = shards.max(1);
-    let mut parts: Vec<Plan> = (0..shards)
-        .map(|_| Plan {
-            cases: Vec::new(),
-            helper_probes: Vec::new(),
-            sweeps: Vec::new(),
-            ..plan.clone()
-        })
-        .collect();
-    let mut load = vec![0usize; shards];
-    let least = |load: &[usize]| {
-        (0..load.len())
-            .min_by_key(|&shard| (load[shard], shard))
-            .unwrap_or(0)
-    };
+    let mut pieces: Vec<(u64, usize, Piece)> = Vec::new();
     if !plan.helper_probes.is_empty() {
-        let shard = least(&load);
-        parts[shard].helper_probes = plan.helper_probes.clone();
-        load[shard] += probe_work(plan);
+        pieces.push((costs.probes(plan), 0, Piece::Probes));
     }
-    let mut sweeps: Vec<&protocol::SweepPlan> = plan.sweeps.iter().collect();
-    sweeps.sort_by_key(|sweep| std::cmp::Reverse(sweep_work(sweep)));
-    for sweep in sweeps {
-        let shard = least(&load);
-        parts[shard].sweeps.push(sweep.clone());
-        load[shard] += sweep_work(sweep);
+    for (at, sweep) in plan.sweeps.iter().enumerate() {
+        pieces.push((costs.sweep(sweep), at, Piece::Sweep(sweep)));
     }
-    for case in &plan.cases {
-        let shard = least(&load);
-        parts[shard].cases.push(case.clone());
-        load[shard] += 1;
+    for (at, case) in plan.cases.iter().enumerate() {
+        pieces.push((costs.case(&case.name), at, Piece::Case(case)));
     }
-    for part in &mut parts {
-        // The sweeps run in the plan's order within a shard, as unsplit.
-        part.sweeps
-            .sort_by_key(|s| plan.sweeps.iter().position(|p| p.name == s.name));
+    // Longest first; equal costs in plan order (a stable sort keeps it).
+    pieces.sort_by_key(|(cost, _, _)| std::cmp::Reverse(*cost));
+    let mut load = vec![0u64; shards];
+    let mut chosen: Vec<Vec<(usize, &Piece)>> = (0..shards).map(|_| Vec::new()).collect();
+    for (cost, at, piece) in &pieces {
+        let shard = (0..shards)
+            .min_by_key(|&shard| (load[shard], shard))
+            .unwrap_or(0);
+        load[shard] += cost;
+        chosen[shard].push((*at, piece));
     }
-    parts
+    chosen
+        .into_iter()
+        .map(|mut mine| {
+            mine.sort_by_key(|(at, _)| *at);
+            let mut part = Plan {
+                cases: Vec::new(),
+                helper_probes: Vec::new(),
+                sweeps: Vec::new(),
+                ..plan.clone()
+            };
+            for (_, piece) in mine {
+                match piece {
+                    Piece::Case(case) => part.cases.push((*case).clone()),
+                    Piece::Sweep(sweep) => part.sweeps.push((*sweep).clone()),
+                    Piece::Probes => part.helper_probes = plan.helper_probes.clone(),
+                }
+            }
+            part
+        })
+        .collect()
 }
 
 /// The shards' records as one run's: every case, sweep and probe answer of every shard; the
@@ -215,7 +269,7 @@ mod tests {
             id: 1,
             name: "bpf_map_lookup_elem".into(),
         }];
-        let parts = split(&whole, 2);
+        let parts = split(&whole, 2, &Costs::default());
         assert_eq!(parts.len(), 2);
         let names = |part: &Plan| {
             part.cases
@@ -254,12 +308,60 @@ mod tests {
 
     #[test]
     fn cases_alone_are_split_evenly() {
-        let parts = split(&plan(7), 2);
+        let parts = split(&plan(7), 2, &Costs::default());
         assert_eq!(parts[0].cases.len(), 4);
         assert_eq!(parts[1].cases.len(), 3);
         assert_eq!(
             parts[0].cases[1].name, "c02",
             "alternating: c00 c02 c04 c06 | c01 c03 c05"
+        );
+    }
+
+    #[test]
+    fn measured_costs_balance_the_shards() {
+        // c00 took as long as the other five together: it gets a VM of its own.
+        let measured = records(&["c00", "c01", "c02", "c03", "c04", "c05"], 1);
+        let mut costs = Costs::of(&measured);
+        costs.case_ms = [
+            ("c00", 500),
+            ("c01", 100),
+            ("c02", 100),
+            ("c03", 100),
+            ("c04", 100),
+        ]
+        .map(|(name, ms)| (name.to_string(), ms))
+        .into();
+        costs.median_ms = 100;
+        let parts = split(&plan(6), 2, &costs);
+        let names = |part: &Plan| {
+            part.cases
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&parts[0]), ["c00"]);
+        assert_eq!(
+            names(&parts[1]),
+            ["c01", "c02", "c03", "c04", "c05"],
+            "c05: the median"
+        );
+    }
+
+    #[test]
+    fn the_costs_are_each_cases_time_to_the_next_case_in_its_vm() {
+        let text = ["first:800", "a:1000", "b:1040", "c:1200"]
+            .map(|entry| {
+                let (case, ms) = entry.split_once(':').unwrap();
+                format!("{{\"record\":\"started\",\"case\":\"{case}\",\"uptime_ms\":{ms}}}\n")
+            })
+            .concat();
+        let costs = Costs::of(&RunRecords::parse(&text));
+        assert_eq!((costs.case("a"), costs.case("b")), (40, 160));
+        assert_eq!(costs.case("c"), 160, "a VM's last case: the median");
+        assert_eq!(
+            costs.case("first"),
+            160,
+            "nor the first, which carries the one-time work"
         );
     }
 

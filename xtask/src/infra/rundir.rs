@@ -25,12 +25,15 @@ pub fn create(runs: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The symlink in a kernel's runs directory to its newest run.
+pub const LATEST: &str = "latest";
+
 /// `latest` → `dir`, replaced atomically (a symlink beside it, renamed over it).
 fn point_latest(runs: &Path, dir: &Path) -> Result<()> {
     let name = dir.file_name().context("a run directory has a name")?;
     let staged = runs.join(format!(".latest-{}", name.to_string_lossy()));
     std::os::unix::fs::symlink(name, &staged)
-        .and_then(|()| std::fs::rename(&staged, runs.join("latest")))
+        .and_then(|()| std::fs::rename(&staged, runs.join(LATEST)))
         .with_context(|| format!("pointing {}/latest at {}", runs.display(), dir.display()))
 }
 

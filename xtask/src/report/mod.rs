@@ -56,7 +56,7 @@ impl Timings {
             },
             boot_secs: vm.secs,
             harness_start_ms: vm.records.boot.as_ref().map(|boot| boot.uptime_ms),
-            case_ms: vm.records.case_ms.clone(),
+            case_ms: vm.records.case_ms.iter().map(|(_, ms)| *ms).collect(),
         }
     }
 }
