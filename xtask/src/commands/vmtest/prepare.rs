@@ -48,10 +48,11 @@ pub fn guest_side<'a>(
     let objects = paths.bpf_objects(&case_set.name);
     let clang = compile::Clang::new(runner).at(SetupStage::HostTools)?;
     let (compiled, harness) = std::thread::scope(|scope| {
+        // Its own target directory (`--target`), so its cargo does not wait for the harness's.
+        let initramfs = scope.spawn(|| initramfs::build(&Runner::new(&paths.root)?, paths));
         let harness = scope.spawn(|| {
             let runner = Runner::new(&paths.root)?;
             boot::build_harness(&runner)?;
-            initramfs::build(&runner, paths)?;
             let binary = paths.harness_binary();
             let bytes =
                 std::fs::read(&binary).with_context(|| format!("reading {}", binary.display()))?;
@@ -62,10 +63,11 @@ pub fn guest_side<'a>(
             .filter(|source| !compile::includes_vmlinux_h(source))
             .collect();
         let compiled = clang.compile_all(&sources, &objects);
-        (
-            compiled,
-            harness.join().expect("the harness build does not panic"),
-        )
+        let harness = harness.join().expect("the harness build does not panic");
+        let initramfs = initramfs
+            .join()
+            .expect("the initramfs build does not panic");
+        (compiled, initramfs.and(harness))
     });
     let harness_digest = harness.at(SetupStage::HarnessBuild)?;
     Ok(GuestSide {
