@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             eprintln!("harness: --init is for the guest kernel's init (PID 1) only");
             return ExitCode::from(2);
         }
-        init::run(&run_dir);
+        init::run(&run_dir, harness_status);
     }
     let Some(run_dir) = args.first().map(PathBuf::from) else {
         eprintln!(
@@ -25,11 +25,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    match run(&run_dir) {
-        Ok(()) => ExitCode::SUCCESS,
+    ExitCode::from(harness_status(&run_dir) as u8)
+}
+
+/// The harness's run on `run_dir`, as an exit status (its error on stderr).
+fn harness_status(run_dir: &Path) -> i32 {
+    match run(run_dir) {
+        Ok(()) => 0,
         Err(error) => {
             eprintln!("harness: {error}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
