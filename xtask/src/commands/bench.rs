@@ -340,12 +340,7 @@ fn sweep_rate(paths: &Paths, runs: usize) -> Result<Spread> {
             bail!("B6: the sweep run left no run directory");
         };
         // Its end is not needed: only the sweeps' records are (a sharded run's from each VM).
-        let end = crate::guest::boot::VmEnd {
-            accel: crate::guest::boot::Accel::Tcg,
-            timed_out: false,
-            timeout_secs: 0,
-            secs: 0.0,
-        };
+        let end = crate::guest::boot::VmEnd::UNRECORDED;
         let (records, _) = crate::guest::boot::read_back(&run_dir, &end);
         let (mut loads, mut ms) = (0usize, 0u64);
         for sweep in records.sweeps.values() {

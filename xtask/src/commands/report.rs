@@ -165,15 +165,7 @@ pub fn judged(paths: &Paths, kernel: &str, dir: &Path) -> Result<KernelReport> {
     let end: Option<VmEnd> = read(VM_FILE)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
-    let (records, mut failure) = boot::read_back(
-        dir,
-        &end.unwrap_or(VmEnd {
-            accel: boot::Accel::Tcg,
-            timed_out: false,
-            timeout_secs: 0,
-            secs: 0.0,
-        }),
-    );
+    let (records, mut failure) = boot::read_back(dir, &end.unwrap_or(VmEnd::UNRECORDED));
     if end.is_none() && failure.is_some() {
         failure = Some(RunFailure::Protocol {
             problem: format!("the VM's end was never recorded ({VM_FILE} is missing): xtask ended before its VM did"),

@@ -268,6 +268,16 @@ pub struct VmEnd {
     pub secs: f64,
 }
 
+impl VmEnd {
+    /// The end of a VM whose `vm.json` is missing (or not needed): TCG, not timed out.
+    pub const UNRECORDED: VmEnd = VmEnd {
+        accel: Accel::Tcg,
+        timed_out: false,
+        timeout_secs: 0,
+        secs: 0.0,
+    };
+}
+
 /// Boots `kernel` with the harness running `plan` in a fresh run directory under `runs`, and
 /// reads back what the guest recorded and how the run ended. `judging` (the host's own record
 /// of how to judge this run) goes into [`JUDGING_FILE`] before the boot. With `shards` > 1 the
@@ -317,13 +327,7 @@ pub fn run_plan(
 /// What the kernel's last run (`runs/latest`, if any) measured each case to cost: how the
 /// next run's shards are balanced.
 fn last_costs(runs: &Path) -> shards::Costs {
-    let unknown_end = VmEnd {
-        accel: Accel::Tcg,
-        timed_out: false,
-        timeout_secs: 0,
-        secs: 0.0,
-    };
-    let (records, _) = read_back(&runs.join(rundir::LATEST), &unknown_end);
+    let (records, _) = read_back(&runs.join(rundir::LATEST), &VmEnd::UNRECORDED);
     shards::Costs::of(&records)
 }
 
