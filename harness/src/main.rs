@@ -54,7 +54,6 @@ fn run(run_dir: &Path) -> Result<(), String> {
             .map_err(|e| format!("writing {}: {e}", results_path.display()))
     };
 
-    keep_freed_memory();
     match unlimited_memlock() {
         Ok(before) => eprintln!("harness: RLIMIT_MEMLOCK raised from {before} bytes to unlimited"),
         Err(error) => eprintln!("harness: raising RLIMIT_MEMLOCK: {error}"),
@@ -145,21 +144,6 @@ fn uptime_ms() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
         .unwrap_or_default()
-}
-
-/// Large blocks from the heap, and freed memory kept there: glibc serves blocks of 128 KiB and
-/// more with mmap and gives them back on free, so every case's large buffers (libbpf reads
-/// vmlinux's BTF for each object that needs it, the verifier logs, the objects' BTF) came
-/// back as fresh pages, each faulted in and zeroed by the guest kernel: under TCG a seventh
-/// of the harness's time. Reused heap memory needs neither.
-fn keep_freed_memory() {
-    const LARGE: libc::c_int = 1 << 30;
-    // SAFETY: mallopt only sets allocator parameters; nothing has been allocated concurrently.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, LARGE);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-    }
 }
 
 /// Before BPF objects were charged to memory cgroups (5.11), every map and program counts
