@@ -248,7 +248,8 @@ fn compile_and_run(
     if let Some(printed) = kept.unchanged(source) {
         return Ok(Ok(printed));
     }
-    let printed = compile_and_run_afresh(runner, tree, source, out, cut_of_a_program)?;
+    let printed =
+        compile_and_run_afresh(runner, tree, source, (out, &kept.depfile), cut_of_a_program)?;
     if let Ok(printed) = &printed {
         kept.keep(source, printed)?;
     }
@@ -322,7 +323,7 @@ fn compile_and_run_afresh(
     runner: &Runner,
     tree: &Path,
     source: &str,
-    out: &Path,
+    (out, depfile): (&Path, &Path),
     cut_of_a_program: bool,
 ) -> Result<Result<String, String>> {
     let parent = out.parent().unwrap_or(Path::new("."));
@@ -359,7 +360,7 @@ fn compile_and_run_afresh(
         binary.display().to_string(),
         "-MD".into(),
         "-MF".into(),
-        KeptExtraction::beside(out).depfile.display().to_string(),
+        depfile.display().to_string(),
     ]);
     if cut_of_a_program {
         // Functions of the cut of test_verifier.c that call libbpf are never called.

@@ -162,9 +162,7 @@ pub fn judged(paths: &Paths, kernel: &str, dir: &Path) -> Result<KernelReport> {
     .with_context(|| format!("parsing {}", dir.join(JUDGING_FILE).display()))?;
     let plan: protocol::Plan = serde_json::from_str(&read(protocol::PLAN_FILE)?)
         .with_context(|| format!("parsing {}", dir.join(protocol::PLAN_FILE).display()))?;
-    let end: Option<VmEnd> = read(VM_FILE)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok());
+    let end = VmEnd::read(dir);
     let (records, mut failure) = boot::read_back(dir, &end.unwrap_or(VmEnd::UNRECORDED));
     if end.is_none() && failure.is_some() {
         failure = Some(RunFailure::Protocol {
@@ -180,7 +178,7 @@ pub fn judged(paths: &Paths, kernel: &str, dir: &Path) -> Result<KernelReport> {
     let stored = store.contents_of(names.iter().map(String::as_str));
     let snapshots = judging.snapshots(stored, false);
     let rows = judging.rows(&plan, &records, failure.as_ref(), snapshots);
-    let console = dir.join("console.log");
+    let console = dir.join(boot::CONSOLE_FILE);
     let accel = end.map_or(boot::Accel::Tcg, |end| end.accel);
     Ok(KernelReport {
         kernel: kernel.to_owned(),

@@ -269,6 +269,12 @@ pub struct VmEnd {
 }
 
 impl VmEnd {
+    /// The end recorded in `dir` ([`VM_FILE`]), if there is one.
+    pub fn read(dir: &Path) -> Option<VmEnd> {
+        let text = std::fs::read_to_string(dir.join(VM_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     /// The end of a VM whose `vm.json` is missing (or not needed): TCG, not timed out.
     pub const UNRECORDED: VmEnd = VmEnd {
         accel: Accel::Tcg,
@@ -293,7 +299,11 @@ pub fn run_plan(
     timeout: Duration,
 ) -> Result<GuestRun> {
     // Before the new run directory becomes `latest`: the last run's case times.
-    let costs = last_costs(runs);
+    let costs = if shards > 1 {
+        last_costs(runs)
+    } else {
+        shards::Costs::default()
+    };
     let dir = rundir::create(runs)?;
     crate::infra::progress::line(format_args!("  run directory: {}", dir.display()));
     std::fs::write(dir.join(PLAN_FILE), serde_json::to_string_pretty(plan)?)?;
@@ -417,13 +427,8 @@ pub fn read_back(dir: &Path, end: &VmEnd) -> (RunRecords, Option<RunFailure>) {
     if shard_dirs.is_empty() {
         return read_back_one(dir, end);
     }
-    let parts = shard_dirs.iter().map(|shard| {
-        let shard_end = std::fs::read_to_string(shard.join(VM_FILE))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or(*end);
-        read_back_one(shard, &shard_end)
-    });
+    let parts =
+        (shard_dirs.iter()).map(|shard| read_back_one(shard, &VmEnd::read(shard).unwrap_or(*end)));
     shards::merge(parts.collect())
 }
 

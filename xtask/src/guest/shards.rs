@@ -32,21 +32,19 @@ pub fn count(plan: &Plan, cores: usize, kernels: usize, vm_limit: usize) -> usiz
         .max(1)
 }
 
-/// A plan's work in cases: a case is one, a sweep and the helper probes count as the cases
-/// they take as long as (a sweep loads about 40 programs in the time of one case).
+/// A plan's work in cases: what [`split`] weighs it at with nothing measured, over what a
+/// case costs then (a case is one; a sweep and the helper probes count as the cases they take
+/// as long as).
 pub fn work(plan: &Plan) -> usize {
-    plan.cases.len() + plan.sweeps.iter().map(sweep_work).sum::<usize>() + probe_work(plan)
-}
-
-fn sweep_work(sweep: &protocol::SweepPlan) -> usize {
-    sweep.programs.len() / 40 + 1
-}
-
-fn probe_work(plan: &Plan) -> usize {
-    match plan.helper_probes.len() {
-        0 => 0,
-        probes => probes * PROBED_PROG_TYPES.len() / 20 + 1,
-    }
+    let unmeasured = Costs::default();
+    let ms = plan
+        .cases
+        .iter()
+        .map(|c| unmeasured.case(&c.name))
+        .sum::<u64>()
+        + plan.sweeps.iter().map(Costs::sweep).sum::<u64>()
+        + Costs::probes(plan);
+    usize::try_from(ms / DEFAULT_CASE_MS).unwrap_or(usize::MAX)
 }
 
 /// What each piece of a plan costs in guest milliseconds, as the kernel's last run measured
@@ -83,11 +81,11 @@ impl Costs {
         self.case_ms.get(name).copied().unwrap_or(fallback)
     }
 
-    fn sweep(&self, sweep: &protocol::SweepPlan) -> u64 {
+    fn sweep(sweep: &protocol::SweepPlan) -> u64 {
         sweep.programs.len() as u64 * SWEEP_PROGRAM_MS
     }
 
-    fn probes(&self, plan: &Plan) -> u64 {
+    fn probes(plan: &Plan) -> u64 {
         (plan.helper_probes.len() * PROBED_PROG_TYPES.len()) as u64 * PROBE_MS
     }
 }
@@ -105,10 +103,10 @@ pub fn split(plan: &Plan, shards: usize, costs: &Costs) -> Vec<Plan> {
     let shards = shards.max(1);
     let mut pieces: Vec<(u64, usize, Piece)> = Vec::new();
     if !plan.helper_probes.is_empty() {
-        pieces.push((costs.probes(plan), 0, Piece::Probes));
+        pieces.push((Costs::probes(plan), 0, Piece::Probes));
     }
     for (at, sweep) in plan.sweeps.iter().enumerate() {
-        pieces.push((costs.sweep(sweep), at, Piece::Sweep(sweep)));
+        pieces.push((Costs::sweep(sweep), at, Piece::Sweep(sweep)));
     }
     for (at, case) in plan.cases.iter().enumerate() {
         pieces.push((costs.case(&case.name), at, Piece::Case(case)));

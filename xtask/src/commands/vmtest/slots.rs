@@ -24,10 +24,17 @@ const VMS_PER_CORE: usize = 1;
 /// How many VMs boot at once: [`VMS_PER_CORE`] per core, no more than memory holds (the
 /// guest's memory plus what QEMU needs around it), no more than there are kernels.
 pub fn boot_slots(kernels: usize, cores: usize, available_mib: u64) -> usize {
-    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
-    let by_memory = usize::try_from(available_mib / per_vm_mib).unwrap_or(usize::MAX);
     let by_cores = cores.saturating_mul(VMS_PER_CORE);
-    kernels.min(by_cores).min(by_memory).max(1)
+    kernels
+        .min(by_cores)
+        .min(vms_memory_holds(available_mib))
+        .max(1)
+}
+
+/// How many VMs `available_mib` holds: the guest's memory plus what QEMU needs around it each.
+fn vms_memory_holds(available_mib: u64) -> usize {
+    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
+    usize::try_from(available_mib / per_vm_mib).unwrap_or(usize::MAX)
 }
 
 /// [`boot_slots`] for this machine now.
@@ -42,9 +49,7 @@ pub fn default_boot_slots(kernels: usize) -> usize {
 /// How many VMs one kernel's plan is split over on this machine now ([`shards::count`]): the
 /// cores the run's kernels leave free, within `--vms` (default: what memory holds).
 pub fn shards_here(plan: &protocol::Plan, kernels: usize, vms: Option<usize>) -> usize {
-    let per_vm_mib = boot::GUEST_MEMORY_MIB + boot::QEMU_OVERHEAD_MIB;
-    let by_memory = usize::try_from(machine::available_memory_mib() / per_vm_mib).unwrap_or(1);
-    let vm_limit = vms.unwrap_or(by_memory);
+    let vm_limit = vms.unwrap_or_else(|| vms_memory_holds(machine::available_memory_mib()));
     shards::count(plan, machine::available_cores(), kernels, vm_limit)
 }
 
